@@ -1,0 +1,89 @@
+# Metricstor build. `make` builds build/metricstor and the example client;
+# `make test` installs dependencies, builds normal + sanitizer builds, runs unit and e2e tests.
+CC      ?= cc
+PKGS    := libmicrohttpd snappy libpcre2-8 libxxhash libzstd
+CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
+               -Isrc -pthread $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -pthread
+OPT     ?= -O2 -g
+SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+# Everything under src/ except main.c forms the library both the server and the tests link.
+LIB_SRCS  := $(filter-out src/main.c,$(shell find src -name '*.c' | sort))
+UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
+
+BUILD   := build
+SANB    := build/asan
+
+LIB_OBJS      := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+LIB_OBJS_SAN  := $(LIB_SRCS:%.c=$(SANB)/obj/%.o)
+UNIT_BINS     := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+UNIT_BINS_SAN := $(UNIT_SRCS:tests/unit/%.c=$(SANB)/tests/%)
+BENCH_SRCS    := $(wildcard bench/*.c)
+BENCH_BINS    := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
+
+.PHONY: all deps run test unit unit-asan e2e asan clean check-layers bench fuzz
+all: $(BUILD)/metricstor $(BUILD)/push_metrics $(BENCH_BINS)
+
+deps:
+	@sh scripts/install-deps.sh
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) $(OPT) -MMD -MP -c $< -o $@
+
+$(SANB)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) $(SAN_FLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libmetricstor.a: $(LIB_OBJS)
+	@rm -f $@; ar rcs $@ $^
+$(SANB)/libmetricstor.a: $(LIB_OBJS_SAN)
+	@rm -f $@; ar rcs $@ $^
+
+$(BUILD)/metricstor: $(BUILD)/obj/src/main.o $(BUILD)/libmetricstor.a
+	$(CC) $(OPT) -o $@ $^ $(LIBS)
+$(SANB)/metricstor: $(SANB)/obj/src/main.o $(SANB)/libmetricstor.a
+	$(CC) $(SAN_FLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/push_metrics: $(BUILD)/obj/examples/push_metrics.o $(BUILD)/libmetricstor.a
+	$(CC) $(OPT) -o $@ $^ $(LIBS)
+
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(BUILD)/libmetricstor.a
+	@mkdir -p $(dir $@)
+	$(CC) $(OPT) -o $@ $^ $(LIBS)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/libmetricstor.a
+	@mkdir -p $(dir $@)
+	$(CC) $(OPT) -o $@ $^ $(LIBS) -lcmocka
+$(SANB)/tests/%: $(SANB)/obj/tests/unit/%.o $(SANB)/libmetricstor.a
+	@mkdir -p $(dir $@)
+	$(CC) $(SAN_FLAGS) -o $@ $^ $(LIBS) -lcmocka
+
+asan: $(SANB)/metricstor
+
+unit: $(UNIT_BINS)
+	@sh scripts/run-unit.sh $(UNIT_BINS)
+unit-asan: $(UNIT_BINS_SAN)
+	@sh scripts/run-unit.sh $(UNIT_BINS_SAN)
+
+# End-to-end tests drive the real binaries over HTTP; the sanitizer build runs them too.
+e2e: all asan
+	python3 tests/e2e/run_all.py --binary $(BUILD)/metricstor --asan-binary $(SANB)/metricstor \
+	        --example $(BUILD)/push_metrics --shared-e2e ../shared/e2e/seed_e2e.py
+
+test: deps
+	$(MAKE) check-layers
+	$(MAKE) unit unit-asan
+	$(MAKE) e2e
+
+run: deps all
+	./$(BUILD)/metricstor
+
+check-layers:
+	@sh scripts/check-layers.sh
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,14 @@
+#!/bin/sh
+# Installs the Debian 12 packages Metricstor builds and tests with (idempotent; quick when present).
+set -e
+PKGS="build-essential pkg-config libmicrohttpd-dev libsnappy-dev libpcre2-dev libxxhash-dev libzstd-dev libcmocka-dev python3 curl"
+missing=""
+for p in $PKGS; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+echo "installing:$missing"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing

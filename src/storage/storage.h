@@ -1,0 +1,132 @@
+/* storage.h is the one public face of the storage engine, used by both the write side (ingest,
+ * api/write) and the read side (promql, api metadata). Nothing outside src/storage/ includes any
+ * other storage header.
+ *
+ * Model: a db holds series (a sorted label set + samples). Writes go through an appender that
+ * is committed as one unit: WAL records are written (and fsynced per policy) before the samples
+ * are applied to the head, and commit returns only then, so every committed sample is visible
+ * to any querier opened afterwards (read-your-writes) and survives kill -9.
+ * Reads go through a querier, a consistent view for one query: series it returns and their label
+ * strings stay valid until querier_close.
+ *
+ * Threading: db, appenders and queriers may be used from many threads; one appender or querier
+ * belongs to one thread at a time. */
+#ifndef MS_STORAGE_STORAGE_H
+#define MS_STORAGE_STORAGE_H
+#include "model/labels.h"
+#include "model/matcher.h"
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct db db_t;
+typedef struct appender appender_t;
+typedef struct querier querier_t;
+typedef struct series_set series_set_t;
+
+typedef struct sample {
+    int64_t t; /* Unix milliseconds */
+    double v;
+} sample_t;
+
+/* A growable array of samples, owned by whoever declared it; free with sample_vec_free. */
+typedef struct sample_vec {
+    sample_t *v;
+    size_t n, cap;
+} sample_vec_t;
+void sample_vec_free(sample_vec_t *sv);
+
+typedef enum {
+    WAL_FSYNC_ALWAYS = 0, /* commit returns after fdatasync covering its records (group commit) */
+    WAL_FSYNC_INTERVAL,   /* write() before commit returns; fdatasync every fsync_interval_ms */
+    WAL_FSYNC_NEVER,      /* write() before commit returns; the OS decides when to flush */
+} wal_fsync_t;
+
+typedef struct db_options {
+    const char *data_dir;
+    int64_t retention_ms;       /* 0: keep forever */
+    int64_t max_future_ms;      /* samples further ahead of now are dropped; default 10 min */
+    wal_fsync_t wal_fsync;
+    int64_t wal_fsync_interval_ms;
+    int64_t wal_segment_bytes;  /* segment size before a new file is cut; default 128 MiB */
+} db_options_t;
+
+/* Fills defaults: data_dir "./data", retention 15d, max_future 10m, fsync always, 128 MiB. */
+void db_options_default(db_options_t *o);
+
+/* Opens (creating if needed) the database and replays its WAL. On failure writes a message. */
+int db_open(const db_options_t *opts, db_t **out, char *err, size_t err_len);
+/* Flushes and closes the WAL and frees everything. Accepts NULL. */
+void db_close(db_t *db);
+
+/* ---- writing ---- */
+
+typedef struct append_result {
+    uint64_t samples_accepted;   /* stored (including no-op duplicates of identical samples) */
+    uint64_t samples_too_old;    /* older than the retention window: dropped */
+    uint64_t samples_too_new;    /* further than max_future_ms ahead of now: dropped */
+    uint64_t series_created;
+} append_result_t;
+
+int db_appender(db_t *db, appender_t **out);
+/* Adds samples (any order) for one series. labels must be sorted and valid (labels_validate)
+ * and hash == labels_hash(labels, n). The label bytes are borrowed: they must stay valid until
+ * appender_commit or appender_rollback returns; storage copies what it keeps. */
+int appender_add(appender_t *a, const label_t *labels, size_t n, uint64_t hash, const sample_t *samples,
+                 size_t ns);
+/* Records metric metadata (type e.g. "counter", help, unit); same borrowing rule. */
+int appender_add_metadata(appender_t *a, const char *metric, size_t metric_len, const char *type,
+                          size_t type_len, const char *help, size_t help_len, const char *unit, size_t unit_len);
+/* Logs everything to the WAL, syncs per policy, applies to the head, frees the appender.
+ * On error (MS_EIO, MS_ENOSPC, ...) nothing of the batch is applied or acknowledged. */
+int appender_commit(appender_t *a, append_result_t *res);
+void appender_rollback(appender_t *a); /* discards and frees; accepts NULL */
+
+/* ---- reading ---- */
+
+/* Opens a view over samples in [mint, maxt] (ms, inclusive). */
+int db_querier(db_t *db, int64_t mint, int64_t maxt, querier_t **out);
+void querier_close(querier_t *q); /* accepts NULL */
+
+/* Selects the series matching all matchers (AND) that have at least one sample in the querier's
+ * range, sorted by labels_cmp. A matcher that matches "" also matches series lacking its label,
+ * as in Prometheus. At least one matcher is required. */
+int querier_select(querier_t *q, const matcher_t *const *ms, size_t n, series_set_t **out);
+size_t series_set_len(const series_set_t *s);
+/* Labels of series i: borrowed until querier_close. */
+labels_t series_set_labels(const series_set_t *s, size_t i);
+/* Appends series i's samples with mint <= t <= maxt (clamped to the querier's range), in time
+ * order, one per timestamp, to out. */
+int series_set_samples(const series_set_t *s, size_t i, int64_t mint, int64_t maxt, sample_vec_t *out);
+void series_set_free(series_set_t *s); /* accepts NULL */
+
+/* All label names, sorted, unique, of series with data in the querier's range. Strings borrowed
+ * until querier_close; *names is malloc'd (caller frees the array). */
+int querier_label_names(querier_t *q, const char ***names, size_t **name_lens, size_t *n);
+/* All values of one label, sorted, unique, of series with data in range; as above. */
+int querier_label_values(querier_t *q, const char *name, size_t name_len, const char ***values,
+                         size_t **value_lens, size_t *n);
+
+/* ---- metadata and status ---- */
+
+typedef struct metric_metadata {
+    const char *metric, *type, *help, *unit; /* NUL-terminated, borrowed for the callback */
+} metric_metadata_t;
+/* Calls fn for each stored metadata entry (optionally only for one metric); stops if fn != 0. */
+int db_metadata_each(db_t *db, const char *metric, int (*fn)(const metric_metadata_t *, void *), void *arg);
+
+typedef struct db_stats {
+    uint64_t series;             /* active series in the head */
+    uint64_t samples_appended;   /* since start */
+    uint64_t head_chunks;
+    int64_t head_mint, head_maxt;
+    uint64_t wal_bytes;
+    uint64_t wal_replay_records, wal_replay_corrupt, wal_replay_ms;
+    uint64_t head_bytes;         /* memory held by head structures (series, chunks, index) */
+} db_stats_t;
+void db_stats(db_t *db, db_stats_t *out);
+
+/* Applies retention now (also runs periodically in the background). */
+int db_apply_retention(db_t *db, int64_t now_ms);
+
+#endif
