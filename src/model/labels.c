@@ -4,6 +4,7 @@
 #include "util/utf8.h"
 #include <stdlib.h>
 #include <string.h>
+#define XXH_STATIC_LINKING_ONLY
 #include <xxhash.h>
 
 static int str_cmp(const char *a, size_t na, const char *b, size_t nb)
