@@ -1,7 +1,7 @@
 #!/bin/sh
 # Installs the Debian 12 packages Metricstor builds and tests with (idempotent; quick when present).
 set -e
-PKGS="build-essential pkg-config libmicrohttpd-dev libsnappy-dev libpcre2-dev libxxhash-dev libzstd-dev libcmocka-dev python3 curl"
+PKGS="build-essential pkg-config libmicrohttpd-dev libsnappy-dev libpcre2-dev libxxhash-dev libzstd-dev libcmocka-dev python3 python3-snappy curl"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
