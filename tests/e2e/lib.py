@@ -1,0 +1,160 @@
+"""lib owns the e2e harness: start the real metricstor binary on a free port with a temp data
+dir, talk to it over real HTTP, and check its log for sanitizer reports."""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import promwire
+
+WRITE_HEADERS = {"Content-Encoding": "snappy", "Content-Type": "application/x-protobuf",
+                 "X-Prometheus-Remote-Write-Version": "0.1.0"}
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class TestFailure(AssertionError):
+    pass
+
+
+def check(cond, msg):
+    if not cond:
+        raise TestFailure(msg)
+
+
+class Server:
+    """One metricstor process. The data dir survives restarts until cleanup()."""
+
+    def __init__(self, binary, extra_args=(), data_dir=None):
+        self.binary = binary
+        self.tmp = tempfile.mkdtemp(prefix="ms-e2e-")
+        self.data_dir = data_dir or os.path.join(self.tmp, "data")
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.extra = list(extra_args)
+        self.log_path = os.path.join(self.tmp, "server.log")
+        self.proc = None
+        self.exit_codes = []
+
+    def start(self, timeout=30):
+        log = open(self.log_path, "a")
+        env = dict(os.environ)
+        env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
+        env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
+        self.proc = subprocess.Popen(
+            [self.binary, "--http-addr", f"127.0.0.1:{self.port}", "--data-dir", self.data_dir] + self.extra,
+            stdout=log, stderr=subprocess.STDOUT, env=env)
+        log.close()
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise TestFailure(f"server exited during start with {self.proc.returncode}:\n{self.log_tail()}")
+            try:
+                with urllib.request.urlopen(self.base + "/-/ready", timeout=1) as r:
+                    if r.status == 200:
+                        return self
+            except Exception:
+                time.sleep(0.05)
+        raise TestFailure("server did not become ready:\n" + self.log_tail())
+
+    def stop(self, sig=signal.SIGTERM, timeout=60):
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise TestFailure(f"server ignored signal {sig} for {timeout}s")
+        code = self.proc.returncode
+        self.exit_codes.append(code)
+        self.proc = None
+        return code
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def log_text(self):
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def log_tail(self, n=4000):
+        return self.log_text()[-n:]
+
+    def sanitizer_report(self):
+        text = self.log_text()
+        for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+            i = text.find(marker)
+            if i >= 0:
+                return text[max(0, i - 200):i + 3000]
+        return None
+
+    def cleanup(self):
+        if self.proc is not None:
+            self.stop(signal.SIGKILL)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    # ---- HTTP helpers ----
+    def request(self, method, path, body=None, headers=None, params=None, timeout=30):
+        url = self.base + path
+        if params:
+            url += "?" + urllib.parse.urlencode(params, doseq=True)
+        req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as r:
+                return r.status, r.read(), dict(r.headers)
+        except urllib.error.HTTPError as e:
+            return e.code, e.read(), dict(e.headers)
+
+    def push(self, series, metadata=(), compress=True, headers=None):
+        raw = promwire.encode_write_request(series, metadata)
+        body = promwire.compress(raw) if compress else promwire.snappy_literal(raw)
+        return self.push_raw(body, headers)
+
+    def push_raw(self, body, headers=None):
+        h = WRITE_HEADERS if headers is None else headers
+        status, data, _ = self.request("POST", "/api/v1/write", body, h)
+        return status, data
+
+    def get_json(self, path, params=None, method="GET"):
+        if method == "POST":
+            body = urllib.parse.urlencode(params or {}, doseq=True).encode()
+            status, data, _ = self.request("POST", path, body,
+                                           {"Content-Type": "application/x-www-form-urlencoded"})
+        else:
+            status, data, _ = self.request("GET", path, params=params)
+        try:
+            return status, json.loads(data)
+        except ValueError:
+            raise TestFailure(f"{path} {params}: not JSON ({status}): {data[:300]!r}")
+
+    def query(self, q, t_s, method="GET"):
+        status, doc = self.get_json("/api/v1/query", {"query": q, "time": f"{t_s:.3f}"}, method)
+        check(status == 200 and doc.get("status") == "success", f"query {q!r} failed: {status} {doc}")
+        return doc["data"]
+
+    def query_range(self, q, start_s, end_s, step_s, method="GET"):
+        status, doc = self.get_json("/api/v1/query_range", {
+            "query": q, "start": f"{start_s:.3f}", "end": f"{end_s:.3f}", "step": str(step_s)}, method)
+        check(status == 200 and doc.get("status") == "success", f"query_range {q!r} failed: {status} {doc}")
+        return doc["data"]
+
+
+def now_ms():
+    return int(time.time() * 1000)
