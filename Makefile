@@ -22,7 +22,7 @@ UNIT_BINS_SAN := $(UNIT_SRCS:tests/unit/%.c=$(SANB)/tests/%)
 BENCH_SRCS    := $(wildcard bench/*.c)
 BENCH_BINS    := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all deps run test unit unit-asan e2e asan clean check-layers bench fuzz
+.PHONY: all deps run test unit unit-asan e2e asan clean check-layers bench fuzz fuzz-build
 all: $(BUILD)/metricstor $(BUILD)/push_metrics $(BENCH_BINS)
 
 deps:
@@ -82,6 +82,25 @@ run: deps all
 
 check-layers:
 	@sh scripts/check-layers.sh
+
+# libFuzzer targets: every tests/fuzz/fuzz_*.c, built with clang against the library sources.
+FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+FUZZ_SECONDS ?= 30
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -Isrc -pthread -g -O1 -fsanitize=fuzzer,address,undefined \
+               $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRCS) $(LIBS)
+fuzz-build: $(FUZZ_BINS)
+fuzz: fuzz-build
+	@for f in $(FUZZ_BINS); do \
+	  mkdir -p $(BUILD)/fuzz/corpus/$$(basename $$f); \
+	  echo "fuzzing $$f for $(FUZZ_SECONDS)s"; \
+	  seeds=tests/fuzz/corpus/$$(basename $$f); [ -d $$seeds ] || seeds=; \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(BUILD)/fuzz/corpus/$$(basename $$f) \
+	     $$seeds 2>&1 | tail -n 12 || exit 1; \
+	done
 
 clean:
 	rm -rf $(BUILD)
