@@ -1,0 +1,97 @@
+/* api.h owns the types shared by the HTTP glue and the endpoint handlers: the server-wide api_t,
+ * one decoded request, one response being built, and the handler signature. Handlers never see
+ * libmicrohttpd, so they can be called directly (tests, other transports).
+ * Threading: api_t is shared read-only by all request threads except `ready` (atomic); a request
+ * and its response belong to one thread. */
+#ifndef MS_API_API_H
+#define MS_API_API_H
+#include "api/params.h"
+#include "ingest/remote_write.h"
+#include "promql/promql.h"
+#include "storage/storage.h"
+#include "util/buf.h"
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* One command-line flag as /api/v1/status/flags reports it. */
+typedef struct api_flag {
+    const char *name, *value;
+} api_flag_t;
+
+typedef struct api {
+    db_t *db;                    /* borrowed */
+    promql_engine_t *engine;     /* borrowed */
+    rw_limits_t rw_limits;
+    size_t max_request_bytes;    /* cap on any request body (compressed or not) */
+    int64_t query_timeout_ms;    /* engine default; a request's timeout= can only lower it */
+    uint64_t max_points_per_series;
+    const char *data_dir;
+    int64_t retention_ms;
+    const api_flag_t *flags;     /* borrowed, n_flags entries */
+    size_t n_flags;
+    int64_t start_time_ms;
+    atomic_bool ready;           /* false while starting and once shutdown has begun */
+} api_t;
+
+typedef enum { API_GET = 1, API_POST = 2, API_HEAD = 4, API_PUT = 8, API_DELETE = 16, API_OTHER = 32 } api_method_t;
+
+typedef struct api_request {
+    api_method_t method;
+    const char *path;            /* decoded path, without the query string */
+    const char *path_arg;        /* decoded <name> for /api/v1/label/<name>/values, else NULL */
+    params_t params;             /* form body values first, then the URL query, as Go's r.Form */
+    const char *content_type;    /* may be NULL */
+    const char *content_encoding;/* may be NULL */
+    const uint8_t *body;
+    size_t body_len;
+} api_request_t;
+
+typedef struct api_response {
+    int status;                  /* HTTP status */
+    const char *content_type;    /* static string */
+    buf_t body;
+    const char *allow;           /* for 405: static "GET, POST" */
+} api_response_t;
+
+typedef void (*api_handler_fn)(api_t *api, const api_request_t *req, api_response_t *res);
+
+/* ---- response helpers (api_response.c) ---- */
+
+/* Starts a JSON success body: {"status":"success","data": ; finish with api_json_end. */
+void api_json_begin(api_response_t *res);
+void api_json_end(api_response_t *res);
+/* Replaces the response with Prometheus's error JSON; the HTTP status follows the type:
+ * bad_data 400, execution 422, canceled 499, internal 500, timeout 503, unavailable 503,
+ * not_found 404. */
+void api_json_error(api_response_t *res, const char *type, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+int api_error_http_status(const char *type);
+/* Plain-text response. */
+void api_text(api_response_t *res, int status, const char *text);
+
+/* Parses an optional time parameter (default dflt). On a bad value writes the 400 response
+ * `invalid parameter "<name>": cannot parse ...` and returns false. */
+bool api_param_time(const api_request_t *req, api_response_t *res, const char *name, int64_t dflt, int64_t *out);
+
+/* ---- handlers, one file per endpoint family ---- */
+void api_handle_write(api_t *api, const api_request_t *req, api_response_t *res);          /* api_write.c */
+void api_handle_query(api_t *api, const api_request_t *req, api_response_t *res);          /* api_query.c */
+void api_handle_query_range(api_t *api, const api_request_t *req, api_response_t *res);
+void api_handle_query_exemplars(api_t *api, const api_request_t *req, api_response_t *res);
+void api_handle_series(api_t *api, const api_request_t *req, api_response_t *res);         /* api_meta.c */
+void api_handle_labels(api_t *api, const api_request_t *req, api_response_t *res);
+void api_handle_label_values(api_t *api, const api_request_t *req, api_response_t *res);
+void api_handle_metadata(api_t *api, const api_request_t *req, api_response_t *res);
+void api_handle_healthy(api_t *api, const api_request_t *req, api_response_t *res);        /* api_status.c */
+void api_handle_ready(api_t *api, const api_request_t *req, api_response_t *res);
+void api_handle_buildinfo(api_t *api, const api_request_t *req, api_response_t *res);
+void api_handle_flags(api_t *api, const api_request_t *req, api_response_t *res);
+void api_handle_runtimeinfo(api_t *api, const api_request_t *req, api_response_t *res);
+void api_handle_config(api_t *api, const api_request_t *req, api_response_t *res);
+void api_handle_tsdb_status(api_t *api, const api_request_t *req, api_response_t *res);
+void api_handle_rules(api_t *api, const api_request_t *req, api_response_t *res);
+void api_handle_alerts(api_t *api, const api_request_t *req, api_response_t *res);
+
+#endif
