@@ -1,0 +1,386 @@
+/* http_server.c owns the libmicrohttpd glue and the routing table: each request's raw target is
+ * captured by the URI-log callback (so query strings are decoded by us, keeping repeated keys in
+ * order), its body is accumulated under a hard cap, then it is routed to one api handler whose
+ * api_response_t becomes the MHD response. Shutdown quiesces, drains in-flight requests, stops. */
+#include "api/http_server.h"
+#include "util/alloc.h"
+#include "util/clock.h"
+#include "util/log.h"
+#include "util/status.h"
+#include <microhttpd.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- routing table: the one place that says which path is served by what ---- */
+
+typedef struct route {
+    const char *path;     /* exact path; "/api/v1/label/" is a prefix + "/values" pattern */
+    unsigned methods;     /* api_method_t mask */
+    api_handler_fn fn;
+    bool form;            /* parse an x-www-form-urlencoded POST body into params */
+} route_t;
+
+#define GP (API_GET | API_POST)
+#define GH (API_GET | API_HEAD)
+static const route_t routes[] = {
+    {"/api/v1/write", API_POST, api_handle_write, false},
+    {"/api/v1/query", GP, api_handle_query, true},
+    {"/api/v1/query_range", GP, api_handle_query_range, true},
+    {"/api/v1/query_exemplars", GP, api_handle_query_exemplars, true},
+    {"/api/v1/series", GP, api_handle_series, true},
+    {"/api/v1/labels", GP, api_handle_labels, true},
+    {"/api/v1/label/", GP, api_handle_label_values, true},
+    {"/api/v1/metadata", API_GET, api_handle_metadata, false},
+    {"/api/v1/status/buildinfo", API_GET, api_handle_buildinfo, false},
+    {"/api/v1/status/flags", API_GET, api_handle_flags, false},
+    {"/api/v1/status/runtimeinfo", API_GET, api_handle_runtimeinfo, false},
+    {"/api/v1/status/config", API_GET, api_handle_config, false},
+    {"/api/v1/status/tsdb", API_GET, api_handle_tsdb_status, false},
+    {"/api/v1/rules", API_GET, api_handle_rules, false},
+    {"/api/v1/alerts", API_GET, api_handle_alerts, false},
+    {"/-/healthy", GH, api_handle_healthy, false},
+    {"/-/ready", GH, api_handle_ready, false},
+};
+#define N_ROUTES (sizeof routes / sizeof *routes)
+#define LABEL_PREFIX "/api/v1/label/"
+#define LABEL_SUFFIX "/values"
+
+static void methods_str(unsigned m, char *out, size_t len)
+{
+    static const struct { unsigned bit; const char *name; } names[] = {
+        {API_GET, "GET"}, {API_HEAD, "HEAD"}, {API_POST, "POST"}, {API_PUT, "PUT"}, {API_DELETE, "DELETE"}};
+    size_t o = 0;
+    out[0] = 0;
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        if (m & names[i].bit) o += (size_t)snprintf(out + o, len - o, "%s%s", o ? ", " : "", names[i].name);
+}
+
+void http_server_log_routes(void)
+{
+    for (size_t i = 0; i < N_ROUTES; i++) {
+        char m[64];
+        methods_str(routes[i].methods, m, sizeof m);
+        bool label = !strcmp(routes[i].path, LABEL_PREFIX);
+        log_info("serving %s %s%s", m, routes[i].path, label ? "<name>" LABEL_SUFFIX : "");
+    }
+}
+
+api_handler_fn http_route(const char *raw, size_t len, unsigned *allowed, bool *form, char **path_arg)
+{
+    *path_arg = NULL;
+    size_t pl = strlen(LABEL_PREFIX), sl = strlen(LABEL_SUFFIX);
+    if (len > pl + sl && !memcmp(raw, LABEL_PREFIX, pl) && !memcmp(raw + len - sl, LABEL_SUFFIX, sl)) {
+        const char *name = raw + pl;
+        size_t nl = len - pl - sl;
+        if (!memchr(name, '/', nl)) {
+            char *dec = params_unescape(name, nl, false, NULL);
+            if (dec) {
+                for (size_t i = 0; i < N_ROUTES; i++)
+                    if (!strcmp(routes[i].path, LABEL_PREFIX)) {
+                        *allowed = routes[i].methods;
+                        *form = routes[i].form;
+                        *path_arg = dec;
+                        return routes[i].fn;
+                    }
+                free(dec);
+            }
+        }
+        return NULL;
+    }
+    char *path = params_unescape(raw, len, false, NULL);
+    if (!path) return NULL;
+    api_handler_fn fn = NULL;
+    for (size_t i = 0; i < N_ROUTES && !fn; i++)
+        if (strcmp(routes[i].path, LABEL_PREFIX) && !strcmp(routes[i].path, path)) {
+            *allowed = routes[i].methods;
+            *form = routes[i].form;
+            fn = routes[i].fn;
+        }
+    free(path);
+    return fn;
+}
+
+/* ---- server ---- */
+
+struct http_server {
+    api_t *api;
+    struct MHD_Daemon *daemon;
+    atomic_long inflight;      /* requests whose first line arrived and are not completed */
+    atomic_bool stopping;
+    struct sockaddr_storage sa;
+};
+
+/* Per-request state, created when the request line is read (URI-log callback). */
+typedef struct req_ctx {
+    char *raw_uri;
+    buf_t body;
+    uint64_t seen;             /* body bytes received, kept or not */
+    bool started;
+    bool too_large;
+    bool responded;
+} req_ctx_t;
+
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *con)
+{
+    http_server_t *s = cls;
+    req_ctx_t *rc = xcalloc(1, sizeof *rc);
+    rc->raw_uri = xstrdup(uri ? uri : "/");
+    atomic_fetch_add(&s->inflight, 1);
+    return rc;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *con, void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+    http_server_t *s = cls;
+    req_ctx_t *rc = *con_cls;
+    if (!rc) return;
+    free(rc->raw_uri);
+    buf_free(&rc->body);
+    free(rc);
+    *con_cls = NULL;
+    atomic_fetch_sub(&s->inflight, 1);
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r')) msg[--n] = 0;
+    log_warn("http: %s", msg);
+}
+
+static api_method_t method_of(const char *m)
+{
+    if (!strcmp(m, "GET")) return API_GET;
+    if (!strcmp(m, "POST")) return API_POST;
+    if (!strcmp(m, "HEAD")) return API_HEAD;
+    if (!strcmp(m, "PUT")) return API_PUT;
+    if (!strcmp(m, "DELETE")) return API_DELETE;
+    return API_OTHER;
+}
+
+static enum MHD_Result send_response(http_server_t *s, struct MHD_Connection *con, api_response_t *res)
+{
+    struct MHD_Response *r;
+    if (res->body.len) {
+        r = MHD_create_response_from_buffer(res->body.len, res->body.data, MHD_RESPMEM_MUST_FREE);
+        res->body.data = NULL; /* owned by MHD now */
+        res->body.len = res->body.cap = 0;
+    } else {
+        r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    }
+    if (!r) return MHD_NO;
+    if (res->content_type) MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, res->content_type);
+    if (res->allow) MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, res->allow);
+    if (atomic_load(&s->stopping)) MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+    enum MHD_Result ret = MHD_queue_response(con, (unsigned)res->status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result send_text(http_server_t *s, struct MHD_Connection *con, int status, const char *text)
+{
+    api_response_t res = {0, NULL, BUF_INIT, NULL};
+    api_text(&res, status, text);
+    return send_response(s, con, &res);
+}
+
+static enum MHD_Result too_large(http_server_t *s, struct MHD_Connection *con)
+{
+    char msg[128];
+    snprintf(msg, sizeof msg, "request body too large (limit %zu bytes)\n", s->api->max_request_bytes);
+    return send_text(s, con, 413, msg);
+}
+
+/* Routes a fully received request and queues the handler's response. */
+static enum MHD_Result dispatch(http_server_t *s, struct MHD_Connection *con, const char *method, req_ctx_t *rc)
+{
+    const char *uri = rc->raw_uri;
+    const char *q = strchr(uri, '?');
+    size_t plen = q ? (size_t)(q - uri) : strlen(uri);
+    unsigned allowed = 0;
+    bool form = false;
+    char *path_arg = NULL;
+    api_handler_fn fn = http_route(uri, plen, &allowed, &form, &path_arg);
+    if (!fn) return send_text(s, con, 404, "404 page not found\n");
+
+    api_request_t req;
+    memset(&req, 0, sizeof req);
+    api_response_t res = {200, NULL, BUF_INIT, NULL};
+    req.method = method_of(method);
+    req.path_arg = path_arg;
+    if (!(req.method & allowed)) {
+        char allow[64];
+        methods_str(allowed, allow, sizeof allow);
+        res.allow = allow;
+        api_text(&res, 405, "Method Not Allowed\n");
+        enum MHD_Result ret = send_response(s, con, &res);
+        free(path_arg);
+        return ret;
+    }
+    req.content_type = MHD_lookup_connection_value(con, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    req.content_encoding = MHD_lookup_connection_value(con, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_ENCODING);
+    req.body = rc->body.data;
+    req.body_len = rc->body.len;
+    char *path = params_unescape(uri, plen, false, NULL);
+    req.path = path ? path : "";
+    int prc = 0;
+    if (form && req.method == API_POST && req.content_type &&
+        !strncasecmp(req.content_type, "application/x-www-form-urlencoded", 33))
+        prc = params_parse_urlencoded(&req.params, (const char *)rc->body.data, rc->body.len);
+    if (prc == 0 && q) prc = params_parse_urlencoded(&req.params, q + 1, strlen(q + 1));
+    if (prc != 0) {
+        api_json_error(&res, "bad_data", "error parsing form values: invalid URL escape");
+    } else {
+        int64_t t0 = clock_mono_ns();
+        fn(s->api, &req, &res);
+        log_debug("%s %s -> %d (%.3f ms)", method, req.path, res.status, (double)(clock_mono_ns() - t0) / 1e6);
+    }
+    enum MHD_Result ret = send_response(s, con, &res);
+    buf_free(&res.body);
+    params_free(&req.params);
+    free(path);
+    free(path_arg);
+    return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const char *url, const char *method,
+                                  const char *version, const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    http_server_t *s = cls;
+    req_ctx_t *rc = *con_cls;
+    if (!rc) { /* the URI-log callback always runs first; be safe anyway */
+        rc = on_uri(s, url, con);
+        *con_cls = rc;
+    }
+    size_t cap = s->api->max_request_bytes;
+    if (!rc->started) {
+        rc->started = true;
+        const char *cl = MHD_lookup_connection_value(con, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl && cap && strtoull(cl, NULL, 10) > cap) {
+            rc->responded = true;
+            return too_large(s, con);
+        }
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        rc->seen += n;
+        if (rc->responded) return MHD_YES;
+        if (!rc->too_large && cap && rc->seen > cap) {
+            rc->too_large = true;
+            buf_free(&rc->body);
+            /* Answer now if MHD lets us mid-body; otherwise the rest is discarded unread-into-memory
+             * and answered at the end; a sender going on past twice the cap is cut off. */
+            if (too_large(s, con) == MHD_YES) rc->responded = true;
+        }
+        if (rc->too_large) return rc->seen > 2 * (uint64_t)cap ? MHD_NO : MHD_YES;
+        buf_append(&rc->body, upload_data, n);
+        return MHD_YES;
+    }
+    if (rc->responded) return MHD_YES;
+    rc->responded = true;
+    if (rc->too_large) return too_large(s, con);
+    return dispatch(s, con, method, rc);
+}
+
+/* Splits "host:port" / "[v6]:port" / ":port" and resolves it. */
+static int resolve(const char *addr, struct sockaddr_storage *sa, char *err, size_t err_len)
+{
+    char host[256];
+    const char *port;
+    if (addr[0] == '[') {
+        const char *e = strchr(addr, ']');
+        if (!e || e[1] != ':' || (size_t)(e - addr - 1) >= sizeof host) goto bad;
+        memcpy(host, addr + 1, (size_t)(e - addr - 1));
+        host[e - addr - 1] = 0;
+        port = e + 2;
+    } else {
+        const char *c = strrchr(addr, ':');
+        if (!c || (size_t)(c - addr) >= sizeof host) goto bad;
+        memcpy(host, addr, (size_t)(c - addr));
+        host[c - addr] = 0;
+        port = c + 1;
+    }
+    if (!*port || strspn(port, "0123456789") != strlen(port) || atol(port) > 65535) goto bad;
+    struct addrinfo hints, *ai = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    int gr = getaddrinfo(*host ? host : "0.0.0.0", port, &hints, &ai);
+    if (gr != 0 || !ai) {
+        snprintf(err, err_len, "cannot resolve --http-addr %s: %s", addr, gai_strerror(gr));
+        return MS_EINVAL;
+    }
+    memcpy(sa, ai->ai_addr, ai->ai_addrlen);
+    freeaddrinfo(ai);
+    return MS_OK;
+bad:
+    snprintf(err, err_len, "invalid --http-addr %s (want host:port)", addr);
+    return MS_EINVAL;
+}
+
+int http_server_start(api_t *api, const http_options_t *opts, http_server_t **out, char *err, size_t err_len)
+{
+    http_server_t *s = xcalloc(1, sizeof *s);
+    s->api = api;
+    atomic_init(&s->inflight, 0);
+    atomic_init(&s->stopping, false);
+    int rc = resolve(opts->addr, &s->sa, err, err_len);
+    if (rc != 0) { free(s); return rc; }
+    unsigned threads = opts->threads;
+    if (!threads) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = n > 0 ? (unsigned)n : 1;
+    }
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    if (s->sa.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
+    s->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, s,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&s->sa,
+        MHD_OPTION_THREAD_POOL_SIZE, threads,
+        MHD_OPTION_CONNECTION_LIMIT, opts->connection_limit ? opts->connection_limit : 1024u,
+        MHD_OPTION_CONNECTION_TIMEOUT, opts->connection_timeout_s ? opts->connection_timeout_s : 120u,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)256 * 1024,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
+        MHD_OPTION_END);
+    if (!s->daemon) {
+        snprintf(err, err_len, "cannot listen on %s (address in use or not permitted?)", opts->addr);
+        free(s);
+        return MS_EIO;
+    }
+    log_info("http: listening on %s with %u threads", opts->addr, threads);
+    *out = s;
+    return MS_OK;
+}
+
+void http_server_stop(http_server_t *s, int64_t drain_ms)
+{
+    if (!s) return;
+    atomic_store(&s->stopping, true);
+    MHD_socket lsock = MHD_quiesce_daemon(s->daemon);
+    if (lsock != MHD_INVALID_SOCKET) close(lsock);
+    int64_t deadline = clock_mono_ns() + drain_ms * 1000000;
+    while (atomic_load(&s->inflight) > 0 && clock_mono_ns() < deadline) {
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    long left = atomic_load(&s->inflight);
+    if (left > 0) log_warn("http: stopping with %ld requests still in flight", left);
+    MHD_stop_daemon(s->daemon);
+    free(s);
+}

@@ -1,0 +1,219 @@
+/* main.c owns the metricstor process: command-line flags, opening the database and the PromQL
+ * engine, starting the HTTP server, and the clean shutdown on SIGTERM/SIGINT (stop accepting,
+ * drain in-flight requests, stop HTTP, close the engine and the db so the WAL is flushed). */
+#include "api/api.h"
+#include "api/http_server.h"
+#include "api/params.h"
+#include "api/version.h"
+#include "ingest/remote_write.h"
+#include "promql/promql.h"
+#include "storage/storage.h"
+#include "util/clock.h"
+#include "util/log.h"
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct flag {
+    const char *name;     /* without the leading "--" */
+    const char *dflt;
+    const char *help;
+    const char *value;    /* current value (dflt until set) */
+} flag_t;
+
+enum {
+    F_HTTP_ADDR, F_DATA_DIR, F_RETENTION, F_LOG_LEVEL, F_WAL_FSYNC, F_MAX_FUTURE, F_MAX_REQUEST_BYTES,
+    F_LOOKBACK, F_QUERY_TIMEOUT, F_MAX_SAMPLES, F_MAX_CONCURRENCY, F_MAX_POINTS, F_COUNT
+};
+
+static flag_t flags[F_COUNT] = {
+    [F_HTTP_ADDR] = {"http-addr", "127.0.0.1:9101", "address to listen on (host:port)", NULL},
+    [F_DATA_DIR] = {"data-dir", "./data", "directory for the WAL and blocks", NULL},
+    [F_RETENTION] = {"retention", "15d", "how long to keep samples (e.g. 15d, 12h); 0 keeps forever", NULL},
+    [F_LOG_LEVEL] = {"log-level", "info", "debug, info, warn or error", NULL},
+    [F_WAL_FSYNC] = {"wal-fsync", "always", "always, never, or an interval such as 1s", NULL},
+    [F_MAX_FUTURE] = {"max-future", "10m", "drop samples further than this ahead of now", NULL},
+    [F_MAX_REQUEST_BYTES] = {"max-request-bytes", "33554432",
+                             "largest request body, compressed or decompressed remote_write", NULL},
+    [F_LOOKBACK] = {"query.lookback-delta", "5m", "how far back an instant selector looks for a sample", NULL},
+    [F_QUERY_TIMEOUT] = {"query.timeout", "2m", "maximum time a query may run", NULL},
+    [F_MAX_SAMPLES] = {"query.max-samples", "50000000", "maximum samples a query may hold in memory", NULL},
+    [F_MAX_CONCURRENCY] = {"query.max-concurrency", "20", "maximum queries executing at once", NULL},
+    [F_MAX_POINTS] = {"query.max-points-per-series", "11000", "maximum points per series in a range query", NULL},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: metricstor [flags]\n\nA Prometheus-compatible metrics store (remote_write in, PromQL out).\n\n"
+               "flags (also accepted as --flag=value):\n");
+    for (int i = 0; i < F_COUNT; i++) {
+        char left[64];
+        snprintf(left, sizeof left, "--%s", flags[i].name);
+        fprintf(f, "  %-32s %s (default %s)\n", left, flags[i].help, flags[i].dflt);
+    }
+    fprintf(f, "  %-32s %s\n  %-32s %s\n", "--version", "print the version and exit", "--help", "print this help and exit");
+}
+
+static void die_usage(const char *fmt, const char *a, const char *b)
+{
+    fprintf(stderr, "metricstor: ");
+    fprintf(stderr, fmt, a, b);
+    fprintf(stderr, "\nrun 'metricstor --help' for the list of flags\n");
+    exit(2);
+}
+
+static void parse_args(int argc, char **argv)
+{
+    for (int i = 0; i < F_COUNT; i++) flags[i].value = flags[i].dflt;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); exit(0); }
+        if (!strcmp(a, "--version")) { printf("metricstor %s\n", METRICSTOR_VERSION); exit(0); }
+        if (strncmp(a, "--", 2) != 0) die_usage("unexpected argument %s%s", a, "");
+        const char *name = a + 2, *eq = strchr(name, '=');
+        size_t nl = eq ? (size_t)(eq - name) : strlen(name);
+        int f = -1;
+        for (int k = 0; k < F_COUNT; k++)
+            if (strlen(flags[k].name) == nl && !strncmp(flags[k].name, name, nl)) f = k;
+        if (f < 0) die_usage("unknown flag %s%s", a, "");
+        if (eq) {
+            flags[f].value = eq + 1;
+        } else {
+            if (i + 1 >= argc) die_usage("flag --%s needs a value%s", flags[f].name, "");
+            flags[f].value = argv[++i];
+        }
+    }
+}
+
+static int64_t duration_flag(int f, bool allow_zero)
+{
+    int64_t ms;
+    char err[256];
+    if (params_parse_duration(flags[f].value, &ms, err, sizeof err) != 0)
+        die_usage("invalid value for --%s: %s", flags[f].name, err);
+    if (ms < 0 || (!allow_zero && ms == 0)) die_usage("invalid value for --%s: %s must be positive", flags[f].name,
+                                                      flags[f].value);
+    return ms;
+}
+
+static uint64_t uint_flag(int f)
+{
+    const char *s = flags[f].value;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (!*s || *end || errno || *s == '-' || v == 0)
+        die_usage("invalid value for --%s: %s (want a positive integer)", flags[f].name, s);
+    return v;
+}
+
+int main(int argc, char **argv)
+{
+    /* Signals are taken synchronously by sigwait below; block them before any thread exists so
+     * every thread inherits the mask. A vanished client must not kill us with SIGPIPE. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    parse_args(argc, argv);
+
+    log_level_t lvl;
+    if (log_parse_level(flags[F_LOG_LEVEL].value, &lvl) != 0)
+        die_usage("invalid value for --log-level: %s%s (want debug, info, warn or error)", flags[F_LOG_LEVEL].value, "");
+    log_set_level(lvl);
+
+    db_options_t dbo;
+    db_options_default(&dbo);
+    dbo.data_dir = flags[F_DATA_DIR].value;
+    if (!*dbo.data_dir) die_usage("invalid value for --data-dir: empty%s%s", "", "");
+    dbo.retention_ms = duration_flag(F_RETENTION, true);
+    dbo.max_future_ms = duration_flag(F_MAX_FUTURE, true);
+    const char *fs = flags[F_WAL_FSYNC].value;
+    if (!strcmp(fs, "always")) {
+        dbo.wal_fsync = WAL_FSYNC_ALWAYS;
+    } else if (!strcmp(fs, "never")) {
+        dbo.wal_fsync = WAL_FSYNC_NEVER;
+    } else {
+        int64_t ms;
+        char err[256];
+        if (params_parse_duration(fs, &ms, err, sizeof err) != 0 || ms <= 0)
+            die_usage("invalid value for --wal-fsync: %s%s (want always, never or a positive duration)", fs, "");
+        dbo.wal_fsync = WAL_FSYNC_INTERVAL;
+        dbo.wal_fsync_interval_ms = ms;
+    }
+    uint64_t max_req = uint_flag(F_MAX_REQUEST_BYTES);
+
+    promql_options_t po;
+    promql_options_default(&po);
+    po.lookback_delta_ms = duration_flag(F_LOOKBACK, false);
+    po.default_timeout_ms = duration_flag(F_QUERY_TIMEOUT, false);
+    po.max_samples = uint_flag(F_MAX_SAMPLES);
+    uint64_t conc = uint_flag(F_MAX_CONCURRENCY);
+    if (conc > 100000) die_usage("invalid value for --query.max-concurrency: %s%s (too large)", flags[F_MAX_CONCURRENCY].value, "");
+    po.max_concurrent = (int)conc;
+    po.max_points_per_series = uint_flag(F_MAX_POINTS);
+
+    log_info("starting metricstor version %s", METRICSTOR_VERSION);
+    for (int i = 0; i < F_COUNT; i++) log_info("config --%s=%s", flags[i].name, flags[i].value);
+
+    char err[512] = "";
+    db_t *db = NULL;
+    if (db_open(&dbo, &db, err, sizeof err) != 0) {
+        log_error("cannot open database in %s: %s", dbo.data_dir, err);
+        return 1;
+    }
+    promql_engine_t *engine = NULL;
+    if (promql_engine_new(db, &po, &engine) != 0) {
+        log_error("cannot create the PromQL engine");
+        db_close(db);
+        return 1;
+    }
+
+    static api_flag_t api_flags[F_COUNT];
+    for (int i = 0; i < F_COUNT; i++) api_flags[i] = (api_flag_t){flags[i].name, flags[i].value};
+    static api_t api;
+    memset(&api, 0, sizeof api);
+    api.db = db;
+    api.engine = engine;
+    rw_limits_default(&api.rw_limits);
+    api.rw_limits.max_decompressed_bytes = (size_t)max_req;
+    api.max_request_bytes = (size_t)max_req;
+    api.query_timeout_ms = po.default_timeout_ms;
+    api.max_points_per_series = po.max_points_per_series;
+    api.data_dir = dbo.data_dir;
+    api.retention_ms = dbo.retention_ms;
+    api.flags = api_flags;
+    api.n_flags = F_COUNT;
+    api.start_time_ms = clock_now_ms();
+    atomic_init(&api.ready, false);
+
+    http_options_t ho = {flags[F_HTTP_ADDR].value, 0, 0, 0};
+    http_server_t *srv = NULL;
+    if (http_server_start(&api, &ho, &srv, err, sizeof err) != 0) {
+        log_error("%s", err);
+        promql_engine_free(engine);
+        db_close(db);
+        return 1;
+    }
+    http_server_log_routes();
+    atomic_store(&api.ready, true);
+    log_info("ready");
+
+    int sig = 0;
+    while (sigwait(&sigs, &sig) != 0) {}
+    log_info("received %s, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    atomic_store(&api.ready, false);
+    /* In-flight queries end by their own timeout at the latest; don't wait past 30 s. */
+    int64_t drain = po.default_timeout_ms + 1000;
+    if (drain > 30000) drain = 30000;
+    http_server_stop(srv, drain);
+    promql_engine_free(engine);
+    db_close(db);
+    log_info("stopped");
+    return 0;
+}
