@@ -47,10 +47,11 @@ bool kern_resets(const sample_t *s, size_t n, double *out);
 /* changes(v[r]): number of times a value differs from its predecessor (NaN -> NaN is no change).
  * Needs >= 1 sample. */
 bool kern_changes(const sample_t *s, size_t n, double *out);
-/* true when holt_winters' smoothing factor sf and trend factor tf are both in the open interval
- * (0, 1); otherwise the evaluator must raise Prometheus's errors
+/* false when holt_winters' smoothing factor sf or trend factor tf is <= 0 or >= 1 (NaN passes,
+ * as in Prometheus); the evaluator must then raise Prometheus's execution errors
  * "invalid smoothing factor. Expected: 0 < sf < 1, got: %f" /
- * "invalid trend factor. Expected: 0 < tf < 1, got: %f" (sf checked first). */
+ * "invalid trend factor. Expected: 0 < tf < 1, got: %f" (sf checked first). Prometheus checks
+ * only when evaluating a series that has samples in its window (no data, no error). */
 bool kern_holt_winters_check_args(double sf, double tf);
 /* holt_winters(v[r], sf, tf): double exponential smoothing, returns the last smoothed value.
  * Needs >= 2 samples. Arguments must have passed kern_holt_winters_check_args. */
@@ -140,7 +141,8 @@ bool kern_date_lookup(const char *name, size_t len, kern_date_fn_t *out);
  * day_of_month 1..31, day_of_week 0..6 (Sunday 0), day_of_year 1..366, days_in_month 28..31,
  * hour 0..23, minute 0..59, month 1..12, year. NaN or +-Inf or out of int64 range -> NaN
  * (documented divergence: Prometheus converts those to an arbitrary date). Without an argument
- * the evaluator passes vector(time()), i.e. the evaluation time in seconds. */
+ * Prometheus uses the evaluation time eval_ms / 1000 (integer division) and outputs one sample
+ * with no labels. */
 double kern_date_apply(kern_date_fn_t fn, double v);
 
 /* ---------------------------------------------------------------- binary operators */

@@ -27,6 +27,19 @@ bool kern_math_lookup(const char *name, size_t len, kern_math_fn_t *out)
     return false;
 }
 
+/* Go's math.Log10: ln(x) times 1/ln(10) rounded once (Go constant arithmetic), not C's log10. */
+static double go_log10(double x) { return log(x) * 0.43429448190325182765; }
+
+/* Go's math.Log2: exact for powers of two, else ln(frac) / ln(2) + exp from frexp. */
+static double go_log2(double x)
+{
+    int e;
+    double frac = frexp(x, &e);
+    if (frac == 0.5)
+        return (double)(e - 1);
+    return log(frac) * 1.44269504088896340736 + (double)e;
+}
+
 double kern_math_apply(kern_math_fn_t fn, double v)
 {
     switch (fn) {
@@ -35,8 +48,8 @@ double kern_math_apply(kern_math_fn_t fn, double v)
     case KERN_MATH_FLOOR: return floor(v);
     case KERN_MATH_EXP: return exp(v);
     case KERN_MATH_LN: return log(v);
-    case KERN_MATH_LOG2: return log2(v);
-    case KERN_MATH_LOG10: return log10(v);
+    case KERN_MATH_LOG2: return go_log2(v);
+    case KERN_MATH_LOG10: return go_log10(v);
     case KERN_MATH_SQRT: return sqrt(v);
     case KERN_MATH_SGN: return v < 0 ? -1.0 : (v > 0 ? 1.0 : v);
     case KERN_MATH_SIN: return sin(v);

@@ -7,14 +7,13 @@
 #include "promql/kernels.h"
 #include <math.h>
 
-/* One compensated-summation step: returns the new sum and updates *c. An infinite partial sum
- * resets the compensation, so Inf does not turn into NaN through (Inf - Inf). */
+/* One Kahan-Neumaier step: returns the new sum and updates *c. As in 2.42 there is no special
+ * case for Inf (the compensation may become NaN); callers that must return an infinite sum check
+ * the sum before adding the compensation. */
 static double kahan_inc(double inc, double sum, double *c)
 {
     double t = sum + inc;
-    if (isinf(t))
-        *c = 0;
-    else if (fabs(sum) >= fabs(inc))
+    if (fabs(sum) >= fabs(inc))
         *c += (sum - t) + inc;
     else
         *c += (inc - t) + sum;
@@ -175,7 +174,8 @@ bool kern_changes(const sample_t *s, size_t n, double *out)
 
 bool kern_holt_winters_check_args(double sf, double tf)
 {
-    return sf > 0 && sf < 1 && tf > 0 && tf < 1;
+    /* written as Prometheus's rejection test, so NaN factors pass as they do there */
+    return !(sf <= 0 || sf >= 1) && !(tf <= 0 || tf >= 1);
 }
 
 bool kern_holt_winters(const sample_t *s, size_t n, double sf, double tf, double *out)
@@ -247,7 +247,7 @@ bool kern_sum_over_time(const sample_t *s, size_t n, double *out)
     double sum = 0, c = 0;
     for (size_t i = 0; i < n; i++)
         sum = kahan_inc(s[i].v, sum, &c);
-    *out = sum + c;
+    *out = isinf(sum) ? sum : sum + c;
     return true;
 }
 
