@@ -1,0 +1,377 @@
+#!/usr/bin/env python3
+"""run_bench owns the side-by-side benchmark: it pushes one identical remote_write workload
+(bench/loadgen) into Metricstor, Prometheus and VictoriaMetrics, checks every sample arrived,
+measures ingest rate, CPU, memory, disk, restart time and query latency over several rounds,
+checks the query answers agree, and writes docs/BENCHMARKS.md and docs/bench_ratios.png.
+
+Exit status: 0 when every selected target ingested everything and no answer was wrong;
+1 otherwise. A Metricstor query that answers with an error counts as `unsupported`: it is
+reported and counted but does not fail the run."""
+import argparse
+import datetime
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench_queries as bq  # noqa: E402
+import bench_report as br  # noqa: E402
+import bench_targets as bt  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ALL_TARGETS = ("metricstor", "prometheus", "victoriametrics")
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--series", type=int, default=20000)
+    p.add_argument("--samples", type=int, default=480, help="samples per series")
+    p.add_argument("--interval-ms", type=int, default=15000)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--concurrency", type=int, default=4, help="loadgen connections")
+    p.add_argument("--batch-samples", type=int, default=2000)
+    p.add_argument("--ts-per-request", type=int, default=10,
+                   help="consecutive samples of one series in one request")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--query-reps", type=int, default=20)
+    p.add_argument("--settle-s", type=float, default=5.0, help="pause after ingest before steady RSS")
+    p.add_argument("--smoke", action="store_true",
+                   help="tiny CI run: 200 series x 20 samples, 1 round, 5 query reps")
+    p.add_argument("--targets", default=",".join(ALL_TARGETS))
+    p.add_argument("--metricstor", default=os.path.join(ROOT, "build/metricstor"))
+    p.add_argument("--metricstor-arg", action="append", default=[],
+                   help="extra flag for metricstor (repeatable), e.g. --metricstor-arg=--wal-fsync=1s")
+    p.add_argument("--prometheus", default="/usr/bin/prometheus")
+    p.add_argument("--victoria-metrics", default="/usr/bin/victoria-metrics")
+    p.add_argument("--loadgen", default=os.path.join(ROOT, "build/bench/loadgen"))
+    p.add_argument("--out", default=os.path.join(ROOT, "docs/BENCHMARKS.md"))
+    p.add_argument("--chart", default=os.path.join(ROOT, "docs/bench_ratios.png"))
+    p.add_argument("--workdir", default=None, help="where data dirs go (default: a temp dir)")
+    p.add_argument("--keep", action="store_true", help="keep data dirs and logs")
+    a = p.parse_args(argv)
+    if a.smoke:
+        a.series, a.samples, a.rounds, a.query_reps, a.settle_s = 200, 20, 1, 5, 0.5
+    a.targets = [t.strip() for t in a.targets.split(",") if t.strip()]
+    for t in a.targets:
+        if t not in ALL_TARGETS:
+            p.error(f"unknown target {t}; choose from {', '.join(ALL_TARGETS)}")
+    return a
+
+
+def log(msg):
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def make_target(key, args, workdir):
+    if key == "metricstor":
+        return bt.Metricstor(args.metricstor, workdir, extra_args=args.metricstor_arg)
+    if key == "prometheus":
+        return bt.Prometheus(args.prometheus, workdir)
+    return bt.VictoriaMetrics(args.victoria_metrics, workdir)
+
+
+def run_loadgen(args, target, w):
+    """Pushes the workload; returns (loadgen stats dict, cpu seconds used by the server)."""
+    cmd = [args.loadgen, "--url", target.base + target.write_path, "--series", str(w.series),
+           "--samples-per-series", str(w.samples), "--interval-ms", str(w.interval_ms),
+           "--start-ms", str(w.start_ms), "--batch-samples", str(args.batch_samples),
+           "--ts-per-request", str(args.ts_per_request), "--seed", str(args.seed),
+           "--concurrency", str(args.concurrency)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    cpu0 = None
+    stats = None
+    for line in proc.stdout:
+        line = line.strip()
+        if line == "sending":
+            cpu0 = target.cpu_seconds()
+        elif line.startswith("samples="):
+            cpu1 = target.cpu_seconds()
+            stats = dict(kv.split("=", 1) for kv in line.split())
+    err = proc.stderr.read()
+    rc = proc.wait()
+    if rc != 0 or stats is None or cpu0 is None:
+        raise bt.TargetError(f"loadgen exited {rc}: {err.strip()[-1500:]}")
+    return stats, cpu1 - cpu0, err
+
+
+def bench_target(key, args, w, queries, workdir):
+    """One target, one round. Returns a record: figures, bad (figure -> reason), results, info, errors."""
+    rec = {"figures": {}, "bad": {}, "results": {}, "info": {}, "errors": [], "unsupported": []}
+    t = make_target(key, args, workdir)
+    rec["info"]["data_dir"] = t.data_dir
+    try:
+        log(f"{t.name}: starting on port {t.port}")
+        t.start()
+        rec["version"] = t.version()
+
+        # 1. ingest
+        log(f"{t.name}: pushing {w.total_samples:,} samples")
+        stats, cpu, _err = run_loadgen(args, t, w)
+        samples = int(stats["samples"])
+        rec["figures"]["ingest_sps"] = samples / float(stats["elapsed_s"])
+        rec["figures"]["cpu_per_m"] = cpu / (samples / 1e6)
+        rec["info"]["loadgen"] = stats
+        log(f"{t.name}: {rec['figures']['ingest_sps']:,.0f} samples/s, {cpu:.2f} CPU s")
+
+        # 2. completeness, before anything is timed
+        t.make_visible()
+        client = bq.Client(t.port)
+        ok = verify(t, client, w, rec, "after ingest")
+        if not ok:
+            for f in ("ingest_sps", "cpu_per_m"):
+                rec["bad"][f] = "WRONG"
+        csum, err = bq.value_checksum(client, w)
+        rec["checksum"] = csum
+        if err:
+            rec["errors"].append(f"value checksum query: {err}")
+
+        # 3. memory
+        time.sleep(args.settle_s)
+        rec["figures"]["peak_rss_mib"] = t.rss_peak_bytes() / 1048576.0
+        rec["figures"]["steady_rss_mib"] = t.rss_bytes() / 1048576.0
+
+        # 4. disk after the store's own flush/compaction
+        size, how = t.persist_and_measure()
+        rec["figures"]["bytes_per_sample"] = size / w.total_samples
+        rec["info"]["disk_bytes"] = size
+        rec["info"]["disk_method"] = how
+        if key == "prometheus":
+            rec["info"]["wal_bytes"] = t.wal_bytes()
+        log(f"{t.name}: {rec['figures']['bytes_per_sample']:.3f} bytes/sample ({how})")
+
+        # 5. queries
+        res = bq.measure_queries(client, queries, args.query_reps)
+        for q in queries:
+            e = res[q.name]
+            rec["results"][q.name] = e["result"]
+            if e["error"] is not None:
+                label = "unsupported" if key == "metricstor" else "failed"
+                rec["bad"][f"q:{q.name}:p50"] = rec["bad"][f"q:{q.name}:p90"] = label
+                (rec["unsupported"] if key == "metricstor" else rec["errors"]).append(f"{q.name}: {e['error']}")
+            else:
+                rec["figures"][f"q:{q.name}:p50"] = e["p50_ms"]
+                rec["figures"][f"q:{q.name}:p90"] = e["p90_ms"]
+        client.close()
+
+        # 6. restart to the first correct answer
+        rec["info"]["shutdown_s"] = t.stop()
+        t0 = time.time()
+        t.start(timeout=600)
+        client = bq.Client(t.port)
+        deadline = t0 + 600
+        last = None
+        while True:
+            try:
+                n, err = bq.count_series(client, w)
+            except OSError as e:
+                n, err = None, str(e)
+                client.close()
+            if n == w.series:
+                rec["figures"]["restart_s"] = time.time() - t0
+                break
+            last = err or f"count {n}"
+            if time.time() > deadline:
+                rec["bad"]["restart_s"] = "failed"
+                rec["errors"].append(f"restart: no correct answer after 600 s (last: {last})")
+                break
+            time.sleep(0.02)
+        if "restart_s" in rec["figures"]:
+            verify(t, client, w, rec, "after restart", series_only=False)
+            log(f"{t.name}: restart {rec['figures']['restart_s']:.2f} s")
+        client.close()
+        t.stop()
+    except (bt.TargetError, OSError) as e:
+        rec["errors"].append(f"{type(e).__name__}: {e}")
+        rec["failed"] = str(e).splitlines()[0] if str(e) else type(e).__name__
+        log(f"{t.name}: FAILED: {str(e)[:2000]}")
+        for f in ("ingest_sps", "cpu_per_m", "peak_rss_mib", "steady_rss_mib", "bytes_per_sample", "restart_s"):
+            if f not in rec["figures"]:
+                rec["bad"][f] = "failed"
+        for q in queries:
+            for s in ("p50", "p90"):
+                k = f"q:{q.name}:{s}"
+                if k not in rec["figures"] and k not in rec["bad"]:
+                    rec["bad"][k] = "failed"
+    finally:
+        rec["log_tail"] = t.log_tail(1500)
+        t.cleanup(keep=args.keep)
+    return rec
+
+
+def verify(t, client, w, rec, when, series_only=False):
+    """Series and sample counts must equal what was pushed. Records errors; returns ok."""
+    ok = True
+    n, err = bq.count_series(client, w)
+    if n != w.series:
+        ok = False
+        rec["errors"].append(f"{when}: series count {n} != {w.series} ({err or 'wrong'})")
+    if not series_only:
+        n, err = bq.count_samples(client, w)
+        if n != w.total_samples:
+            ok = False
+            rec["errors"].append(f"{when}: sample count {n} != {w.total_samples} ({err or 'wrong'})")
+    rec.setdefault("verified", []).append((when, ok))
+    return ok
+
+
+def compare_round(rnd, queries, targets):
+    """Cross-checks answers of one round; marks wrong latency cells. Returns finding strings."""
+    findings = []
+    for q in queries:
+        answers = {t: rnd[t]["results"].get(q.name) for t in targets if t in rnd}
+        for t, a in answers.items():
+            if a is not None and len(a) == 0:
+                findings.append(f"{br.TARGET_NAMES[t]}: `{q.name}` returned an empty result")
+                for s in ("p50", "p90"):
+                    rnd[t]["bad"][f"q:{q.name}:{s}"] = "WRONG"
+        ref_key = "prometheus" if answers.get("prometheus") else None
+        if ref_key is None and q.vm_agrees and answers.get("victoriametrics"):
+            ref_key = "victoriametrics"
+        if ref_key is None:
+            continue
+        ref = answers[ref_key]
+        for t, a in answers.items():
+            if t == ref_key or not a:
+                continue
+            if t == "victoriametrics" and not q.vm_agrees:
+                continue
+            d = bq.diff(a, ref)
+            if d:
+                findings.append(f"{br.TARGET_NAMES[t]} vs {br.TARGET_NAMES[ref_key]} on `{q.name}`: {d}")
+                for s in ("p50", "p90"):
+                    rnd[t]["bad"][f"q:{q.name}:{s}"] = "WRONG"
+    sums = {t: rnd[t].get("checksum") for t in targets if t in rnd and rnd[t].get("checksum") is not None}
+    if len(set(round(v, 6) for v in sums.values())) > 1:
+        findings.append("value checksum differs: " + ", ".join(f"{br.TARGET_NAMES[t]} {v!r}" for t, v in sums.items()))
+    return findings
+
+
+def workload_text(args, w, loadgen_describe):
+    return (
+        f"- {w.series:,} series x {w.samples} samples = {w.total_samples:,} samples per store per round, "
+        f"{w.interval_ms / 1000:g} s apart, ending just before the run starts.\n"
+        f"- node_exporter-like series from `bench/loadgen` (seed {args.seed}): "
+        f"`{loadgen_describe}`. Labels `__name__`, `instance=\"host-N:9100\"`, `job=\"node\"`, `datacenter`, "
+        "plus per family `cpu`, `mode`, `device`, `fstype`, `mountpoint`, `collector`, `quantile`. "
+        "Counters grow at per-series rates with a reset about once per 5,000 samples; gauges are random walks "
+        "with 2 decimals; constants stay put.\n"
+        f"- remote_write 1.0 (protobuf + snappy) over {args.concurrency} keep-alive HTTP/1.1 connections, "
+        f"{args.batch_samples} samples per request: {args.ts_per_request} consecutive samples of each of "
+        f"{max(1, args.batch_samples // args.ts_per_request)} series. Requests go out timestamp-major and a "
+        "series' next request waits for its previous one, so every store sees each series in time order.\n"
+        "- Each store starts empty in a fresh data dir on a free loopback port. Per round the stores run one "
+        "after another (the order rotates between rounds), never at the same time.\n"
+        f"- Server flags: Metricstor `--retention 0 {' '.join(args.metricstor_arg)}` (its default "
+        "`--wal-fsync=always`: acknowledged only after fdatasync, unlike the peers, whose WAL/buffers are "
+        "fsynced periodically); Prometheus `--web.enable-remote-write-receiver --web.enable-admin-api "
+        "--storage.tsdb.retention.time=100y`, no scrape jobs; VictoriaMetrics `-retentionPeriod=100y "
+        "-search.latencyOffset=0s -search.disableCache` (no rollup result cache, so repeated queries measure "
+        "the engine, not a cache).")
+
+
+def main(argv):
+    args = parse_args(argv)
+    started = datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M")
+    command = "python3 bench/run_bench.py " + " ".join(shlex.quote(a) for a in argv)
+    need = []
+    if "prometheus" in args.targets:
+        need.append((args.prometheus, "prometheus"))
+    if "victoriametrics" in args.targets:
+        need.append((args.victoria_metrics, "victoria-metrics"))
+    need.append(("gnuplot", "gnuplot-nox"))
+    bt.ensure_packages(need)
+    if not os.path.exists(args.loadgen):
+        log(f"{args.loadgen} missing; building it")
+        subprocess.run(["make", "-C", ROOT, os.path.relpath(args.loadgen, ROOT)], check=True)
+    desc = subprocess.run([args.loadgen, "--describe", "--series", str(args.series), "--samples-per-series",
+                           str(args.samples)], capture_output=True, text=True, check=True).stdout
+    desc_line = desc.splitlines()[0] if desc else "?"
+
+    workdir = tempfile.mkdtemp(prefix="metricstor-bench-", dir=args.workdir)
+    queries = None
+    rounds, findings, notes, versions = [], [], [], {}
+    failed = False
+    # A Ctrl-C or SIGTERM still cleans up the servers through the finally blocks.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+    w = None
+    for r in range(args.rounds):
+        start_ms = int(time.time() * 1000) - args.samples * args.interval_ms
+        w = bq.Workload(args.series, args.samples, args.interval_ms, start_ms)
+        queries = bq.query_set(w)
+        order = args.targets[r % len(args.targets):] + args.targets[:r % len(args.targets)]
+        log(f"round {r + 1}/{args.rounds}: order {', '.join(order)}")
+        rnd = {}
+        for key in order:
+            rec = bench_target(key, args, w, queries, workdir)
+            rnd[key] = rec
+            if rec.get("version"):
+                versions[key] = rec["version"]
+            name = br.TARGET_NAMES[key]
+            if rec.get("failed"):
+                failed = True
+                findings.append(f"round {r + 1}: {name} failed: {rec['failed']}")
+            for e in rec["errors"]:
+                if not rec.get("failed") or e.split(":")[0] not in rec["failed"]:
+                    findings.append(f"round {r + 1}: {name}: {e}")
+            if any(not ok for _, ok in rec.get("verified", [])):
+                failed = True
+            for u in rec["unsupported"]:
+                findings.append(f"round {r + 1}: {name} unsupported: {u}")
+            if key == "prometheus" and "wal_bytes" in rec["info"]:
+                notes.append(f"round {r + 1}: Prometheus WAL after ingest: {rec['info']['wal_bytes'] / w.total_samples:.3f} "
+                             "bytes/sample (not in the disk figure)")
+            lg = rec["info"].get("loadgen")
+            if lg:
+                notes.append(f"round {r + 1}: {name}: {int(lg['requests']):,} requests, "
+                             f"{int(lg['bytes']) / 1048576:.1f} MiB compressed, request p50 {lg['req_p50_ms']} ms, "
+                             f"p99 {lg['req_p99_ms']} ms; shutdown {rec['info'].get('shutdown_s', 0):.2f} s")
+        wrong = compare_round(rnd, queries, [t for t in args.targets if t in rnd])
+        for f in wrong:
+            findings.append(f"round {r + 1}: {f}")
+            print("MISMATCH:", f, flush=True)
+        if wrong:
+            failed = True
+        rounds.append(rnd)
+
+    figures = br.BASE_FIGURES + br.query_figures(queries)
+    agg = br.aggregate(rounds, args.targets, figures)
+    unsupported = sum(len(r[t]["unsupported"]) for r in rounds for t in r)
+    if "metricstor" in args.targets:
+        findings.insert(0, f"Metricstor unsupported query answers: {unsupported} "
+                           f"(of {len(queries) * len(rounds)} query runs)")
+    chart_err = br.write_chart(args.chart, agg, figures, args.targets)
+    if chart_err is None:
+        findings_chart = args.chart
+    else:
+        findings_chart = None
+        log(f"chart: {chart_err}")
+    ctx = {"command": command, "started": started, "machine": br.machine_info(), "versions": versions,
+           "workload": {"text": workload_text(args, w, desc_line)}, "rounds": rounds, "targets": args.targets,
+           "figures": figures, "agg": agg, "queries": queries, "findings": findings, "chart_err": chart_err,
+           "notes": notes, "args": args}
+    br.render(args.out, ctx)
+    log(f"wrote {args.out}" + (f" and {findings_chart}" if findings_chart else ""))
+    print_summary(agg, figures, args.targets, len(rounds))
+    if not args.keep:
+        try:
+            os.rmdir(workdir)
+        except OSError:
+            pass
+    for f in findings:
+        print("finding:", f)
+    return 1 if failed else 0
+
+
+def print_summary(agg, figures, targets, nr):
+    width = max(len(f.title) for f in figures) + 2
+    print("\n" + "figure".ljust(width) + "".join(br.TARGET_NAMES[t].ljust(34) for t in targets))
+    for f in figures:
+        print(f.title.ljust(width) + "".join(br.fmt_cell(f, agg[t][f.key], nr).ljust(34) for t in targets))
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
