@@ -79,6 +79,30 @@ bool kern_quantile_over_time(double q, const sample_t *s, size_t n, double *scra
  * between the neighbouring ranks. n == 0 -> NaN; q < 0 -> -Inf; q > 1 -> +Inf; q NaN -> NaN. */
 double kern_quantile(double q, double *values, size_t n);
 
+/* Running state of one aggregation group for the plain aggregation operators, with the
+ * arithmetic of Prometheus 2.42's engine: sum adds left to right (no compensation); avg keeps
+ * an incremental mean (no overflow; an infinite mean stays unless an opposite Inf or NaN
+ * arrives); min/max replace a NaN running value and otherwise ignore NaN inputs; stddev/stdvar
+ * are Welford's population forms; count counts; group yields 1. topk/bottomk, count_values and
+ * quantile stay in the evaluator (quantile via kern_quantile). Feed samples in input order. */
+typedef enum kern_agg_op {
+    KERN_AGG_SUM, KERN_AGG_AVG, KERN_AGG_MIN, KERN_AGG_MAX, KERN_AGG_COUNT, KERN_AGG_GROUP,
+    KERN_AGG_STDDEV, KERN_AGG_STDVAR,
+} kern_agg_op_t;
+
+typedef struct kern_agg {
+    double value;  /* sum / min / max / Welford's sum of squared deviations */
+    double mean;   /* avg, stddev, stdvar */
+    double count;
+} kern_agg_t;
+
+/* Starts a group with its first sample's value. */
+void kern_agg_init(kern_agg_t *a, kern_agg_op_t op, double v);
+/* Adds a further sample's value. */
+void kern_agg_add(kern_agg_t *a, kern_agg_op_t op, double v);
+/* The group's output value. */
+double kern_agg_result(const kern_agg_t *a, kern_agg_op_t op);
+
 /* One classic-histogram bucket: upper bound (the `le` label parsed as a float) and cumulative
  * count (the sample value). */
 typedef struct kern_bucket {

@@ -315,6 +315,57 @@ static void test_over_time_numerics(void **state)
     assert_near(v, 0);
 }
 
+/* ------------------------------------------------------------ aggregation operators */
+
+static double agg(kern_agg_op_t op, const double *v, size_t n)
+{
+    kern_agg_t a;
+    kern_agg_init(&a, op, v[0]);
+    for (size_t i = 1; i < n; i++)
+        kern_agg_add(&a, op, v[i]);
+    return kern_agg_result(&a, op);
+}
+
+static void test_aggregations(void **state)
+{
+    (void)state;
+    const double v[] = {2, 4, 4, 4, 5, 5, 7, 9};
+    assert_near(agg(KERN_AGG_SUM, v, 8), 40);
+    assert_near(agg(KERN_AGG_AVG, v, 8), 5);
+    assert_near(agg(KERN_AGG_MIN, v, 8), 2);
+    assert_near(agg(KERN_AGG_MAX, v, 8), 9);
+    assert_near(agg(KERN_AGG_COUNT, v, 8), 8);
+    assert_near(agg(KERN_AGG_GROUP, v, 8), 1);
+    assert_near(agg(KERN_AGG_STDDEV, v, 8), 2);
+    assert_near(agg(KERN_AGG_STDVAR, v, 8), 4);
+    const double one[] = {-3};
+    assert_near(agg(KERN_AGG_STDDEV, one, 1), 0);
+    assert_near(agg(KERN_AGG_AVG, one, 1), -3);
+    assert_near(agg(KERN_AGG_SUM, one, 1), -3);
+    /* NaN: min/max skip it unless it is all there is; sum/avg propagate it */
+    const double n1[] = {NAN, 3, 1};
+    assert_near(agg(KERN_AGG_MIN, n1, 3), 1);
+    assert_near(agg(KERN_AGG_MAX, n1, 3), 3);
+    const double n2[] = {3, NAN, 1};
+    assert_near(agg(KERN_AGG_MIN, n2, 3), 1);
+    assert_near(agg(KERN_AGG_SUM, n2, 3), NAN);
+    assert_near(agg(KERN_AGG_AVG, n2, 3), NAN);
+    assert_near(agg(KERN_AGG_COUNT, n2, 3), 3);
+    /* Inf */
+    const double i1[] = {1, INFINITY, 2};
+    assert_near(agg(KERN_AGG_AVG, i1, 3), INFINITY);
+    assert_near(agg(KERN_AGG_SUM, i1, 3), INFINITY);
+    const double i2[] = {INFINITY, -INFINITY};
+    assert_near(agg(KERN_AGG_AVG, i2, 2), NAN);
+    /* the incremental mean does not overflow where the sum does */
+    const double big[] = {1e308, 1e308, 1e308};
+    assert_near(agg(KERN_AGG_AVG, big, 3), 1e308);
+    assert_near(agg(KERN_AGG_SUM, big, 3), INFINITY);
+    /* no compensation in the sum aggregation (unlike sum_over_time) */
+    const double k[] = {1, 1e100, 1, -1e100};
+    assert_near(agg(KERN_AGG_SUM, k, 4), 0);
+}
+
 /* ------------------------------------------------------------ quantile */
 
 static void test_quantile(void **state)
@@ -619,6 +670,7 @@ int main(void)
         cmocka_unit_test(test_holt_winters),
         cmocka_unit_test(test_over_time_basic),
         cmocka_unit_test(test_over_time_numerics),
+        cmocka_unit_test(test_aggregations),
         cmocka_unit_test(test_quantile),
         cmocka_unit_test(test_histogram_quantile_basic),
         cmocka_unit_test(test_histogram_quantile_edges),
