@@ -1,0 +1,218 @@
+/* appender.c owns the write path: appender_add (series lookup on borrowed labels, retention
+ * and future filtering, no copy of labels), and appender_commit (create new series, encode
+ * WAL records outside any global lock, one write(), group-commit sync, then apply to the head).
+ * Appenders are recycled through a small per-db pool so steady-state commits do not allocate. */
+#include "storage/db_internal.h"
+#include "storage/record.h"
+#include "util/alloc.h"
+#include "util/clock.h"
+#include "util/status.h"
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct app_entry {
+    series_t *s;       /* NULL until created at commit */
+    const label_t *ls; /* borrowed */
+    size_t nl;
+    uint64_t hash;
+    size_t off, n; /* samples [off, off+n) */
+} app_entry_t;
+
+typedef struct app_meta {
+    const char *s[4];
+    size_t len[4];
+} app_meta_t;
+
+struct appender {
+    db_t *db;
+    app_entry_t *e;
+    size_t ne, cape;
+    sample_t *smp;
+    size_t ns, caps;
+    app_meta_t *meta;
+    size_t nmeta, capmeta;
+    buf_t buf;
+    uint64_t too_old, too_new;
+    int64_t maxt;
+    appender_t *next_free;
+};
+
+#define POOL_MAX 32
+
+int db_appender(db_t *db, appender_t **out)
+{
+    appender_t *a = NULL;
+    pthread_mutex_lock(&db->pool_mu);
+    if (db->pool) {
+        a = db->pool;
+        db->pool = a->next_free;
+        db->npool--;
+    }
+    pthread_mutex_unlock(&db->pool_mu);
+    if (!a) a = xcalloc(1, sizeof(*a));
+    a->db = db;
+    a->ne = a->ns = a->nmeta = 0;
+    a->too_old = a->too_new = 0;
+    a->maxt = INT64_MIN;
+    buf_reset(&a->buf);
+    pthread_rwlock_rdlock(&db->gc_lock);
+    *out = a;
+    return MS_OK;
+}
+
+static void appender_release(appender_t *a)
+{
+    db_t *db = a->db;
+    pthread_rwlock_unlock(&db->gc_lock);
+    pthread_mutex_lock(&db->pool_mu);
+    if (db->npool < POOL_MAX && a->buf.cap < (8u << 20)) {
+        a->next_free = db->pool;
+        db->pool = a;
+        db->npool++;
+        a = NULL;
+    }
+    pthread_mutex_unlock(&db->pool_mu);
+    if (a) {
+        free(a->e);
+        free(a->smp);
+        free(a->meta);
+        buf_free(&a->buf);
+        free(a);
+    }
+}
+
+void appender_pool_free(db_t *db)
+{
+    while (db->pool) {
+        appender_t *a = db->pool;
+        db->pool = a->next_free;
+        free(a->e);
+        free(a->smp);
+        free(a->meta);
+        buf_free(&a->buf);
+        free(a);
+    }
+    db->npool = 0;
+}
+
+int appender_add(appender_t *a, const label_t *labels, size_t n, uint64_t hash, const sample_t *samples, size_t ns)
+{
+    if (!a || !labels || n == 0) return MS_EINVAL;
+    if (ns == 0) return MS_OK;
+    db_t *db = a->db;
+    int64_t now = clock_now_ms();
+    int64_t oldest = db->opts.retention_ms > 0 ? now - db->opts.retention_ms : INT64_MIN;
+    int64_t newest = now + db->opts.max_future_ms;
+    if (a->ns + ns > a->caps) XGROW(a->smp, a->caps, a->ns + ns);
+    size_t off = a->ns;
+    for (size_t i = 0; i < ns; i++) {
+        int64_t t = samples[i].t;
+        if (t < oldest) a->too_old++;
+        else if (t > newest) a->too_new++;
+        else {
+            a->smp[a->ns++] = samples[i];
+            if (t > a->maxt) a->maxt = t;
+        }
+    }
+    if (a->ns == off) return MS_OK;
+    if (a->ne == a->cape) XGROW(a->e, a->cape, a->ne + 1);
+    a->e[a->ne++] = (app_entry_t){head_get(&db->head, labels, n, hash), labels, n, hash, off, a->ns - off};
+    return MS_OK;
+}
+
+int appender_add_metadata(appender_t *a, const char *metric, size_t metric_len, const char *type, size_t type_len,
+                          const char *help, size_t help_len, const char *unit, size_t unit_len)
+{
+    if (!a || !metric || metric_len == 0) return MS_EINVAL;
+    if (a->nmeta == a->capmeta) XGROW(a->meta, a->capmeta, a->nmeta + 1);
+    a->meta[a->nmeta++] = (app_meta_t){{metric, type ? type : "", help ? help : "", unit ? unit : ""},
+                                        {metric_len, type ? type_len : 0, help ? help_len : 0, unit ? unit_len : 0}};
+    return MS_OK;
+}
+
+void appender_rollback(appender_t *a)
+{
+    if (a) appender_release(a);
+}
+
+int appender_commit(appender_t *a, append_result_t *res)
+{
+    if (!a) return MS_EINVAL;
+    db_t *db = a->db;
+    head_t *h = &db->head;
+    append_result_t r = {0};
+    r.samples_too_old = a->too_old;
+    r.samples_too_new = a->too_new;
+
+    /* 1. create the batch's new series (refs are needed for the records) */
+    for (size_t i = 0; i < a->ne; i++) {
+        app_entry_t *e = &a->e[i];
+        if (e->s) continue;
+        bool created;
+        e->s = head_get_or_create(h, e->ls, e->nl, e->hash, 0, &created);
+        if (created) r.series_created++;
+    }
+    /* 2. encode records into the appender's buffer, outside any global lock */
+    buf_reset(&a->buf);
+    size_t hdr = 0;
+    bool open = false;
+    for (size_t i = 0; i < a->ne; i++) {
+        series_t *s = a->e[i].s;
+        if (atomic_load(&s->wal_logged)) continue;
+        if (!open) {
+            hdr = record_begin(&a->buf, REC_SERIES);
+            open = true;
+        }
+        record_put_series(&a->buf, s->ref, s->labels, s->nlabels);
+    }
+    if (open) record_end(&a->buf, hdr);
+    if (a->ne) {
+        hdr = record_begin(&a->buf, REC_SAMPLES);
+        for (size_t i = 0; i < a->ne; i++) {
+            const app_entry_t *e = &a->e[i];
+            record_put_samples(&a->buf, e->s->ref, &a->smp[e->off].t, &a->smp[e->off].v, e->n, sizeof(sample_t));
+        }
+        record_end(&a->buf, hdr);
+    }
+    if (a->nmeta) {
+        hdr = record_begin(&a->buf, REC_METADATA);
+        for (size_t i = 0; i < a->nmeta; i++) {
+            const app_meta_t *m = &a->meta[i];
+            record_put_metadata(&a->buf, m->s[0], m->len[0], m->s[1], m->len[1], m->s[2], m->len[2], m->s[3],
+                                m->len[3]);
+        }
+        record_end(&a->buf, hdr);
+    }
+    /* 3. log, then sync per policy */
+    if (a->buf.len) {
+        uint64_t end = 0;
+        int rc = wal_write(db->wal, a->buf.data, a->buf.len, a->maxt, &end);
+        if (rc == MS_OK && db->opts.wal_fsync == WAL_FSYNC_ALWAYS) rc = wal_sync(db->wal, end);
+        if (rc != MS_OK) {
+            appender_release(a);
+            return rc;
+        }
+        for (size_t i = 0; i < a->ne; i++) atomic_store(&a->e[i].s->wal_logged, true);
+    }
+    /* 4. apply to the head under per-series locks */
+    for (size_t i = 0; i < a->ne; i++) {
+        const app_entry_t *e = &a->e[i];
+        series_t *s = e->s;
+        pthread_mutex_lock(&s->mu);
+        for (size_t k = 0; k < e->n; k++) {
+            uint64_t bits;
+            memcpy(&bits, &a->smp[e->off + k].v, sizeof(bits));
+            series_append(s, a->smp[e->off + k].t, bits, &h->mem, &h->nchunks);
+        }
+        pthread_mutex_unlock(&s->mu);
+        r.samples_accepted += e->n;
+    }
+    for (size_t i = 0; i < a->nmeta; i++) {
+        const app_meta_t *m = &a->meta[i];
+        db_meta_set(db, m->s[0], m->len[0], m->s[1], m->len[1], m->s[2], m->len[2], m->s[3], m->len[3]);
+    }
+    atomic_fetch_add(&db->samples_appended, r.samples_accepted);
+    if (res) *res = r;
+    appender_release(a);
+    return MS_OK;
+}

@@ -1,0 +1,279 @@
+/* db.c owns the database lifecycle (options, open + replay, close), metadata storage,
+ * statistics, and retention: dropping old head chunks and empty series under the gc_lock's
+ * write side, and deleting WAL segments wholly older than retention after re-logging every
+ * live series and metadata entry into a fresh segment (so no needed series record is lost). */
+#include "storage/db_internal.h"
+#include "storage/record.h"
+#include "util/alloc.h"
+#include "util/clock.h"
+#include "util/hash.h"
+#include "util/log.h"
+#include "util/status.h"
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#define RETENTION_INTERVAL_MS 60000
+
+void db_options_default(db_options_t *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->data_dir = "./data";
+    o->retention_ms = 15LL * 24 * 3600 * 1000;
+    o->max_future_ms = 10LL * 60 * 1000;
+    o->wal_fsync = WAL_FSYNC_ALWAYS;
+    o->wal_fsync_interval_ms = 1000;
+    o->wal_segment_bytes = 128LL << 20;
+}
+
+static void *bg_main(void *arg)
+{
+    db_t *db = arg;
+    pthread_mutex_lock(&db->bg_mu);
+    while (!db->bg_stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += RETENTION_INTERVAL_MS / 1000;
+        pthread_cond_timedwait(&db->bg_cond, &db->bg_mu, &ts);
+        if (db->bg_stop) break;
+        pthread_mutex_unlock(&db->bg_mu);
+        db_apply_retention(db, clock_now_ms());
+        pthread_mutex_lock(&db->bg_mu);
+    }
+    pthread_mutex_unlock(&db->bg_mu);
+    return NULL;
+}
+
+static void meta_free_all(db_t *db)
+{
+    for (size_t i = 0; i < db->meta.cap; i++) {
+        meta_entry_t *e = db->meta.e[i].v;
+        if (!db->meta.e[i].k) continue;
+        free(e->metric);
+        free(e->type);
+        free(e->help);
+        free(e->unit);
+        free(e);
+    }
+    strmap_free(&db->meta);
+}
+
+int db_open(const db_options_t *opts, db_t **out, char *err, size_t err_len)
+{
+    char dummy[1];
+    if (!err || !err_len) {
+        err = dummy;
+        err_len = sizeof(dummy);
+    }
+    if (!opts || !out || !opts->data_dir || !*opts->data_dir) {
+        snprintf(err, err_len, "db_open: data_dir is required");
+        return MS_EINVAL;
+    }
+    if (mkdir(opts->data_dir, 0755) != 0 && errno != EEXIST) {
+        snprintf(err, err_len, "mkdir %s: %s", opts->data_dir, strerror(errno));
+        return MS_EIO;
+    }
+    db_t *db = xcalloc(1, sizeof(*db));
+    db->opts = *opts;
+    db->data_dir = xstrdup(opts->data_dir);
+    db->opts.data_dir = db->data_dir;
+    if (db->opts.max_future_ms <= 0) db->opts.max_future_ms = 10LL * 60 * 1000;
+    if (db->opts.wal_segment_bytes <= 0) db->opts.wal_segment_bytes = 128LL << 20;
+    if (db->opts.retention_ms < 0) db->opts.retention_ms = 0;
+    head_init(&db->head);
+    pthread_rwlock_init(&db->gc_lock, NULL);
+    pthread_mutex_init(&db->meta_mu, NULL);
+    pthread_mutex_init(&db->pool_mu, NULL);
+    pthread_mutex_init(&db->bg_mu, NULL);
+    pthread_cond_init(&db->bg_cond, NULL);
+
+    char wdir[PATH_MAX];
+    snprintf(wdir, sizeof(wdir), "%s/wal", db->data_dir);
+    wal_opts_t wo = {db->opts.wal_fsync, db->opts.wal_fsync_interval_ms, db->opts.wal_segment_bytes};
+    int rc = wal_open(wdir, &wo, &db->wal, err, err_len);
+    if (rc == MS_OK) {
+        rc = head_replay(db);
+        if (rc != MS_OK) snprintf(err, err_len, "wal replay in %s: %s", wdir, ms_strerror(rc));
+    }
+    if (rc != MS_OK) {
+        db_close(db);
+        return rc;
+    }
+    if (pthread_create(&db->bg, NULL, bg_main, db) == 0) db->bg_started = true;
+    *out = db;
+    return MS_OK;
+}
+
+void db_close(db_t *db)
+{
+    if (!db) return;
+    if (db->bg_started) {
+        pthread_mutex_lock(&db->bg_mu);
+        db->bg_stop = true;
+        pthread_cond_signal(&db->bg_cond);
+        pthread_mutex_unlock(&db->bg_mu);
+        pthread_join(db->bg, NULL);
+    }
+    wal_close(db->wal);
+    appender_pool_free(db);
+    head_destroy(&db->head);
+    meta_free_all(db);
+    pthread_rwlock_destroy(&db->gc_lock);
+    pthread_mutex_destroy(&db->meta_mu);
+    pthread_mutex_destroy(&db->pool_mu);
+    pthread_mutex_destroy(&db->bg_mu);
+    pthread_cond_destroy(&db->bg_cond);
+    free(db->data_dir);
+    free(db);
+}
+
+/* ---- metadata ---- */
+
+static void set_str(char **dst, const char *s, size_t n)
+{
+    if (*dst && strlen(*dst) == n && memcmp(*dst, s, n) == 0) return;
+    free(*dst);
+    *dst = xmemdup0(s, n);
+}
+
+void db_meta_set(db_t *db, const char *metric, size_t ml, const char *type, size_t tl, const char *help, size_t hl,
+                 const char *unit, size_t ul)
+{
+    uint64_t h = hash_bytes(metric, ml);
+    pthread_mutex_lock(&db->meta_mu);
+    meta_entry_t *e = strmap_get(&db->meta, metric, ml, h);
+    if (!e) {
+        e = xcalloc(1, sizeof(*e));
+        e->metric = xmemdup0(metric, ml);
+        strmap_put(&db->meta, e->metric, ml, h, e);
+    }
+    set_str(&e->type, type, tl);
+    set_str(&e->help, help, hl);
+    set_str(&e->unit, unit, ul);
+    pthread_mutex_unlock(&db->meta_mu);
+}
+
+static int meta_cmp(const void *a, const void *b)
+{
+    return strcmp((*(meta_entry_t *const *)a)->metric, (*(meta_entry_t *const *)b)->metric);
+}
+
+int db_metadata_each(db_t *db, const char *metric, int (*fn)(const metric_metadata_t *, void *), void *arg)
+{
+    if (!db || !fn) return MS_EINVAL;
+    pthread_mutex_lock(&db->meta_mu);
+    meta_entry_t **v = xmalloc((db->meta.n ? db->meta.n : 1) * sizeof(*v));
+    size_t k = 0;
+    if (metric) {
+        meta_entry_t *e = strmap_get(&db->meta, metric, strlen(metric), hash_bytes(metric, strlen(metric)));
+        if (e) v[k++] = e;
+    } else {
+        for (size_t i = 0; i < db->meta.cap; i++)
+            if (db->meta.e[i].k) v[k++] = db->meta.e[i].v;
+        qsort(v, k, sizeof(*v), meta_cmp);
+    }
+    int rc = 0;
+    for (size_t i = 0; i < k && rc == 0; i++) {
+        metric_metadata_t m = {v[i]->metric, v[i]->type, v[i]->help, v[i]->unit};
+        rc = fn(&m, arg);
+    }
+    pthread_mutex_unlock(&db->meta_mu);
+    free(v);
+    return MS_OK;
+}
+
+/* ---- stats ---- */
+
+typedef struct minmax {
+    int64_t mint, maxt;
+} minmax_t;
+
+static void minmax_fn(series_t *s, void *arg)
+{
+    minmax_t *m = arg;
+    pthread_mutex_lock(&s->mu);
+    if (s->nchunks) {
+        if (s->chunks[0].mint < m->mint) m->mint = s->chunks[0].mint;
+        if (s->chunks[s->nchunks - 1].maxt > m->maxt) m->maxt = s->chunks[s->nchunks - 1].maxt;
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+void db_stats(db_t *db, db_stats_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!db) return;
+    minmax_t mm = {INT64_MAX, INT64_MIN};
+    head_each(&db->head, minmax_fn, &mm);
+    out->series = (uint64_t)atomic_load(&db->head.nseries);
+    out->samples_appended = atomic_load(&db->samples_appended);
+    out->head_chunks = (uint64_t)atomic_load(&db->head.nchunks);
+    out->head_mint = mm.mint == INT64_MAX ? 0 : mm.mint;
+    out->head_maxt = mm.maxt == INT64_MIN ? 0 : mm.maxt;
+    out->wal_bytes = wal_size(db->wal);
+    out->wal_replay_records = db->replay_records;
+    out->wal_replay_corrupt = db->replay_corrupt;
+    out->wal_replay_ms = db->replay_ms;
+    out->head_bytes = (uint64_t)atomic_load(&db->head.mem);
+}
+
+/* ---- retention ---- */
+
+static void relog_series_fn(series_t *s, void *arg)
+{
+    record_put_series(arg, s->ref, s->labels, s->nlabels);
+}
+
+/* Writes every live series and metadata entry into the (fresh) open segment. Caller holds the
+ * gc write lock, so no appender runs concurrently. */
+static int relog_live(db_t *db)
+{
+    buf_t b = BUF_INIT;
+    size_t hdr = record_begin(&b, REC_SERIES);
+    head_each(&db->head, relog_series_fn, &b);
+    if (b.len == hdr + REC_HEADER_LEN) b.len = hdr; /* no series */
+    else record_end(&b, hdr);
+    pthread_mutex_lock(&db->meta_mu);
+    if (db->meta.n) {
+        hdr = record_begin(&b, REC_METADATA);
+        for (size_t i = 0; i < db->meta.cap; i++) {
+            meta_entry_t *e = db->meta.e[i].v;
+            if (!db->meta.e[i].k) continue;
+            record_put_metadata(&b, e->metric, strlen(e->metric), e->type, strlen(e->type), e->help, strlen(e->help),
+                                e->unit, strlen(e->unit));
+        }
+        record_end(&b, hdr);
+    }
+    pthread_mutex_unlock(&db->meta_mu);
+    int rc = MS_OK;
+    if (b.len) {
+        uint64_t end;
+        rc = wal_write(db->wal, b.data, b.len, INT64_MIN, &end);
+        if (rc == MS_OK && db->opts.wal_fsync != WAL_FSYNC_NEVER) rc = wal_sync(db->wal, end);
+    }
+    buf_free(&b);
+    return rc;
+}
+
+int db_apply_retention(db_t *db, int64_t now_ms)
+{
+    if (!db) return MS_EINVAL;
+    int64_t cutoff = db->opts.retention_ms > 0 ? now_ms - db->opts.retention_ms : INT64_MIN;
+    pthread_rwlock_wrlock(&db->gc_lock);
+    head_gc(&db->head, cutoff);
+    int rc = MS_OK;
+    if (db->opts.retention_ms > 0 && wal_deletable(db->wal, cutoff) > 0) {
+        rc = wal_cut(db->wal);
+        if (rc == MS_OK) rc = relog_live(db);
+        uint64_t deleted = 0;
+        if (rc == MS_OK) rc = wal_delete_before(db->wal, cutoff, &deleted);
+        if (rc != MS_OK) log_warn("retention: WAL cleanup failed: %s", ms_strerror(rc));
+        else if (deleted) log_info("retention: deleted %llu WAL segments", (unsigned long long)deleted);
+    }
+    pthread_rwlock_unlock(&db->gc_lock);
+    return rc;
+}

@@ -1,0 +1,118 @@
+/* head_append.c owns adding samples to a series' chunks: the O(1) in-order path on the open
+ * chunk's encoder state, and the out-of-order path (decode the covering chunk, merge,
+ * re-encode, split past CHUNK_MAX_SAMPLES). Also drops chunks for retention. */
+#include "storage/head.h"
+#include "util/alloc.h"
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct raw {
+    int64_t t;
+    uint64_t v;
+} raw_t;
+
+static xor_chunk_t *insert_chunk_at(series_t *s, uint32_t i, _Atomic int64_t *mem, _Atomic int64_t *nchunks)
+{
+    if (s->nchunks == s->capchunks) {
+        uint32_t nc = s->capchunks ? s->capchunks * 2 : 2;
+        s->chunks = xrealloc(s->chunks, nc * sizeof(xor_chunk_t));
+        atomic_fetch_add(mem, (int64_t)((nc - s->capchunks) * sizeof(xor_chunk_t)));
+        s->capchunks = nc;
+    }
+    memmove(&s->chunks[i + 1], &s->chunks[i], (s->nchunks - i) * sizeof(xor_chunk_t));
+    s->nchunks++;
+    atomic_fetch_add(nchunks, 1);
+    chunk_init(&s->chunks[i]);
+    return &s->chunks[i];
+}
+
+static void append_tracked(xor_chunk_t *c, int64_t t, uint64_t v, _Atomic int64_t *mem)
+{
+    uint32_t before = c->cap;
+    chunk_append(c, t, v);
+    if (c->cap != before) atomic_fetch_add(mem, (int64_t)c->cap - (int64_t)before);
+}
+
+static size_t decode_all(const xor_chunk_t *c, raw_t *out)
+{
+    chunk_iter_t it;
+    size_t n = 0;
+    chunk_iter_init(&it, c->b, c->nbits, c->n);
+    while (chunk_iter_next(&it)) out[n++] = (raw_t){it.t, it.vbits};
+    return n;
+}
+
+/* Re-encodes chunk i from samples r[0..n), splitting in two if n exceeds the maximum. */
+static void rewrite_chunk(series_t *s, uint32_t i, const raw_t *r, size_t n, _Atomic int64_t *mem,
+                          _Atomic int64_t *nchunks)
+{
+    xor_chunk_t *c = &s->chunks[i];
+    atomic_fetch_sub(mem, (int64_t)c->cap);
+    chunk_free(c);
+    size_t first = n > CHUNK_MAX_SAMPLES ? n / 2 : n;
+    for (size_t k = 0; k < first; k++) chunk_append(c, r[k].t, r[k].v);
+    atomic_fetch_add(mem, (int64_t)c->cap);
+    if (first < n) {
+        xor_chunk_t *d = insert_chunk_at(s, i + 1, mem, nchunks);
+        for (size_t k = first; k < n; k++) chunk_append(d, r[k].t, r[k].v);
+        atomic_fetch_add(mem, (int64_t)d->cap);
+    }
+}
+
+append_kind_t series_append(series_t *s, int64_t t, uint64_t vbits, _Atomic int64_t *mem, _Atomic int64_t *nchunks)
+{
+    /* fast path: after every sample */
+    if (s->nchunks == 0 || t > s->chunks[s->nchunks - 1].maxt) {
+        xor_chunk_t *last = s->nchunks ? &s->chunks[s->nchunks - 1] : NULL;
+        if (!last || last->n >= CHUNK_TARGET_SAMPLES) last = insert_chunk_at(s, s->nchunks, mem, nchunks);
+        append_tracked(last, t, vbits, mem);
+        return APPEND_NEW;
+    }
+    /* first chunk whose maxt >= t (exists: the last chunk qualifies) */
+    uint32_t lo = 0, hi = s->nchunks - 1;
+    while (lo < hi) {
+        uint32_t mid = (lo + hi) / 2;
+        if (s->chunks[mid].maxt >= t) hi = mid;
+        else lo = mid + 1;
+    }
+    uint32_t i = lo;
+    xor_chunk_t *c = &s->chunks[i];
+    if (t < c->mint && i > 0 && s->chunks[i - 1].n < CHUNK_MAX_SAMPLES) {
+        /* in the gap after chunk i-1: an in-order append there */
+        append_tracked(&s->chunks[i - 1], t, vbits, mem);
+        return APPEND_NEW;
+    }
+    raw_t r[CHUNK_MAX_SAMPLES + 2];
+    size_t n = decode_all(c, r);
+    size_t pos = 0;
+    while (pos < n && r[pos].t < t) pos++;
+    append_kind_t kind;
+    if (pos < n && r[pos].t == t) {
+        if (r[pos].v == vbits) return APPEND_DUP;
+        r[pos].v = vbits;
+        kind = APPEND_REPLACED;
+    } else {
+        memmove(&r[pos + 1], &r[pos], (n - pos) * sizeof(raw_t));
+        r[pos] = (raw_t){t, vbits};
+        n++;
+        kind = APPEND_NEW;
+    }
+    rewrite_chunk(s, i, r, n, mem, nchunks);
+    return kind;
+}
+
+uint32_t series_drop_before(series_t *s, int64_t cutoff, _Atomic int64_t *mem, _Atomic int64_t *nchunks)
+{
+    uint32_t k = 0;
+    while (k < s->nchunks && s->chunks[k].maxt < cutoff) {
+        atomic_fetch_sub(mem, (int64_t)s->chunks[k].cap);
+        chunk_free(&s->chunks[k]);
+        k++;
+    }
+    if (k) {
+        memmove(&s->chunks[0], &s->chunks[k], (s->nchunks - k) * sizeof(xor_chunk_t));
+        s->nchunks -= k;
+        atomic_fetch_sub(nchunks, (int64_t)k);
+    }
+    return s->nchunks;
+}

@@ -1,0 +1,55 @@
+/* wal.h owns the write-ahead log: numbered segment files under <data_dir>/wal/ holding framed,
+ * CRC32C-checked records (docs/format/wal.md), written in one write() per commit batch, with
+ * group commit for fdatasync, and replay that tolerates a torn tail and skips corrupt records.
+ * Threading: wal_write and wal_sync may be called from many threads. */
+#ifndef MS_STORAGE_WAL_H
+#define MS_STORAGE_WAL_H
+#include "storage/storage.h"
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct wal wal_t;
+
+typedef struct wal_opts {
+    wal_fsync_t fsync;
+    int64_t fsync_interval_ms;
+    int64_t segment_bytes;
+} wal_opts_t;
+
+#define WAL_SEG_HEADER_LEN 8
+
+/* Opens dir (creating it); no segment is opened until wal_replay. */
+int wal_open(const char *dir, const wal_opts_t *o, wal_t **out, char *err, size_t err_len);
+
+typedef struct wal_replay_stats {
+    uint64_t records, corrupt, torn;
+} wal_replay_stats_t;
+/* Called per intact record; return MS_ECORRUPT if the payload cannot be decoded (counted in
+ * the last pass). *maxt may be raised to the newest sample time of the record. */
+typedef int (*wal_record_fn)(void *arg, int pass, uint8_t type, const uint8_t *p, size_t n, int64_t *maxt);
+/* Replays every segment in order, in two passes over all segments (pass 0 then pass 1), so
+ * series records re-logged into a later segment are known before any samples are applied.
+ * Torn tails are truncated and corruption counted in pass 1. Then starts a fresh segment for
+ * appends. Call once. */
+int wal_replay(wal_t *w, wal_record_fn fn, void *arg, wal_replay_stats_t *st);
+
+/* Writes framed records (one or more) in one write(); *end is the logical end offset to pass
+ * to wal_sync. maxt: the newest sample time in the batch (for segment retention). On failure
+ * the partial write is truncated away (or the WAL is marked broken) and MS_EIO/MS_ENOSPC
+ * returned. */
+int wal_write(wal_t *w, const void *p, size_t n, int64_t maxt, uint64_t *end);
+/* Group commit: returns once everything up to end is fdatasynced (MS_EIO if fsync failed). */
+int wal_sync(wal_t *w, uint64_t end);
+uint64_t wal_size(wal_t *w); /* bytes in all live segments */
+/* Deletes whole segments whose newest sample is older than cutoff, except the open one and any
+ * segment followed by a segment that is not deletable; the caller must first have re-logged
+ * (via wal_write) every live series and metadata so no still-needed series record is lost. */
+int wal_delete_before(wal_t *w, int64_t cutoff, uint64_t *deleted);
+/* Starts a new segment now (used before re-logging live series ahead of deletion). */
+int wal_cut(wal_t *w);
+/* Number of segments that wal_delete_before would delete. */
+size_t wal_deletable(wal_t *w, int64_t cutoff);
+void wal_close(wal_t *w); /* syncs unless fsync mode is NEVER; accepts NULL */
+
+#endif

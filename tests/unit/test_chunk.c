@@ -1,0 +1,176 @@
+/* test_chunk.c tests the Gorilla XOR chunk: bit-exact round trips of random and edge values
+ * (NaN payloads, stale marker, infinities, -0.0, extremes), irregular, regular and negative
+ * timestamps, large timestamp jumps, single samples, and truncated streams failing cleanly. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "storage/chunk.h"
+#include "util/buf.h"
+
+static uint64_t rng = 88172645463325252ull;
+static uint64_t next_rand(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+}
+
+static uint64_t bits_of(double d)
+{
+    uint64_t b;
+    memcpy(&b, &d, 8);
+    return b;
+}
+
+static void roundtrip(const int64_t *t, const uint64_t *v, size_t n)
+{
+    xor_chunk_t c;
+    chunk_init(&c);
+    for (size_t i = 0; i < n; i++) chunk_append(&c, t[i], v[i]);
+    assert_int_equal(c.n, n);
+    assert_true(c.mint == t[0]);
+    assert_true(c.maxt == t[n - 1]);
+    chunk_iter_t it;
+    chunk_iter_init(&it, c.b, c.nbits, c.n);
+    size_t i = 0;
+    while (chunk_iter_next(&it)) {
+        assert_true(i < n);
+        assert_true(it.t == t[i]);
+        assert_true(it.vbits == v[i]); /* compare bits, not values */
+        i++;
+    }
+    assert_false(it.err);
+    assert_int_equal(i, n);
+    /* every truncation of the stream fails cleanly (error or fewer samples), never overruns */
+    for (uint32_t cut = 0; cut < c.nbits; cut += 7) {
+        chunk_iter_t jt;
+        chunk_iter_init(&jt, c.b, cut, c.n);
+        size_t k = 0;
+        while (chunk_iter_next(&jt)) k++;
+        assert_true(k < n || !jt.err);
+        if (k < n) assert_true(jt.err);
+    }
+    chunk_free(&c);
+}
+
+static void test_specials(void **state)
+{
+    (void)state;
+    uint64_t v[] = {
+        0x7ff0000000000002ull, /* staleness marker */
+        bits_of(NAN),
+        0x7ff8000000000001ull, /* NaN with payload */
+        0xfff8000000000000ull, /* negative NaN */
+        bits_of(INFINITY),
+        bits_of(-INFINITY),
+        bits_of(-0.0),
+        bits_of(0.0),
+        bits_of(1.7976931348623157e308),
+        bits_of(4.9e-324),
+        bits_of(-2.2250738585072014e-308),
+        bits_of(1.0),
+        bits_of(1.0),
+        0x7ff0000000000002ull,
+        0,
+        UINT64_MAX,
+    };
+    size_t n = sizeof(v) / sizeof(v[0]);
+    int64_t t[sizeof(v) / sizeof(v[0])];
+    for (size_t i = 0; i < n; i++) t[i] = 1000 + (int64_t)i * 15000;
+    roundtrip(t, v, n);
+}
+
+static void test_random(void **state)
+{
+    (void)state;
+    enum { N = 240 };
+    int64_t t[N];
+    uint64_t v[N];
+    for (int round = 0; round < 200; round++) {
+        int64_t cur = (int64_t)(next_rand() % 2000000000000ull) - 1000000000000ll;
+        for (int i = 0; i < N; i++) {
+            switch (round % 5) {
+            case 0: cur += 15000; break;                                      /* regular */
+            case 1: cur += 1 + (int64_t)(next_rand() % 30000); break;          /* irregular */
+            case 2: cur += 1 + (int64_t)(next_rand() % 10); break;             /* tiny steps */
+            case 3: cur += 1 + (int64_t)(next_rand() % 4000000000ull); break;  /* huge jumps */
+            default: cur += (i % 7 == 0) ? 1000000 : 15000; break;            /* jitter buckets */
+            }
+            t[i] = cur;
+            switch (round % 4) {
+            case 0: v[i] = next_rand(); break;                               /* random bits */
+            case 1: v[i] = bits_of((double)(i / 10)); break;                 /* slow counter */
+            case 2: v[i] = bits_of((double)(next_rand() % 1000) / 7.0); break;
+            default: v[i] = bits_of(i % 3 ? 1e300 * (double)i : -1e-300); break;
+            }
+        }
+        roundtrip(t, v, 1 + (size_t)(next_rand() % N));
+    }
+}
+
+static void test_single_and_negative(void **state)
+{
+    (void)state;
+    int64_t t1[] = {-5};
+    uint64_t v1[] = {bits_of(3.25)};
+    roundtrip(t1, v1, 1);
+    int64_t t2[] = {INT64_MIN, -1000000, -1, 0, 1, INT64_MAX};
+    uint64_t v2[] = {1, 2, 3, 4, 5, 6};
+    roundtrip(t2, v2, 6);
+    int64_t t3[] = {INT64_MIN, INT64_MAX};
+    roundtrip(t3, v2, 2);
+}
+
+static void test_dod_boundaries(void **state)
+{
+    (void)state;
+    /* deltas that put delta-of-delta exactly on each bucket edge */
+    int64_t dods[] = {0, 1, -1, 8191, -8192, 8192, -8193, 65535, -65536, 65536, -65537,
+                      524287, -524288, 524288, -524289, 1ll << 40, -(1ll << 40)};
+    size_t nd = sizeof(dods) / sizeof(dods[0]);
+    for (size_t k = 0; k < nd; k++) {
+        int64_t t[4], base_delta = 10000000;
+        uint64_t v[4] = {1, 2, 3, 4};
+        t[0] = 0;
+        t[1] = base_delta;
+        t[2] = t[1] + base_delta + dods[k];
+        t[3] = t[2] + base_delta + dods[k] + 1;
+        if (t[2] <= t[1] || t[3] <= t[2]) continue;
+        roundtrip(t, v, 4);
+    }
+}
+
+static void test_chunk_size(void **state)
+{
+    (void)state;
+    /* a regular counter compresses well below 2 bytes per sample */
+    xor_chunk_t c;
+    chunk_init(&c);
+    for (int i = 0; i < CHUNK_TARGET_SAMPLES; i++) chunk_append(&c, 1700000000000ll + i * 15000ll, bits_of(i * 2.0));
+    assert_true(chunk_bytes(&c) < 2 * CHUNK_TARGET_SAMPLES);
+    buf_t b = BUF_INIT;
+    chunk_serialize(&c, &b);
+    assert_int_equal(b.len, 6 + chunk_bytes(&c));
+    assert_int_equal(b.data[0] | (b.data[1] << 8), CHUNK_TARGET_SAMPLES);
+    buf_free(&b);
+    chunk_free(&c);
+    chunk_free(NULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_specials),
+        cmocka_unit_test(test_random),
+        cmocka_unit_test(test_single_and_negative),
+        cmocka_unit_test(test_dod_boundaries),
+        cmocka_unit_test(test_chunk_size),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
