@@ -280,11 +280,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
         if (!rc->too_large && cap && rc->seen > cap) {
             rc->too_large = true;
             buf_free(&rc->body);
-            /* Answer now if MHD lets us mid-body; otherwise the rest is discarded unread-into-memory
-             * and answered at the end; a sender going on past twice the cap is cut off. */
+            /* Answer now if MHD lets us mid-body (0.9.75 does not); otherwise the rest is read and
+             * dropped (never stored) and answered at the end. A sender going on well past the
+             * cap is cut off without an answer so it cannot hold a thread forever. */
             if (too_large(s, con) == MHD_YES) rc->responded = true;
         }
-        if (rc->too_large) return rc->seen > 2 * (uint64_t)cap ? MHD_NO : MHD_YES;
+        if (rc->too_large) return rc->seen > 2 * (uint64_t)cap + (16u << 20) ? MHD_NO : MHD_YES;
         buf_append(&rc->body, upload_data, n);
         return MHD_YES;
     }
@@ -348,6 +349,7 @@ int http_server_start(api_t *api, const http_options_t *opts, http_server_t **ou
     if (s->sa.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
     s->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, s,
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s, /* first, so every message goes through it */
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&s->sa,
         MHD_OPTION_THREAD_POOL_SIZE, threads,
         MHD_OPTION_CONNECTION_LIMIT, opts->connection_limit ? opts->connection_limit : 1024u,
@@ -356,7 +358,6 @@ int http_server_start(api_t *api, const http_options_t *opts, http_server_t **ou
         MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
         MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
         MHD_OPTION_END);
     if (!s->daemon) {
         snprintf(err, err_len, "cannot listen on %s (address in use or not permitted?)", opts->addr);
