@@ -13,6 +13,10 @@ import math
 import re
 
 REL_TOL = 1e-9
+# stddev/stdvar cancel catastrophically when the spread is tiny next to the mean (timestamps,
+# 1e21 magnitudes); Prometheus 2.42 itself varies at ~1e-8 with input order, so those get 1e-6.
+REL_TOL_UNSTABLE = 1e-6
+_UNSTABLE = re.compile(r"\b(stddev|stdvar|stddev_over_time|stdvar_over_time)\b")
 
 ORDERED_TOP = re.compile(r"^\s*\(*\s*(sort|sort_desc|topk|bottomk)\s*(\(|by\b|without\b)")
 
@@ -37,27 +41,54 @@ def _matching_paren(s, i):
 
 
 def ordered_query(query):
-    """True when the whole query is one sort/sort_desc/topk/bottomk call (optionally in parens),
-    the only instant-vector results whose order Prometheus defines."""
+    """When the whole query is one sort/sort_desc/topk/bottomk call (optionally in parens), the
+    only instant-vector results whose order Prometheus defines, returns its grouping as
+    (None | "by" | "without", [labels]); otherwise None. topk/bottomk order is defined only
+    within each group (groups come in input order, which is not defined)."""
     s = query.strip()
     while s.startswith("(") and _matching_paren(s, 0) == len(s) - 1:
         s = s[1:-1].strip()
     m = ORDERED_TOP.match(s)
     if not m:
-        return False
+        return None
     open_at = s.index("(", m.start(1))
+    grouping = (None, [])
     if m.group(2) in ("by", "without"):
-        open_at = s.find("(", _matching_paren(s, open_at) + 1)
+        close = _matching_paren(s, open_at)
+        grouping = (m.group(2), _label_list(s[open_at + 1:close]))
+        open_at = s.find("(", close + 1)
         if open_at < 0:
-            return False
+            return None
     end = _matching_paren(s, open_at)
     if end < 0:
-        return False
+        return None
     rest = s[end + 1:].strip()
     # topk(...) by (x) puts the grouping after the call
-    if re.fullmatch(r"(by|without)\s*\([\w\s,]*\)", rest):
-        return True
-    return rest == ""
+    g = re.fullmatch(r"(by|without)\s*\(([\w\s,]*)\)", rest)
+    if g:
+        return (g.group(1), _label_list(g.group(2)))
+    if rest != "":
+        return None
+    return grouping if m.group(1) in ("topk", "bottomk") else (None, [])
+
+
+def _label_list(text):
+    return [x.strip() for x in text.split(",") if x.strip()]
+
+
+def _split_groups(lst, grouping):
+    """Splits an ordered vector into its aggregation groups, keeping order within each."""
+    how, labels = grouping
+    out = {}
+    for m, pts in lst:
+        if how == "by":
+            key = tuple((k, m.get(k, "")) for k in sorted(labels))
+        elif how == "without":
+            key = tuple(sorted((k, v) for k, v in m.items() if k not in labels and k != "__name__"))
+        else:
+            key = ()
+        out.setdefault(key, []).append((m, pts))
+    return out
 
 
 def parse_value(s):
@@ -70,14 +101,14 @@ def parse_value(s):
     return float(s)
 
 
-def values_equal(a, b):
+def values_equal(a, b, tol=REL_TOL):
     if math.isnan(a) or math.isnan(b):
         return math.isnan(a) and math.isnan(b)
     if a == b:
         return True
     if math.isinf(a) or math.isinf(b):
         return False
-    return abs(a - b) <= REL_TOL * max(abs(a), abs(b))
+    return abs(a - b) <= tol * max(abs(a), abs(b))
 
 
 def label_key(metric):
@@ -107,7 +138,7 @@ def _point(p, what):
     return t, v
 
 
-def _cmp_points(pa, pb, where, out, string=False):
+def _cmp_points(pa, pb, where, out, string=False, tol=REL_TOL):
     """Compares two lists of [t, "v"]; appends up to a few lines to out."""
     if len(pa) != len(pb):
         ta = [_point(p, "prometheus")[0] for p in pa]
@@ -138,7 +169,7 @@ def _cmp_points(pa, pb, where, out, string=False):
         except ValueError as e:
             out.append(f"{where} @{ta}: B {e}")
             return
-        if not values_equal(fa, fb):
+        if not values_equal(fa, fb, tol):
             out.append(f"{where} @{ta}: value {va} vs {vb}")
             return
 
@@ -162,7 +193,7 @@ def _series_list(result, kind, side):
     return out
 
 
-def _cmp_as_sets(la, lb, out):
+def _cmp_as_sets(la, lb, out, tol=REL_TOL):
     def index(lst):
         d = {}
         for m, pts in lst:
@@ -185,7 +216,7 @@ def _cmp_as_sets(la, lb, out):
                 out.append(f"{fmt_labels(da[k][0][0])}: appears {len(da[k])} times vs {len(db[k])}")
                 continue
             for (m, pa), (_, pb) in zip(da[k], db[k]):
-                _cmp_points(pa, pb, fmt_labels(m), out)
+                _cmp_points(pa, pb, fmt_labels(m), out, tol=tol)
         if len(out) >= 8:
             return
 
@@ -205,27 +236,27 @@ def _groups_by_value(lst):
     return [g for _, g in groups]
 
 
-def _cmp_ordered_vector(la, lb, out):
+def _cmp_ordered_vector(la, lb, out, tol=REL_TOL):
     ga, gb = _groups_by_value(la), _groups_by_value(lb)
     if len(la) != len(lb):
         out.append(f"ordered vector: {len(la)} elements vs {len(lb)}")
-        _cmp_as_sets(la, lb, out)
+        _cmp_as_sets(la, lb, out, tol)
         return
     if len(ga) != len(gb) or any(len(x) != len(y) for x, y in zip(ga, gb)):
         out.append("ordered vector: order differs: A " + ", ".join(
             f"{fmt_labels(m)}={p[0][1]}" for m, p in la[:4]) + " | B " + ", ".join(
             f"{fmt_labels(m)}={p[0][1]}" for m, p in lb[:4]))
-        _cmp_as_sets(la, lb, out)
+        _cmp_as_sets(la, lb, out, tol)
         return
     for x, y in zip(ga, gb):
         before = len(out)
-        _cmp_as_sets(x, y, out)
+        _cmp_as_sets(x, y, out, tol)
         if len(out) > before:
             out.insert(before, "ordered vector: element order/values differ")
             return
 
 
-def _cmp_ordered_matrix(la, lb, out):
+def _cmp_ordered_matrix(la, lb, out, tol=REL_TOL):
     ka = [label_key(m) for m, _ in la]
     kb = [label_key(m) for m, _ in lb]
     if ka != kb:
@@ -233,10 +264,10 @@ def _cmp_ordered_matrix(la, lb, out):
             out.append("matrix series order differs (Prometheus sorts by labels): A "
                        + ", ".join(fmt_labels(m) for m, _ in la[:3]) + " | B "
                        + ", ".join(fmt_labels(m) for m, _ in lb[:3]))
-        _cmp_as_sets(la, lb, out)
+        _cmp_as_sets(la, lb, out, tol)
         return
     for (m, pa), (_, pb) in zip(la, lb):
-        _cmp_points(pa, pb, fmt_labels(m), out)
+        _cmp_points(pa, pb, fmt_labels(m), out, tol=tol)
         if len(out) >= 8:
             return
 
@@ -257,21 +288,19 @@ def _values_by_time(lst):
 
 
 def _same_values_ignoring_labels(la, lb):
-    """topk/bottomk pick arbitrarily among tied values (Prometheus 2.42 even differs from itself
-    in range queries), so their results are also accepted when, at every timestamp, the sorted
-    values agree and the reference holds a tie."""
+    """topk/bottomk pick arbitrarily among tied input values (Prometheus 2.42 even differs from
+    itself in range queries, where its input order is random), so their results are also accepted
+    when, at every timestamp, the sorted output values agree."""
     va, vb = _values_by_time(la), _values_by_time(lb)
     if set(va) != set(vb):
         return False
-    tie = False
     for t in va:
         xa = sorted(va[t], key=_sort_key)
         xb = sorted(vb[t], key=_sort_key)
         if len(xa) != len(xb) or not all(
                 isinstance(x, float) and isinstance(y, float) and values_equal(x, y) for x, y in zip(xa, xb)):
             return False
-        tie = tie or len(set(map(repr, xa))) < len(xa)
-    return tie
+    return True
 
 
 def _sort_key(v):
@@ -310,34 +339,60 @@ def compare(query, kind, a, b):
     if rt != b_data.get("resultType"):
         return out + [f"resultType {rt} vs {b_data.get('resultType')}; A: {_brief(da)} | B: {_brief(db)}"]
     ar, br = a_data.get("result"), b_data.get("result")
+    tol = REL_TOL_UNSTABLE if _UNSTABLE.search(query) else REL_TOL
     try:
         if rt in ("scalar", "string"):
             if not isinstance(br, list) or len(br) != 2:
                 return out + [f"B: malformed {rt} result {json.dumps(br)[:80]}"]
-            _cmp_points([ar], [br], rt, out, string=(rt == "string"))
+            _cmp_points([ar], [br], rt, out, string=(rt == "string"), tol=tol)
         elif rt == "vector":
             la, lb = _series_list(ar, "vector", "A"), _series_list(br, "vector", "B")
-            if ordered_query(query):
-                _cmp_ordered_vector(la, lb, out)
+            grouping = ordered_query(query)
+            if grouping is None:
+                _cmp_as_sets(la, lb, out, tol)
             else:
-                _cmp_as_sets(la, lb, out)
+                ga, gb = _split_groups(la, grouping), _split_groups(lb, grouping)
+                if list(sorted(ga)) != list(sorted(gb)):
+                    _cmp_as_sets(la, lb, out, tol)
+                for key in ga:
+                    if key in gb and not out:
+                        _cmp_ordered_vector(ga[key], gb[key], out, tol)
         elif rt == "matrix":
             la, lb = _series_list(ar, "matrix", "A"), _series_list(br, "matrix", "B")
             if kind == "range":
-                _cmp_ordered_matrix(la, lb, out)
+                _cmp_ordered_matrix(la, lb, out, tol)
             else:
-                _cmp_as_sets(la, lb, out)
+                _cmp_as_sets(la, lb, out, tol)
         else:
             out.append(f"unknown resultType {rt!r}")
     except Diff as d:
         out.extend(d.lines)
     if out and rt in ("vector", "matrix") and sa == sb and _TOPK.search(query):
         try:
-            if _same_values_ignoring_labels(_series_list(ar, rt, "A"), _series_list(br, rt, "B")):
-                return []
+            la, lb = _series_list(ar, rt, "A"), _series_list(br, rt, "B")
+            grouping = ordered_query(query) if rt == "vector" else None
+            if grouping is None:
+                if _same_values_ignoring_labels(la, lb):
+                    return []
+            else:
+                ga, gb = _split_groups(la, grouping), _split_groups(lb, grouping)
+                if sorted(ga) == sorted(gb) and all(_same_value_sequence(ga[k], gb[k], tol) for k in ga):
+                    return []
         except Diff:
             pass
     return out
+
+
+def _same_value_sequence(la, lb, tol):
+    if len(la) != len(lb):
+        return False
+    for (_, pa), (_, pb) in zip(la, lb):
+        try:
+            if pa[0][0] != pb[0][0] or not values_equal(parse_value(pa[0][1]), parse_value(pb[0][1]), tol):
+                return False
+        except (ValueError, IndexError, TypeError):
+            return False
+    return True
 
 
 def _brief(doc):

@@ -413,7 +413,7 @@ def coverage(g):
     add("agg:count_values", ['count_values("value", up)', 'count_values("v", queue_length) by (job)',
                              'count_values("job", up)', 'count_values("x", special_values)',
                              'count_values("t", temperature_celsius)', 'count_values("m", magnitudes)',
-                             'count_values("__name__", up)', 'count_values("bad-label", up)'])
+                             'count_values("__name__", up)', 'count_values("job", up) by (job)'])
     add("subquery", ["rate(http_requests_total[5m])[10m:1m]", "max_over_time(rate(http_requests_total[1m])[10m:])",
                      "avg_over_time(temperature_celsius[10m:30s])", "min_over_time(sum(up)[30m:5m])",
                      "temperature_celsius[5m:1m] offset 5m", "sum_over_time(up[5m:1m] @ {AT:150})",
@@ -424,7 +424,7 @@ def coverage(g):
     add("error:parse", ["sum(", "up{", "up{job=}", "1 +", "rate(up[5m]", "up[5x]", "unknown_fn(up)", "up @ foo",
                         "sum by job (up)", '{job=~".*"}', "{}", "up offset", "1 > 2", "\"unterminated",
                         "up[5m:1m:1m]", "topk(up)", "label_replace(up)", "holt_winters(up[5m], 0.5)",
-                        "sum(up) by (job) by (instance)", "up == bool up", "up and 1", "1 and up",
+                        "sum(up) by (job) by (instance)", "up and 1", "1 and up",
                         "up + on(job) group_left group_right up", "up[0m]", "rate(up[5m] offset 1m offset 2m)"])
     add("error:type", ["rate(up)", "sum(up[5m])", "up[5m] + 1", "abs(up[5m])", "scalar(up[5m])",
                        "time(up)", "vector(up)", "histogram_quantile(up, up)", "topk(\"a\", up)",
@@ -432,10 +432,12 @@ def coverage(g):
                        "predict_linear(up, 60)", "quantile_over_time(up, up[5m])", "(up[5m])"])
     add("error:exec", ["http_requests_total + on(job) up", "up + on(job) http_requests_total",
                        "up * on(job) group_left build_info",
-                       "label_replace(up, \"instance\", \"x\", \"\", \"\")",
-                       "abs({__name__=~\"up|queue_length\"})",
-                       "count_values(\"job\", up) by (job)",
-                       "http_requests_total / on(job, instance) group_left http_request_duration_seconds_count"])
+                       'label_replace(up, "instance", "x", "", "")',
+                       'abs({__name__=~"http_request_duration_seconds_(sum|count)"})',
+                       'rate({__name__=~"http_request_duration_seconds_(sum|count)"}[5m])',
+                       "http_request_duration_seconds_count / on(job, instance) group_left http_requests_total",
+                       "holt_winters(up[5m], 0, 0.5)", 'count_values("bad-label", up)',
+                       'label_replace(up, "job", "x", "job", ".*")'])
     add("string", ['"hello"', '"a\\nb"', "'single'", "`raw\\n`", "1", "-1.5e3", "0x1F", "Inf", "NaN", "-Inf"])
     return out
 

@@ -40,7 +40,7 @@ def parse_args(argv):
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--binary", default=os.path.join(REPO, "build", "metricstor"))
     p.add_argument("--prometheus", default="/usr/bin/prometheus")
-    p.add_argument("--queries", type=int, default=1000, help="corpus size (default 1000)")
+    p.add_argument("--queries", type=int, default=1500, help="corpus size (default 1500)")
     p.add_argument("--seed", type=int, default=DEFAULT_SEED)
     p.add_argument("--only", help="run only queries matching this regex (searched in the query text)")
     p.add_argument("--keep", action="store_true", help="keep temp dirs (data, logs) after exit")
@@ -194,7 +194,6 @@ def run_corpus(args, a, b, queries, t0):
     by_cat = collections.defaultdict(lambda: [0, 0])
     by_feat = collections.defaultdict(lambda: [0, 0])
     ref = collections.Counter()
-    examples = {}
     for idx, cat, text, diffs, kinds in results:
         ref.update(kinds)
         ok = not diffs
@@ -204,7 +203,6 @@ def run_corpus(args, a, b, queries, t0):
         for feat in corpus.features(text):
             by_feat[feat][0 if ok else 1] += 1
         if not ok:
-            examples.setdefault(cat, (text, diffs))
             if shown < args.max_failures_shown:
                 shown += 1
                 print(f"\nFAIL [{cat}] {text}")
