@@ -15,24 +15,26 @@ PEERS = ("prometheus", "victoriametrics")
 class Figure:
     """One measured quantity. better: 'higher' or 'lower'."""
 
-    def __init__(self, key, title, unit, better, fmt="{:.3g}", chart=True):
+    def __init__(self, key, title, unit, better, fmt="{:.3g}", chart=True, short=None):
         self.key, self.title, self.unit, self.better, self.fmt, self.chart = key, title, unit, better, fmt, chart
+        self.short = short or title
 
 
 BASE_FIGURES = [
-    Figure("ingest_sps", "ingest rate", "samples/s", "higher", "{:,.0f}"),
-    Figure("cpu_per_m", "server CPU per 1M samples ingested", "CPU s", "lower", "{:.2f}"),
-    Figure("peak_rss_mib", "peak RSS after ingest (VmHWM)", "MiB", "lower", "{:.1f}"),
-    Figure("steady_rss_mib", "steady RSS after ingest (VmRSS)", "MiB", "lower", "{:.1f}"),
-    Figure("bytes_per_sample", "disk bytes per sample", "B", "lower", "{:.3f}"),
-    Figure("restart_s", "restart to first correct answer", "s", "lower", "{:.2f}"),
+    Figure("ingest_sps", "ingest rate", "samples/s", "higher", "{:,.0f}", short="ingest rate (HIGHER is better)"),
+    Figure("cpu_per_m", "server CPU per 1M samples ingested", "CPU s", "lower", "{:.2f}", short="CPU per sample"),
+    Figure("peak_rss_mib", "peak RSS after ingest (VmHWM)", "MiB", "lower", "{:.1f}", short="peak RSS"),
+    Figure("steady_rss_mib", "steady RSS after ingest (VmRSS)", "MiB", "lower", "{:.1f}", short="steady RSS"),
+    Figure("bytes_per_sample", "disk bytes per sample", "B", "lower", "{:.3f}", short="disk per sample"),
+    Figure("restart_s", "restart to first correct answer", "s", "lower", "{:.2f}", short="restart time"),
 ]
 
 
 def query_figures(queries):
     figs = []
     for q in queries:
-        figs.append(Figure(f"q:{q.name}:p50", f"{q.title}, median", "ms", "lower", "{:.2f}"))
+        figs.append(Figure(f"q:{q.name}:p50", f"{q.title}, median", "ms", "lower", "{:.2f}",
+                           short=f"query {q.name} p50"))
         figs.append(Figure(f"q:{q.name}:p90", f"{q.title}, p90", "ms", "lower", "{:.2f}", chart=False))
     return figs
 
@@ -97,8 +99,7 @@ def write_chart(path, agg, figures, targets):
         rs = [ratio(agg, f, p) for p in peers]
         if all(r is None for r in rs):
             continue
-        label = f"{f.title} ({'higher' if f.better == 'higher' else 'lower'} is better)"
-        rows.append((label.replace('"', "'"), rs))
+        rows.append((f.short.replace('"', "'"), rs))
     if not rows:
         return "no ratio could be computed (Metricstor had no valid figure)"
     tmp = tempfile.mkdtemp(prefix="bench-chart-")
@@ -111,9 +112,9 @@ def write_chart(path, agg, figures, targets):
             f"'{data}' using {i + 2}:xtic(1) title 'Metricstor / {TARGET_NAMES[p]}'"
             for i, p in enumerate(peers))
         script = f"""
-set terminal png size 1400,{420 + 18 * len(rows)} font ",10"
+set terminal png size 1200,560 font ",10" noenhanced
 set output '{path}'
-set title "Metricstor / peer, median of rounds (1 = same; log scale)"
+set title "Metricstor / peer, median of rounds, log scale. Below 1 = Metricstor better, except ingest rate"
 set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.8 border -1
@@ -121,7 +122,8 @@ set logscale y 10
 set yrange [*:*]
 set grid ytics
 set xtics rotate by -35 left
-set bmargin 14
+set bmargin 11
+set rmargin 14
 set key top left
 set arrow from graph 0, first 1 to graph 1, first 1 nohead lw 2 lc rgb "black"
 plot {plots}

@@ -328,7 +328,7 @@ def main(argv):
             if lg:
                 notes.append(f"round {r + 1}: {name}: {int(lg['requests']):,} requests, "
                              f"{int(lg['bytes']) / 1048576:.1f} MiB compressed, request p50 {lg['req_p50_ms']} ms, "
-                             f"p99 {lg['req_p99_ms']} ms; shutdown {rec['info'].get('shutdown_s', 0):.2f} s")
+                             f"p99 {lg['req_p99_ms']} ms, encoded beforehand in {float(lg['encode_s']):.1f} s; shutdown {rec['info'].get('shutdown_s', 0):.2f} s")
         wrong = compare_round(rnd, queries, [t for t in args.targets if t in rnd])
         for f in wrong:
             findings.append(f"round {r + 1}: {f}")
