@@ -5,6 +5,9 @@
 #include <math.h>
 #include <string.h>
 
+/* Go's math.Pi rounded to double (our own constant: strict C11 math.h declares no pi). */
+static const double PI = 3.14159265358979323846264338327950288;
+
 static const char *const math_names[KERN_MATH__COUNT] = {
     [KERN_MATH_ABS] = "abs",     [KERN_MATH_CEIL] = "ceil",   [KERN_MATH_FLOOR] = "floor",
     [KERN_MATH_EXP] = "exp",     [KERN_MATH_LN] = "ln",       [KERN_MATH_LOG2] = "log2",
@@ -64,14 +67,14 @@ double kern_math_apply(kern_math_fn_t fn, double v)
     case KERN_MATH_ASINH: return asinh(v);
     case KERN_MATH_ACOSH: return acosh(v);
     case KERN_MATH_ATANH: return atanh(v);
-    case KERN_MATH_DEG: return v * 180 / M_PI;
-    case KERN_MATH_RAD: return v * M_PI / 180;
+    case KERN_MATH_DEG: return v * 180 / PI;
+    case KERN_MATH_RAD: return v * PI / 180;
     case KERN_MATH__COUNT: break;
     }
     return NAN;
 }
 
-double kern_pi(void) { return M_PI; }
+double kern_pi(void) { return PI; }
 
 double kern_round(double v, double to_nearest)
 {

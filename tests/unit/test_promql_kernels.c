@@ -12,6 +12,7 @@
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 #define EPS 1e-12
+#define PI 3.14159265358979323846
 #define S(sec, val) {(int64_t)((sec) * 1000), (val)}
 
 static void assert_near(double got, double want)
@@ -87,6 +88,42 @@ static void test_rate_zero_cap(void **state)
     assert_near(v, 37);
     assert_true(kern_rate(z, N(z), 0, 60000, &v));
     assert_near(v, 37.0 / 60);
+}
+
+static void test_rate_gap_to_edges(void **state)
+{
+    (void)state;
+    double v;
+    /* window 20:50:00-20:55:00 (0..300s), samples every 10s from 153s to 203s: the start gap
+     * (153s) is cut by the zero point, the end gap (97s) gets half an interval. */
+    sample_t a[] = {S(153, 1), S(163, 1), S(173, 1), S(183, 100), S(193, 100), S(203, 100)};
+    assert_true(kern_increase(a, N(a), 0, 300000, &v));
+    assert_near(v, 109.89999999999999); /* 99 * (50 + 50/99 + 5) / 50 */
+    /* with a reset: 300 + 300; zero point 8.33s (< 11s) is used in full (2.42 order) */
+    sample_t b[] = {S(153, 100), S(163, 200), S(173, 300), S(183, 200), S(193, 300), S(203, 400)};
+    assert_true(kern_increase(b, N(b), 0, 300000, &v));
+    assert_near(v, 760);
+    assert_true(kern_rate(b, N(b), 0, 300000, &v));
+    assert_near(v, 760.0 / 300);
+    /* constant counter: nothing to extrapolate */
+    sample_t c[] = {S(153, 1), S(163, 1), S(173, 1)};
+    assert_true(kern_increase(c, N(c), 0, 300000, &v));
+    assert_true(v == 0);
+    /* Prometheus's 0+10x4 0+10x5 at 5m steps, evaluated at 50m (a sample on the start edge) */
+    sample_t m[11];
+    for (int i = 0; i < 11; i++) {
+        m[i].t = (int64_t)i * 300000;
+        m[i].v = (double)((i < 5 ? i : i - 5) * 10);
+    }
+    assert_true(kern_rate(m, 11, 0, 3000000, &v));
+    assert_near(v, 0.03);
+    assert_true(kern_increase(m, 11, 0, 3000000, &v));
+    assert_near(v, 90);
+    /* Prometheus functions.test: deriv and predict_linear of the same series */
+    assert_true(kern_deriv(m, 11, &v));
+    assert_true(v == 0.010606060606060607);
+    assert_true(kern_predict_linear(m, 11, 3000000, 3600, &v));
+    assert_near(v, 76.81818181818181);
 }
 
 static void test_rate_counter_reset(void **state)
@@ -497,14 +534,14 @@ static void test_math(void **state)
     assert_near(kern_math_apply(KERN_MATH_SGN, NAN), NAN);
     double nz = kern_math_apply(KERN_MATH_SGN, -0.0);
     assert_true(nz == 0 && signbit(nz));
-    assert_near(kern_math_apply(KERN_MATH_DEG, M_PI), 180);
-    assert_near(kern_math_apply(KERN_MATH_RAD, 180), M_PI);
+    assert_near(kern_math_apply(KERN_MATH_DEG, PI), 180);
+    assert_near(kern_math_apply(KERN_MATH_RAD, 180), PI);
     assert_near(kern_math_apply(KERN_MATH_ACOSH, 1), 0);
     assert_near(kern_math_apply(KERN_MATH_ACOSH, 0.5), NAN);
     assert_near(kern_math_apply(KERN_MATH_ATANH, 1), INFINITY);
     assert_near(kern_math_apply(KERN_MATH_ASINH, 0), 0);
     assert_near(kern_math_apply(KERN_MATH_COS, 0), 1);
-    assert_near(kern_math_apply(KERN_MATH_ATAN, INFINITY), M_PI / 2);
+    assert_near(kern_math_apply(KERN_MATH_ATAN, INFINITY), PI / 2);
     assert_near(kern_math_apply(KERN_MATH_SIN, INFINITY), NAN);
     assert_near(kern_pi(), 3.141592653589793);
 }
@@ -614,7 +651,7 @@ static void test_binops(void **state)
     assert_near(kern_binop_apply(PROMQL_OP_POW, 1, NAN, &keep), 1);
     assert_near(kern_binop_apply(PROMQL_OP_POW, NAN, 0, &keep), 1);
     assert_near(kern_binop_apply(PROMQL_OP_POW, -8, 1.0 / 3, &keep), NAN);
-    assert_near(kern_binop_apply(PROMQL_OP_ATAN2, 1, 1, &keep), M_PI / 4);
+    assert_near(kern_binop_apply(PROMQL_OP_ATAN2, 1, 1, &keep), PI / 4);
     assert_true(keep);
 
     assert_near(kern_binop_apply(PROMQL_OP_GTR, 5, 3, &keep), 5);
@@ -662,6 +699,7 @@ int main(void)
         cmocka_unit_test(test_rate_aligned),
         cmocka_unit_test(test_rate_unaligned),
         cmocka_unit_test(test_rate_zero_cap),
+        cmocka_unit_test(test_rate_gap_to_edges),
         cmocka_unit_test(test_rate_counter_reset),
         cmocka_unit_test(test_rate_too_few),
         cmocka_unit_test(test_rate_nan_inf),
