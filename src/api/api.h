@@ -71,8 +71,9 @@ int api_error_http_status(const char *type);
 /* Plain-text response. */
 void api_text(api_response_t *res, int status, const char *text);
 
-/* Parses an optional time parameter (default dflt). On a bad value writes the 400 response
- * `invalid parameter "<name>": cannot parse ...` and returns false. */
+/* Parses an optional time parameter (default dflt) as Prometheus's parseTimeParam. On a bad value
+ * writes the 400 response `invalid parameter "<name>": Invalid time value for '<name>': cannot
+ * parse ...` and returns false. */
 bool api_param_time(const api_request_t *req, api_response_t *res, const char *name, int64_t dflt, int64_t *out);
 
 /* ---- handlers, one file per endpoint family ---- */

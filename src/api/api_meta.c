@@ -32,6 +32,8 @@ static void selectors_free(selectors_t *s)
  * (which also matches series lacking a name). Writes the 400 response and returns false on error. */
 static bool selectors_parse(const api_request_t *req, api_response_t *res, bool match_all, selectors_t *out)
 {
+    /* Prometheus prefixes match[] errors only on /series; /labels and /label/../values don't. */
+    const char *pfx = match_all ? "invalid parameter \"match[]\": " : "";
     memset(out, 0, sizeof *out);
     size_t n = params_count(&req->params, "match[]");
     if (n == 0 && !match_all) return true;
@@ -55,7 +57,7 @@ static bool selectors_parse(const api_request_t *req, api_response_t *res, bool 
         memset(&perr, 0, sizeof perr);
         const char *sel = params_get_nth(&req->params, "match[]", i);
         if (promql_parse_selector(sel, &out->sets[i], &out->lens[i], &perr) != 0) {
-            api_json_error(res, "bad_data", "invalid parameter \"match[]\": %s", perr.message);
+            api_json_error(res, "bad_data", "%s%s", pfx, perr.message);
             selectors_free(out);
             return false;
         }
@@ -64,8 +66,7 @@ static bool selectors_parse(const api_request_t *req, api_response_t *res, bool 
         for (size_t j = 0; j < out->lens[i]; j++)
             if (!out->sets[i][j]->matches_empty) nonempty = true;
         if (!nonempty) {
-            api_json_error(res, "bad_data",
-                           "invalid parameter \"match[]\": match[] must contain at least one non-empty matcher");
+            api_json_error(res, "bad_data", "%smatch[] must contain at least one non-empty matcher", pfx);
             selectors_free(out);
             return false;
         }

@@ -8,12 +8,13 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Parses a required or defaulted time; missing required -> Prometheus's `cannot parse ""`. */
+/* Parses a required time as Prometheus's query_range does (missing -> `cannot parse ""`); optional
+ * ones go through api_param_time, whose message Prometheus words differently. */
 static bool time_param(const api_request_t *req, api_response_t *res, const char *name, bool required,
                        int64_t dflt, int64_t *out)
 {
+    if (!required) return api_param_time(req, res, name, dflt, out);
     const char *s = params_get(&req->params, name);
-    if ((!s || !*s) && !required) { *out = dflt; return true; }
     char err[512];
     if (params_parse_time(s ? s : "", out, err, sizeof err) != 0) {
         api_json_error(res, "bad_data", "invalid parameter \"%s\": %s", name, err);
@@ -200,7 +201,7 @@ void api_handle_query_exemplars(api_t *api, const api_request_t *req, api_respon
     if (!time_param(req, res, "start", false, PARAMS_MIN_TIME_MS, &start)) return;
     if (!time_param(req, res, "end", false, PARAMS_MAX_TIME_MS, &end)) return;
     if (end < start) {
-        api_json_error(res, "bad_data", "invalid parameter \"end\": end timestamp must not be before start time");
+        api_json_error(res, "bad_data", "end timestamp must not be before start timestamp");
         return;
     }
     api_json_begin(res);

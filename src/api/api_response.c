@@ -58,7 +58,7 @@ bool api_param_time(const api_request_t *req, api_response_t *res, const char *n
     if (!s || !*s) { *out = dflt; return true; }
     char err[512];
     if (params_parse_time(s, out, err, sizeof err) != 0) {
-        api_json_error(res, "bad_data", "invalid parameter \"%s\": %s", name, err);
+        api_json_error(res, "bad_data", "invalid parameter \"%s\": Invalid time value for '%s': %s", name, name, err);
         return false;
     }
     return true;
