@@ -7,6 +7,7 @@ so every series gets at most one sample per 15 s tick, each target has a fixed s
 """
 import math
 import random
+import struct
 
 import promwire
 
@@ -16,6 +17,10 @@ STALE = promwire.STALE_NAN
 INF = math.inf
 
 HISTO_LE = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, INF]
+
+
+def is_stale(v):
+    return struct.pack("<d", v) == struct.pack("<d", STALE)
 
 
 def le_str(x):

@@ -116,6 +116,24 @@ def push_all(ds, servers):
     return n, problems
 
 
+def ingest_check(ds, servers):
+    """Counts series and samples in each server; returns {name: problem} for mismatches."""
+    t = (ds.t_end + datagen.STEP_MS) // 1000
+    want_series = len(ds.series)
+    want_samples = sum(1 for _, smp in ds.series for _, v in smp if not datagen.is_stale(v))
+    out = {}
+    for s in servers:
+        try:
+            status, doc, raw = s.api("/api/v1/query", {"query": '{__name__=~".+"}[2h]', "time": str(t)})
+            res = doc["data"]["result"]
+            got = [len(res), sum(len(x["values"]) for x in res)]
+        except Exception as e:
+            got = f"query failed: {e!r}"
+        if got != [want_series, want_samples]:
+            out[s.name] = f"series/samples {got} (want {want_series}/{want_samples})"
+    return out
+
+
 def main(argv):
     args = parse_args(argv)
     print(f"promql-diff: seed {args.seed}", flush=True)
@@ -133,6 +151,10 @@ def main(argv):
           f"{t0 // 1000}..{ds.t_end // 1000}; {len(queries)} queries x "
           f"({INSTANT_TIMES} instant + 1 range)", flush=True)
 
+    if not args.self_check and not os.access(args.binary, os.X_OK):
+        print(f"promql-diff: {args.binary} does not exist (build it, or use --self-check)")
+        print(f"promql-diff: 0 passed, {len(queries)} failed (seed {args.seed})")
+        return 2
     servers = []
 
     def on_term(signum, frame):
@@ -145,10 +167,6 @@ def main(argv):
         if args.self_check:
             b = Prometheus(prom_bin, name="prometheus-2", keep=args.keep)
         else:
-            if not os.access(args.binary, os.X_OK):
-                print(f"promql-diff: {args.binary} does not exist (build it, or use --self-check)")
-                print(f"promql-diff: 0 passed, {len(queries)} failed")
-                return 2
             b = Metricstor(args.binary, keep=args.keep)
         servers.append(b)
         for s in servers:
@@ -162,6 +180,12 @@ def main(argv):
             return 2
         if problems[b.name]:
             print(f"promql-diff: {b.name} rejected data (queries will differ):\n  " + "\n  ".join(problems[b.name]))
+        bad = ingest_check(ds, servers)
+        if bad.get(a.name):
+            print(f"promql-diff: the reference Prometheus does not hold the data (harness bug): {bad[a.name]}")
+            return 2
+        if bad.get(b.name):
+            print(f"promql-diff: {b.name} does not hold all pushed data: {bad[b.name]}")
         if args.keep:
             for s in servers:
                 print(f"promql-diff: {s.name} dir {s.tmp}")
