@@ -233,12 +233,13 @@ static enum MHD_Result dispatch(http_server_t *s, struct MHD_Connection *con, co
     char *path = params_unescape(uri, plen, false, NULL);
     req.path = path ? path : "";
     int prc = 0;
+    char perr[128] = "invalid URL escape";
     if (form && req.method == API_POST && req.content_type &&
         !strncasecmp(req.content_type, "application/x-www-form-urlencoded", 33))
-        prc = params_parse_urlencoded(&req.params, (const char *)rc->body.data, rc->body.len);
-    if (prc == 0 && q) prc = params_parse_urlencoded(&req.params, q + 1, strlen(q + 1));
+        prc = params_parse_urlencoded(&req.params, (const char *)rc->body.data, rc->body.len, perr, sizeof perr);
+    if (prc == 0 && q) prc = params_parse_urlencoded(&req.params, q + 1, strlen(q + 1), perr, sizeof perr);
     if (prc != 0) {
-        api_json_error(&res, "bad_data", "error parsing form values: invalid URL escape");
+        api_json_error(&res, "bad_data", "error parsing form values: %s", perr);
     } else {
         int64_t t0 = clock_mono_ns();
         fn(s->api, &req, &res);

@@ -39,7 +39,23 @@ char *params_unescape(const char *s, size_t n, bool plus_is_space, size_t *out_l
     return out;
 }
 
-int params_parse_urlencoded(params_t *p, const char *s, size_t n)
+/* Names the first malformed escape in s[0..n) as Go's net/url does. */
+static void bad_escape(const char *s, size_t n, char *err, size_t err_len)
+{
+    if (!err) return;
+    for (size_t i = 0; i < n; i++)
+        if (s[i] == '%') {
+            size_t l = n - i < 3 ? n - i : 3;
+            bool ok = l == 3 && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0;
+            if (!ok) {
+                snprintf(err, err_len, "invalid URL escape \"%.*s\"", (int)l, s + i);
+                return;
+            }
+        }
+    snprintf(err, err_len, "invalid URL escape");
+}
+
+int params_parse_urlencoded(params_t *p, const char *s, size_t n, char *err, size_t err_len)
 {
     size_t i = 0;
     while (i < n) {
@@ -52,7 +68,12 @@ int params_parse_urlencoded(params_t *p, const char *s, size_t n)
             char *k = params_unescape(s + i, eq - i, true, &kl);
             char *v = eq < end ? params_unescape(s + eq + 1, end - eq - 1, true, &vl) : xmemdup0("", 0);
             if (eq >= end) vl = 0;
-            if (!k || !v) { free(k); free(v); return MS_EINVAL; }
+            if (!k || !v) {
+                free(k);
+                free(v);
+                bad_escape(s + i, end - i, err, err_len);
+                return MS_EINVAL;
+            }
             XGROW(p->v, p->cap, p->n + 1);
             p->v[p->n++] = (param_t){k, v, kl, vl};
         }

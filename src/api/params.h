@@ -25,8 +25,9 @@ typedef struct params {
 
 /* Decodes application/x-www-form-urlencoded text ("a=1&match[]=x&match[]=y"): '+' is a space,
  * %XX a byte; pairs are appended in order, so repeated keys keep their order. A key without '='
- * gets the value "". Returns MS_EINVAL on a malformed %-escape (pairs before it are kept). */
-int params_parse_urlencoded(params_t *p, const char *s, size_t n);
+ * gets the value "". Returns MS_EINVAL on a malformed %-escape (pairs before it are kept) and,
+ * if err is not NULL, writes Go's message: invalid URL escape "%zz". */
+int params_parse_urlencoded(params_t *p, const char *s, size_t n, char *err, size_t err_len);
 /* Percent-decodes s[0..n) into a malloc'd NUL-terminated string ('+' stays '+' when plus_is_space
  * is false, as in URL paths). Returns NULL on a malformed escape. */
 char *params_unescape(const char *s, size_t n, bool plus_is_space, size_t *out_len);

@@ -127,7 +127,7 @@ static void test_urlencoded(void **state)
     (void)state;
     params_t p = PARAMS_INIT;
     const char *q = "match[]=up&query=rate(x%5B5m%5D)+%2B+1&match%5B%5D=%7Bjob%3D%22a+b%22%7D&empty=&flag&&match[]=z";
-    assert_int_equal(params_parse_urlencoded(&p, q, strlen(q)), MS_OK);
+    assert_int_equal(params_parse_urlencoded(&p, q, strlen(q), NULL, 0), MS_OK);
     assert_int_equal(params_count(&p, "match[]"), 3);
     assert_string_equal(params_get_nth(&p, "match[]", 0), "up");
     assert_string_equal(params_get_nth(&p, "match[]", 1), "{job=\"a b\"}");
@@ -138,14 +138,17 @@ static void test_urlencoded(void **state)
     assert_string_equal(params_get(&p, "flag"), "");
     assert_null(params_get(&p, "missing"));
     /* a form body appended after keeps order: first value wins in params_get */
-    assert_int_equal(params_parse_urlencoded(&p, "query=second", 12), MS_OK);
+    assert_int_equal(params_parse_urlencoded(&p, "query=second", 12, NULL, 0), MS_OK);
     assert_string_equal(params_get(&p, "query"), "rate(x[5m]) + 1");
     assert_int_equal(params_count(&p, "query"), 2);
     params_free(&p);
 
-    assert_int_equal(params_parse_urlencoded(&p, "a=%zz", 5), MS_EINVAL);
+    char err[64];
+    assert_int_equal(params_parse_urlencoded(&p, "a=%zz", 5, err, sizeof err), MS_EINVAL);
+    assert_string_equal(err, "invalid URL escape \"%zz\"");
     params_free(&p);
-    assert_int_equal(params_parse_urlencoded(&p, "a=1&b=%4", 8), MS_EINVAL);
+    assert_int_equal(params_parse_urlencoded(&p, "a=1&b=%4", 8, err, sizeof err), MS_EINVAL);
+    assert_string_equal(err, "invalid URL escape \"%4\"");
     assert_string_equal(params_get(&p, "a"), "1");
     params_free(&p);
 
