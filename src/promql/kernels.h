@@ -163,10 +163,11 @@ typedef enum kern_date_fn {
 bool kern_date_lookup(const char *name, size_t len, kern_date_fn_t *out);
 /* Applies fn to v, a Unix time in seconds (truncated toward zero, as Go's int64(v)), in UTC:
  * day_of_month 1..31, day_of_week 0..6 (Sunday 0), day_of_year 1..366, days_in_month 28..31,
- * hour 0..23, minute 0..59, month 1..12, year. NaN or +-Inf or out of int64 range -> NaN
- * (documented divergence: Prometheus converts those to an arbitrary date). Without an argument
- * Prometheus uses the evaluation time eval_ms / 1000 (integer division) and outputs one sample
- * with no labels. */
+ * hour 0..23, minute 0..59, month 1..12, year. Exactly as Prometheus 2.42 on amd64 for every
+ * input: NaN, +-Inf and values outside int64 become INT64_MIN seconds, which Go's wrapping
+ * arithmetic reports as 292277026596-12-04 15:30 (a Sunday). Without an argument Prometheus
+ * uses the evaluation time eval_ms / 1000 (integer division) and outputs one sample with no
+ * labels. */
 double kern_date_apply(kern_date_fn_t fn, double v);
 
 /* ---------------------------------------------------------------- binary operators */

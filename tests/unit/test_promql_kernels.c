@@ -623,9 +623,28 @@ static void test_dates(void **state)
     /* 1900-03-01, a Thursday; 1900 is not a leap year */
     assert_near(kern_date_apply(KERN_DATE_DAY_OF_WEEK, -2203891200.0), 4);
     assert_near(kern_date_apply(KERN_DATE_DAY_OF_YEAR, -2203891200.0), 60);
-    assert_near(kern_date_apply(KERN_DATE_YEAR, NAN), NAN);
-    assert_near(kern_date_apply(KERN_DATE_YEAR, INFINITY), NAN);
-    assert_near(kern_date_apply(KERN_DATE_YEAR, 1e300), NAN);
+    /* year 0 and year 1 around 0001-01-01 */
+    assert_near(kern_date_apply(KERN_DATE_YEAR, -62135596800.0), 1);
+    assert_near(kern_date_apply(KERN_DATE_DAY_OF_WEEK, -62135596800.0), 1);
+    assert_near(kern_date_apply(KERN_DATE_YEAR, -62135596801.0), 0);
+    assert_near(kern_date_apply(KERN_DATE_DAY_OF_YEAR, -62135596801.0), 366);
+    /* far values and NaN/Inf, as Prometheus 2.42 answers them (Go's int64 wrap-around) */
+    assert_near(kern_date_apply(KERN_DATE_YEAR, 9.2e18), 291536396232.0);
+    assert_near(kern_date_apply(KERN_DATE_DAY_OF_YEAR, 9.2e18), 244);
+    assert_near(kern_date_apply(KERN_DATE_YEAR, -9.2e18), -291536392293.0);
+    assert_near(kern_date_apply(KERN_DATE_MONTH, -9.2e18), 5);
+    assert_near(kern_date_apply(KERN_DATE_YEAR, -1e12), -29719);
+    const double odd[] = {NAN, INFINITY, -INFINITY, 1e300, -9.3e18};
+    for (size_t i = 0; i < N(odd); i++) {
+        assert_near(kern_date_apply(KERN_DATE_YEAR, odd[i]), 292277026596.0);
+        assert_near(kern_date_apply(KERN_DATE_MONTH, odd[i]), 12);
+        assert_near(kern_date_apply(KERN_DATE_DAY_OF_MONTH, odd[i]), 4);
+        assert_near(kern_date_apply(KERN_DATE_DAY_OF_YEAR, odd[i]), 339);
+        assert_near(kern_date_apply(KERN_DATE_DAY_OF_WEEK, odd[i]), 0);
+        assert_near(kern_date_apply(KERN_DATE_HOUR, odd[i]), 15);
+        assert_near(kern_date_apply(KERN_DATE_MINUTE, odd[i]), 30);
+        assert_near(kern_date_apply(KERN_DATE_DAYS_IN_MONTH, odd[i]), 31);
+    }
 }
 
 /* ------------------------------------------------------------ binary operators */
