@@ -198,7 +198,7 @@ static void ensure_sorted(hindex_t *ix, pname_t *pn)
         size_t k = 0;
         for (size_t i = 0; i < pn->values.cap; i++)
             if (pn->values.e[i].k) pn->sorted[k++] = pn->values.e[i].v;
-        qsort(pn->sorted, k, sizeof(pvalue_t *), pvalue_cmp);
+        if (k > 1) qsort(pn->sorted, k, sizeof(pvalue_t *), pvalue_cmp);
         pn->nsorted = k;
         pn->dirty = false;
     }

@@ -70,7 +70,7 @@ int querier_select(querier_t *q, const matcher_t *const *ms, size_t n, series_se
     size_t k = 0;
     for (size_t i = 0; i < p.n; i++)
         if (q->mint <= q->maxt && has_data(p.v[i], q->mint, q->maxt)) p.v[k++] = p.v[i];
-    qsort(p.v, k, sizeof(series_t *), series_cmp);
+    if (k > 1) qsort(p.v, k, sizeof(series_t *), series_cmp);
     series_set_t *s = xcalloc(1, sizeof(*s));
     s->q = q;
     s->v = p.v;

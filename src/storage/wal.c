@@ -137,7 +137,7 @@ static void list_segments(wal_t *w, uint32_t **idx, size_t *n)
         (*idx)[(*n)++] = (uint32_t)v;
     }
     closedir(d);
-    qsort(*idx, *n, sizeof(uint32_t), idx_cmp);
+    if (*n > 1) qsort(*idx, *n, sizeof(uint32_t), idx_cmp);
 }
 
 /* Replays one segment's records. last: this is the newest segment (a short tail is torn). */
@@ -465,7 +465,7 @@ int wal_delete_before(wal_t *w, int64_t cutoff, uint64_t *deleted)
         }
         (*deleted)++;
     }
-    memmove(&w->segs[0], &w->segs[i], (w->nsegs - i) * sizeof(seginfo_t));
+    if (i) memmove(&w->segs[0], &w->segs[i], (w->nsegs - i) * sizeof(seginfo_t));
     w->nsegs -= i;
     pthread_mutex_unlock(&w->mu);
     if (i && w->o.fsync != WAL_FSYNC_NEVER) fsync_dir(w->dir);
