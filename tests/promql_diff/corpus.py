@@ -11,10 +11,11 @@ import re
 from datagen import N_STEPS, STEP_MS
 
 COUNTERS = ["http_requests_total", "node_cpu_seconds_total", "path_hits_total", "gappy_events_total",
+            "slow_counter_total",
             "batch_jobs_processed_total", "http_request_duration_seconds_count",
             "http_request_duration_seconds_sum"]
 GAUGES = ["temperature_celsius", "queue_length", "up", "gappy_gauge", "stale_gauge", "special_values",
-          "odd_labels", "magnitudes", "build_info"]
+          "odd_labels", "magnitudes", "build_info", "slow_gauge", "vanishing_gauge"]
 HIST = "http_request_duration_seconds_bucket"
 
 RANGE_FUNCS = ["rate", "irate", "increase", "delta", "idelta", "deriv", "resets", "changes",
@@ -290,12 +291,15 @@ def coverage(g):
         "temperature_celsius @ {AT:60}.250", "up @ {AT:0}", "up @ {AT:300}",
         'http_requests_total{job="api"}[1m]', "temperature_celsius[2m]", "stale_gauge[5m]",
         "special_values[1m]", "up[1m] offset 2m", "up[1m] @ {AT:50}", "magnitudes[30s]",
-        "gappy_gauge[10m] @ {AT:110}", "odd_labels[1m]",
+        "gappy_gauge[10m] @ {AT:110}", "odd_labels[1m]", "slow_gauge", "slow_gauge[5m]", "vanishing_gauge",
+        "vanishing_gauge @ {AT:165}", "vanishing_gauge @ {AT:170}", "slow_counter_total[10m]",
     ])
     for f in RANGE_FUNCS:
         fams = ["http_requests_total", "node_cpu_seconds_total", "temperature_celsius", "stale_gauge",
-                "gappy_gauge", "special_values", "batch_jobs_processed_total", "magnitudes"]
-        add(f"func:{f}", [f"{f}({m}[{d}])" for m, d in zip(fams, ["5m", "1m", "10m", "5m", "2m", "3m", "5m", "1m"])])
+                "gappy_gauge", "special_values", "batch_jobs_processed_total", "magnitudes", "slow_counter_total",
+                "vanishing_gauge"]
+        add(f"func:{f}", [f"{f}({m}[{d}])" for m, d in zip(fams, ["5m", "1m", "10m", "5m", "2m", "3m", "5m", "1m",
+                                                                  "5m", "5m"])])
         add(f"func:{f}", [f'{f}(http_requests_total{{job="api"}}[5m] offset 5m)',
                           f"{f}(up[10m] @ {{AT:150}})", f"{f}(gappy_gauge[30s])",
                           f"{f}(rate(http_requests_total[5m])[10m:1m])", f"{f}(nonexistent[5m])"])

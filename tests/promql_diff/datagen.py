@@ -1,4 +1,4 @@
-"""datagen owns the deterministic test data: ~180 series over a one-hour window ending now, and
+"""datagen owns the deterministic test data: ~185 series over a one-hour window ending now, and
 their encoding as one remote_write request per scrape tick, in time order.
 
 Prometheus 2.42's receiver rejects out-of-order samples and samples older than its head allows,
@@ -213,6 +213,21 @@ def generate(t0_ms, seed):
             v += rng.randint(0, 20)
             samples.append((t, v))
         ds.add({"__name__": "batch_jobs_processed_total", "batch": batch}, samples)
+
+    # --- slow scrapes (1 min, 4.5 min: just inside the 5 min lookback) and a series that stops
+    #     without a stale marker (visible for 5 more minutes) ---
+    for interval, every in (("1m", 4), ("4m30s", 18)):
+        ticks = list(range(rng.randint(0, every - 1), N_STEPS, every))
+        times = _times(ds, _phase(rng), rng, ticks=ticks)
+        ds.add({"__name__": "slow_gauge", "interval": interval},
+               [(t, round(rng.uniform(-50, 50), 2)) for t in times])
+        c, cs = 0.0, []
+        for t in times:
+            c += rng.randint(0, 100)
+            cs.append((t, c))
+        ds.add({"__name__": "slow_counter_total", "interval": interval}, cs)
+    times = _times(ds, _phase(rng), rng, ticks=range(0, 150))
+    ds.add({"__name__": "vanishing_gauge", "id": "a"}, [(t, float(i % 5)) for i, t in enumerate(times)])
 
     # --- NaN and +/-Inf ---
     times = _times(ds, _phase(rng), rng)

@@ -142,7 +142,7 @@ def main(argv):
     queries = corpus.build(args.seed, ds.metrics, args.queries)
     if args.only:
         rx = re.compile(args.only)
-        queries = [(c, x) for c, x in queries if rx.search(x) or rx.search(c)]
+        queries = [(c, x) for c, x in queries if rx.search(corpus.render(x, t0)) or rx.search(c)]
     if args.list:
         for c, x in queries:
             print(f"{c}\t{corpus.render(x, t0)}")
@@ -240,12 +240,18 @@ def run_corpus(args, a, b, queries, t0):
         print(f"\npromql-diff: {b.name} is no longer running; log tail:\n{b.log_tail(2000)}")
     print(f"\npromql-diff: {len(queries)} queries, {sum(ref.values())} evaluations in {elapsed:.1f}s; "
           f"reference results: {ref['data']} with data, {ref['empty']} empty, {ref['error']} errors")
-    print("promql-diff: by category (passed/failed):")
     cats = sorted(by_cat.items(), key=lambda kv: (-kv[1][1], kv[0]))
-    print("  " + "  ".join(f"{c} {p}/{f}" for c, (p, f) in cats))
+    bad = [(c, v) for c, v in cats if v[1]]
+    if bad:
+        print("promql-diff: categories with failures (outermost feature of the query; passed/failed):")
+        for c, (p, f) in bad:
+            print(f"  {c:28} {p:4}/{f}")
+    good = [c for c, v in cats if not v[1]]
+    if good:
+        print(f"promql-diff: categories passing completely ({len(good)}): " + " ".join(good))
     bad_feats = sorted(((k, v) for k, v in by_feat.items() if v[1]), key=lambda kv: (-kv[1][1], kv[0]))
     if bad_feats:
-        print("promql-diff: features used by failing queries (passed/failed):")
+        print("promql-diff: every feature used by failing queries (passed/failed):")
         print("  " + "  ".join(f"{k} {p}/{f}" for k, (p, f) in bad_feats))
     if failed:
         print(f"promql-diff: seed {args.seed}; {min(shown, failed)} of {failed} failures shown "

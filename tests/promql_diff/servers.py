@@ -120,9 +120,9 @@ class Server:
     def push(self, body):
         return self.request("POST", "/api/v1/write", body, WRITE_HEADERS)
 
-    def api(self, path, params):
+    def api(self, path, params, timeout=30):
         """GET a query endpoint; returns (http_status, parsed JSON or None, raw bytes)."""
-        status, raw = self.request("GET", path, params=params)
+        status, raw = self.request("GET", path, params=params, timeout=timeout)
         try:
             doc = json.loads(raw)
         except ValueError:
