@@ -142,7 +142,7 @@ static int select_all(querier_t *q, const selectors_t *sel, selection_t *out)
             out->series[out->n++] = series_set_labels(out->sets[i], j);
         }
     }
-    if (sel->n > 1) { /* each set is sorted; the union needs a sort and de-duplication */
+    if (sel->n > 1 && out->n > 1) { /* each set is sorted; the union needs a sort and de-duplication */
         qsort(out->series, out->n, sizeof *out->series, labels_qsort_cmp);
         size_t w = 0;
         for (size_t i = 0; i < out->n; i++)
@@ -377,7 +377,7 @@ void api_handle_metadata(api_t *api, const api_request_t *req, api_response_t *r
     if (rc != 0) {
         storage_error(res, rc);
     } else {
-        qsort(l.v, l.n, sizeof *l.v, md_cmp);
+        if (l.n) qsort(l.v, l.n, sizeof *l.v, md_cmp);
         api_json_begin(res);
         buf_putc(&res->body, '{');
         long long metrics = 0;
