@@ -147,6 +147,8 @@ int main(int argc, char **argv)
         dbo.wal_fsync_interval_ms = ms;
     }
     uint64_t max_req = uint_flag(F_MAX_REQUEST_BYTES);
+    char aerr[256];
+    if (http_addr_check(flags[F_HTTP_ADDR].value, aerr, sizeof aerr) != 0) die_usage("%s%s", aerr, "");
 
     promql_options_t po;
     promql_options_default(&po);

@@ -325,12 +325,22 @@ static int resolve(const char *addr, struct sockaddr_storage *sa, char *err, siz
         snprintf(err, err_len, "cannot resolve --http-addr %s: %s", addr, gai_strerror(gr));
         return MS_EINVAL;
     }
-    memcpy(sa, ai->ai_addr, ai->ai_addrlen);
+    /* A name such as "localhost" may resolve to ::1 and 127.0.0.1; prefer IPv4, as clients do. */
+    const struct addrinfo *pick = ai;
+    for (const struct addrinfo *p = ai; p; p = p->ai_next)
+        if (p->ai_family == AF_INET) { pick = p; break; }
+    memcpy(sa, pick->ai_addr, pick->ai_addrlen);
     freeaddrinfo(ai);
     return MS_OK;
 bad:
     snprintf(err, err_len, "invalid --http-addr %s (want host:port)", addr);
     return MS_EINVAL;
+}
+
+int http_addr_check(const char *addr, char *err, size_t err_len)
+{
+    struct sockaddr_storage sa;
+    return resolve(addr, &sa, err, err_len);
 }
 
 int http_server_start(api_t *api, const http_options_t *opts, http_server_t **out, char *err, size_t err_len)

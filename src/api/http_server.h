@@ -18,6 +18,9 @@ typedef struct http_options {
 
 /* Binds, listens and starts serving. Returns 0, or MS_EINVAL/MS_EIO with a message in err. */
 int http_server_start(api_t *api, const http_options_t *opts, http_server_t **out, char *err, size_t err_len);
+/* Checks that addr parses and resolves (for flag validation before anything starts). Returns 0 or
+ * MS_EINVAL with a message in err. */
+int http_addr_check(const char *addr, char *err, size_t err_len);
 /* Logs one line per routed endpoint ("serving GET, POST /api/v1/query"). */
 void http_server_log_routes(void);
 /* Graceful stop: stops accepting (quiesce), waits up to drain_ms for in-flight requests to
