@@ -1,0 +1,721 @@
+/* engine.c owns the query lifecycle: the engine (options, concurrency gate), parsing and
+ * type-checking a query, opening one querier for the whole span, loading every selector's
+ * samples once, materialising subqueries, the step loop, selector evaluation with lookback and
+ * staleness, and building the result in Prometheus's output order. */
+#include "promql/eval.h"
+#include "promql/parse.h"
+#include "util/alloc.h"
+#include "util/clock.h"
+#include "util/status.h"
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define STALE_NAN_BITS 0x7ff0000000000002ULL
+#define DEFAULT_SUBQUERY_STEP_MS 60000
+
+struct promql_engine {
+    db_t *db;
+    promql_options_t o;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int active;
+};
+
+void promql_options_default(promql_options_t *o)
+{
+    o->lookback_delta_ms = 5 * 60 * 1000;
+    o->default_timeout_ms = 2 * 60 * 1000;
+    o->max_samples = 50000000;
+    o->max_concurrent = 20;
+    o->max_points_per_series = 11000;
+}
+
+int promql_engine_new(db_t *db, const promql_options_t *opts, promql_engine_t **out)
+{
+    promql_engine_t *e = xcalloc(1, sizeof *e);
+    e->db = db;
+    if (opts) e->o = *opts;
+    else promql_options_default(&e->o);
+    promql_options_t d;
+    promql_options_default(&d);
+    if (e->o.lookback_delta_ms <= 0) e->o.lookback_delta_ms = d.lookback_delta_ms;
+    if (e->o.default_timeout_ms <= 0) e->o.default_timeout_ms = d.default_timeout_ms;
+    if (e->o.max_samples == 0) e->o.max_samples = d.max_samples;
+    if (e->o.max_concurrent <= 0) e->o.max_concurrent = d.max_concurrent;
+    if (e->o.max_points_per_series == 0) e->o.max_points_per_series = d.max_points_per_series;
+    pthread_mutex_init(&e->mu, NULL);
+    pthread_cond_init(&e->cv, NULL);
+    *out = e;
+    return 0;
+}
+
+void promql_engine_free(promql_engine_t *e)
+{
+    if (!e) return;
+    pthread_mutex_destroy(&e->mu);
+    pthread_cond_destroy(&e->cv);
+    free(e);
+}
+
+const char *promql_error_type_str(promql_error_type_t t)
+{
+    switch (t) {
+    case PROMQL_ERR_NONE: return "";
+    case PROMQL_ERR_BAD_DATA: return "bad_data";
+    case PROMQL_ERR_EXECUTION: return "execution";
+    case PROMQL_ERR_TIMEOUT: return "timeout";
+    case PROMQL_ERR_CANCELED: return "canceled";
+    case PROMQL_ERR_INTERNAL: return "internal";
+    case PROMQL_ERR_UNAVAILABLE: return "unavailable";
+    }
+    return "internal";
+}
+
+void promql_result_free(promql_result_t *res)
+{
+    if (!res) return;
+    arena_free(&res->arena);
+    memset(res, 0, sizeof *res);
+}
+
+_Noreturn void ev_fail(ev_query_t *q, promql_error_type_t type, const char *fmt, ...)
+{
+    q->err->type = type;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(q->err->message, sizeof q->err->message, fmt, ap);
+    va_end(ap);
+    longjmp(q->fail, 1);
+}
+
+void ev_check_deadline(ev_query_t *q)
+{
+    if ((++q->tick & 63) != 0) return;
+    if (clock_mono_ns() > q->deadline_ns)
+        ev_fail(q, PROMQL_ERR_TIMEOUT, "query timed out in expression evaluation");
+}
+
+static void count_samples(ev_query_t *q, size_t n)
+{
+    q->samples += n;
+    if (q->samples > q->max_samples)
+        ev_fail(q, PROMQL_ERR_EXECUTION, "query processing would load too many samples into memory in query execution");
+}
+
+static sel_state_t *state_new(ev_query_t *q, size_t n)
+{
+    sel_state_t *st = xcalloc(1, sizeof *st);
+    XGROW(q->states, q->cap_states, q->n_states + 1);
+    q->states[q->n_states++] = st;
+    st->n = n;
+    st->lbls = xcalloc(n ? n : 1, sizeof(labels_t));
+    st->data = xcalloc(n ? n : 1, sizeof(sample_vec_t));
+    st->lo = xcalloc(n ? n : 1, sizeof(size_t));
+    st->hi = xcalloc(n ? n : 1, sizeof(size_t));
+    return st;
+}
+
+static void state_free(sel_state_t *st)
+{
+    for (size_t i = 0; i < st->n; i++) sample_vec_free(&st->data[i]);
+    free(st->lbls);
+    free(st->data);
+    free(st->lo);
+    free(st->hi);
+    free(st);
+}
+
+static void state_grow(sel_state_t *st, size_t *cap, size_t need)
+{
+    if (need <= *cap) return;
+    size_t nc = *cap ? *cap * 2 : 16;
+    while (nc < need) nc *= 2;
+    st->lbls = xrealloc(st->lbls, nc * sizeof(labels_t));
+    st->data = xrealloc(st->data, nc * sizeof(sample_vec_t));
+    st->lo = xrealloc(st->lo, nc * sizeof(size_t));
+    st->hi = xrealloc(st->hi, nc * sizeof(size_t));
+    memset(st->data + *cap, 0, (nc - *cap) * sizeof(sample_vec_t));
+    memset(st->lo + *cap, 0, (nc - *cap) * sizeof(size_t));
+    memset(st->hi + *cap, 0, (nc - *cap) * sizeof(size_t));
+    *cap = nc;
+}
+
+static labels_t lbl_copy(arena_t *a, labels_t m)
+{
+    labels_t r = {arena_alloc(a, (m.n ? m.n : 1) * sizeof(label_t)), m.n};
+    for (size_t i = 0; i < m.n; i++) {
+        r.v[i].name = arena_strndup(a, m.v[i].name, m.v[i].name_len);
+        r.v[i].value = arena_strndup(a, m.v[i].value, m.v[i].value_len);
+        r.v[i].name_len = m.v[i].name_len;
+        r.v[i].value_len = m.v[i].value_len;
+    }
+    return r;
+}
+
+static void push_sample(sample_vec_t *sv, int64_t t, double v)
+{
+    XGROW(sv->v, sv->cap, sv->n + 1);
+    sv->v[sv->n++] = (sample_t){t, v};
+}
+
+static bool is_stale(double v)
+{
+    uint64_t b;
+    memcpy(&b, &v, sizeof b);
+    return b == STALE_NAN_BITS;
+}
+
+/* ---- the time span each selector needs ---- */
+
+static int64_t floor_div(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+    if ((a % b != 0) && ((a < 0) != (b < 0))) q--;
+    return q;
+}
+
+/* The inner step range of a subquery evaluated for outer times [rs, re]. */
+static void subquery_span(ev_query_t *q, node_t *n, int64_t rs, int64_t re, int64_t *is, int64_t *ie, int64_t *step)
+{
+    int64_t a = rs, b = re;
+    if (n->sq.at_kind != AT_NONE) a = b = n->sq.at;
+    a -= n->sq.offset;
+    b -= n->sq.offset;
+    int64_t iv = n->sq.step > 0 ? n->sq.step : DEFAULT_SUBQUERY_STEP_MS;
+    int64_t lo = a - n->sq.range;
+    int64_t s = floor_div(lo, iv) * iv;
+    if (s < lo) s += iv;
+    *is = s;
+    *ie = b;
+    *step = iv;
+    (void)q;
+}
+
+static void resolve_at(ev_query_t *q, at_kind_t k, int64_t *at)
+{
+    if (k == AT_START) *at = q->start;
+    else if (k == AT_END) *at = q->end;
+}
+
+static void span_bounds(ev_query_t *q, node_t *n, int64_t rs, int64_t re, int64_t *mint, int64_t *maxt)
+{
+    if (!n) return;
+    switch (n->kind) {
+    case N_VECTOR_SEL:
+    case N_MATRIX_SEL: {
+        node_t *vs = n->kind == N_VECTOR_SEL ? n : n->ms.vs;
+        resolve_at(q, vs->vs.at_kind, &vs->vs.at);
+        int64_t a = rs, b = re;
+        if (vs->vs.at_kind != AT_NONE) a = b = vs->vs.at;
+        a -= vs->vs.offset;
+        b -= vs->vs.offset;
+        int64_t back = n->kind == N_VECTOR_SEL ? q->lookback : n->ms.range;
+        if (a - back + 1 < *mint) *mint = a - back + 1;
+        if (b > *maxt) *maxt = b;
+        return;
+    }
+    case N_SUBQUERY: {
+        resolve_at(q, n->sq.at_kind, &n->sq.at);
+        int64_t is, ie, st;
+        subquery_span(q, n, rs, re, &is, &ie, &st);
+        if (is <= ie) span_bounds(q, n->sq.expr, is, ie, mint, maxt);
+        return;
+    }
+    case N_PAREN: span_bounds(q, n->paren.expr, rs, re, mint, maxt); return;
+    case N_UNARY: span_bounds(q, n->unary.expr, rs, re, mint, maxt); return;
+    case N_BINARY:
+        span_bounds(q, n->bin.lhs, rs, re, mint, maxt);
+        span_bounds(q, n->bin.rhs, rs, re, mint, maxt);
+        return;
+    case N_AGG:
+        span_bounds(q, n->agg.param, rs, re, mint, maxt);
+        span_bounds(q, n->agg.expr, rs, re, mint, maxt);
+        return;
+    case N_CALL:
+        for (size_t i = 0; i < n->call.nargs; i++) span_bounds(q, n->call.args[i], rs, re, mint, maxt);
+        return;
+    default: return;
+    }
+}
+
+/* ---- collecting step outputs into series (range queries and subqueries) ---- */
+
+typedef struct coll {
+    sel_state_t *st;
+    size_t cap;
+    hmap_t h;
+    size_t hcap;
+} coll_t;
+
+static void coll_rehash(ev_query_t *q, coll_t *c)
+{
+    size_t want = c->st->n * 2 + 16;
+    hmap_init(&c->h, &q->arena, want);
+    c->hcap = want;
+    for (size_t i = 0; i < c->st->n; i++) {
+        bool found;
+        uint64_t hsh = lbl_hash(c->st->lbls[i]);
+        size_t *slot = hmap_put(&c->h, hsh, &found);
+        while (found) { /* collision: chain by perturbing the key deterministically */
+            hsh = hsh * 0x9e3779b97f4a7c15ULL + 1;
+            slot = hmap_put(&c->h, hsh, &found);
+        }
+        *slot = i;
+    }
+}
+
+static void coll_add(ev_query_t *q, coll_t *c, labels_t m, int64_t t, double v)
+{
+    if (c->st->n + 1 > c->hcap / 2) coll_rehash(q, c);
+    uint64_t hsh = lbl_hash(m);
+    size_t idx = SIZE_MAX;
+    while (1) {
+        size_t *slot = hmap_get(&c->h, hsh);
+        if (!slot) break;
+        labels_t o = c->st->lbls[*slot];
+        if (labels_equal(o.v, o.n, m.v, m.n)) {
+            idx = *slot;
+            break;
+        }
+        hsh = hsh * 0x9e3779b97f4a7c15ULL + 1;
+    }
+    if (idx == SIZE_MAX) {
+        state_grow(c->st, &c->cap, c->st->n + 1);
+        idx = c->st->n++;
+        c->st->lbls[idx] = lbl_copy(&q->arena, m);
+        c->st->data[idx] = (sample_vec_t){0};
+        c->st->lo[idx] = c->st->hi[idx] = 0;
+        bool found;
+        size_t *slot = hmap_put(&c->h, hsh, &found);
+        *slot = idx;
+    }
+    sample_vec_t *sv = &c->st->data[idx];
+    if (sv->n && sv->v[sv->n - 1].t == t)
+        ev_fail(q, PROMQL_ERR_EXECUTION, "vector cannot contain metrics with the same labelset");
+    push_sample(sv, t, v);
+    count_samples(q, 1);
+}
+
+/* Scratch arenas in use, so that a failure can free them. */
+typedef struct scratch_stack {
+    arena_t *a[64];
+    int n;
+} scratch_stack_t;
+static _Thread_local scratch_stack_t *tl_scratch;
+
+static void prepare(ev_query_t *q, node_t *n, int64_t rs, int64_t re);
+
+/* Evaluates root at every step of [start, end] and returns the outputs as series. */
+static sel_state_t *run_steps(ev_query_t *q, node_t *root, int64_t start, int64_t end, int64_t step)
+{
+    coll_t c = {0};
+    c.st = state_new(q, 0);
+    coll_rehash(q, &c);
+    if (start > end) return c.st;
+    prepare(q, root, start, end);
+    scratch_stack_t *ss = tl_scratch;
+    if (ss->n == 64) ev_fail(q, PROMQL_ERR_EXECUTION, "subqueries nested too deeply");
+    arena_t *a = xcalloc(1, sizeof *a);
+    ss->a[ss->n++] = a;
+    for (int64_t t = start; t <= end; t += step) {
+        ev_check_deadline(q);
+        ev_ctx_t ctx = {q, a, t};
+        ev_val_t v;
+        ev_eval(&ctx, root, &v);
+        if (v.type == VT_SCALAR) {
+            labels_t none = {NULL, 0};
+            coll_add(q, &c, none, t, v.scalar);
+        } else if (v.type == VT_VECTOR) {
+            for (size_t i = 0; i < v.vec.n; i++) coll_add(q, &c, v.vec.s[i].metric, t, v.vec.s[i].v);
+        }
+        arena_free(a);
+        if (step <= 0) break;
+    }
+    ss->n--;
+    free(a);
+    return c.st;
+}
+
+/* Loads selectors and materialises subqueries for evaluation over outer times [rs, re]. */
+static void prepare(ev_query_t *q, node_t *n, int64_t rs, int64_t re)
+{
+    if (!n) return;
+    switch (n->kind) {
+    case N_VECTOR_SEL:
+    case N_MATRIX_SEL: {
+        node_t *vs = n->kind == N_VECTOR_SEL ? n : n->ms.vs;
+        int64_t a = rs, b = re;
+        if (vs->vs.at_kind != AT_NONE) a = b = vs->vs.at;
+        a -= vs->vs.offset;
+        b -= vs->vs.offset;
+        bool range = n->kind == N_MATRIX_SEL;
+        int64_t mint = a - (range ? n->ms.range : q->lookback) + 1, maxt = b;
+        series_set_t *set;
+        int rc = querier_select(q->q, (const matcher_t *const *)vs->vs.ms, vs->vs.n_ms, &set);
+        if (rc != 0) ev_fail(q, PROMQL_ERR_INTERNAL, "storage select failed: %s", ms_strerror(rc));
+        XGROW(q->sets, q->cap_sets, q->n_sets + 1);
+        q->sets[q->n_sets++] = set;
+        size_t ns = series_set_len(set);
+        sel_state_t *st = state_new(q, ns);
+        vs->vs.st = st;
+        for (size_t i = 0; i < ns; i++) {
+            ev_check_deadline(q);
+            st->lbls[i] = series_set_labels(set, i);
+            rc = series_set_samples(set, i, mint, maxt, &st->data[i]);
+            if (rc != 0) ev_fail(q, PROMQL_ERR_INTERNAL, "storage read failed: %s", ms_strerror(rc));
+            if (range) { /* range vectors never contain stale markers */
+                sample_vec_t *sv = &st->data[i];
+                size_t k = 0;
+                for (size_t j = 0; j < sv->n; j++)
+                    if (!is_stale(sv->v[j].v)) sv->v[k++] = sv->v[j];
+                sv->n = k;
+            }
+            count_samples(q, st->data[i].n);
+        }
+        return;
+    }
+    case N_SUBQUERY: {
+        int64_t is, ie, step;
+        subquery_span(q, n, rs, re, &is, &ie, &step);
+        n->sq.st = run_steps(q, n->sq.expr, is, ie, step);
+        return;
+    }
+    case N_PAREN: prepare(q, n->paren.expr, rs, re); return;
+    case N_UNARY: prepare(q, n->unary.expr, rs, re); return;
+    case N_BINARY:
+        prepare(q, n->bin.lhs, rs, re);
+        prepare(q, n->bin.rhs, rs, re);
+        return;
+    case N_AGG:
+        prepare(q, n->agg.param, rs, re);
+        prepare(q, n->agg.expr, rs, re);
+        return;
+    case N_CALL:
+        for (size_t i = 0; i < n->call.nargs; i++) prepare(q, n->call.args[i], rs, re);
+        return;
+    default: return;
+    }
+}
+
+/* ---- selector evaluation ---- */
+
+static int64_t sel_time(int64_t t, at_kind_t k, int64_t at, int64_t offset)
+{
+    return (k != AT_NONE ? at : t) - offset;
+}
+
+static void state_seek(sel_state_t *st, int64_t tp)
+{
+    if (st->started && tp < st->last_t) {
+        memset(st->lo, 0, st->n * sizeof(size_t));
+        memset(st->hi, 0, st->n * sizeof(size_t));
+    }
+    st->started = true;
+    st->last_t = tp;
+}
+
+static void eval_vector_sel(ev_ctx_t *c, node_t *n, ev_val_t *out)
+{
+    sel_state_t *st = n->vs.st;
+    int64_t tp = sel_time(c->t, n->vs.at_kind, n->vs.at, n->vs.offset);
+    state_seek(st, tp);
+    out->type = VT_VECTOR;
+    out->vec.s = arena_alloc(c->a, (st->n ? st->n : 1) * sizeof(ev_sample_t));
+    out->vec.n = 0;
+    for (size_t i = 0; i < st->n; i++) {
+        const sample_vec_t *sv = &st->data[i];
+        size_t hi = st->hi[i];
+        while (hi < sv->n && sv->v[hi].t <= tp) hi++;
+        st->hi[i] = hi;
+        if (hi == 0) continue;
+        const sample_t *s = &sv->v[hi - 1];
+        if (s->t <= tp - c->q->lookback || is_stale(s->v)) continue;
+        out->vec.s[out->vec.n++] = (ev_sample_t){st->lbls[i], s->v, s->t};
+    }
+}
+
+static void eval_window(ev_ctx_t *c, sel_state_t *st, int64_t tp, int64_t range, ev_val_t *out)
+{
+    state_seek(st, tp);
+    out->type = VT_MATRIX;
+    out->mat.s = arena_alloc(c->a, (st->n ? st->n : 1) * sizeof(ev_rser_t));
+    out->mat.n = 0;
+    out->mat.range_start = tp - range;
+    out->mat.range_end = tp;
+    for (size_t i = 0; i < st->n; i++) {
+        const sample_vec_t *sv = &st->data[i];
+        size_t lo = st->lo[i], hi = st->hi[i];
+        while (lo < sv->n && sv->v[lo].t <= tp - range) lo++;
+        if (hi < lo) hi = lo;
+        while (hi < sv->n && sv->v[hi].t <= tp) hi++;
+        st->lo[i] = lo;
+        st->hi[i] = hi;
+        if (hi > lo) out->mat.s[out->mat.n++] = (ev_rser_t){st->lbls[i], sv->v + lo, hi - lo};
+    }
+}
+
+void ev_eval(ev_ctx_t *c, node_t *n, ev_val_t *out)
+{
+    memset(out, 0, sizeof *out);
+    switch (n->kind) {
+    case N_NUMBER:
+        out->type = VT_SCALAR;
+        out->scalar = n->num;
+        return;
+    case N_STRING:
+        out->type = VT_STRING;
+        out->str = n->str;
+        return;
+    case N_PAREN: ev_eval(c, n->paren.expr, out); return;
+    case N_VECTOR_SEL: eval_vector_sel(c, n, out); return;
+    case N_MATRIX_SEL: {
+        node_t *vs = n->ms.vs;
+        eval_window(c, vs->vs.st, sel_time(c->t, vs->vs.at_kind, vs->vs.at, vs->vs.offset), n->ms.range, out);
+        return;
+    }
+    case N_SUBQUERY:
+        eval_window(c, n->sq.st, sel_time(c->t, n->sq.at_kind, n->sq.at, n->sq.offset), n->sq.range, out);
+        return;
+    case N_UNARY: {
+        ev_eval(c, n->unary.expr, out);
+        if (n->unary.op != T_SUB) return;
+        if (out->type == VT_SCALAR) {
+            out->scalar = -out->scalar;
+            return;
+        }
+        ev_sample_t *s = arena_alloc(c->a, (out->vec.n ? out->vec.n : 1) * sizeof *s);
+        for (size_t i = 0; i < out->vec.n; i++) {
+            s[i] = out->vec.s[i];
+            s[i].metric = lbl_drop_name(c->a, s[i].metric);
+            s[i].v = -s[i].v;
+        }
+        out->vec.s = s;
+        vec_check_dups(c, &out->vec);
+        return;
+    }
+    case N_BINARY: ev_binary(c, n, out); return;
+    case N_AGG: ev_aggregate(c, n, out); return;
+    case N_CALL: ev_call(c, n, out); return;
+    }
+}
+
+/* ---- result building ---- */
+
+static int label_set_cmp(const void *a, const void *b)
+{
+    const promql_series_t *x = a, *y = b;
+    return labels_cmp(x->metric.v, x->metric.n, y->metric.v, y->metric.n);
+}
+
+static void result_from_state(promql_result_t *res, const sel_state_t *st)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < st->n; i++)
+        if (st->data[i].n) n++;
+    res->type = PROMQL_MATRIX;
+    res->series = arena_calloc(&res->arena, n ? n : 1, sizeof(promql_series_t));
+    res->n_series = 0;
+    for (size_t i = 0; i < st->n; i++) {
+        const sample_vec_t *sv = &st->data[i];
+        if (!sv->n) continue;
+        promql_series_t *s = &res->series[res->n_series++];
+        s->metric = lbl_copy(&res->arena, st->lbls[i]);
+        s->points = arena_alloc(&res->arena, sv->n * sizeof(promql_point_t));
+        for (size_t j = 0; j < sv->n; j++) s->points[j] = (promql_point_t){sv->v[j].t, sv->v[j].v};
+        s->n_points = sv->n;
+    }
+    qsort(res->series, res->n_series, sizeof(promql_series_t), label_set_cmp);
+}
+
+static void gate_enter(promql_engine_t *e)
+{
+    pthread_mutex_lock(&e->mu);
+    while (e->active >= e->o.max_concurrent) pthread_cond_wait(&e->cv, &e->mu);
+    e->active++;
+    pthread_mutex_unlock(&e->mu);
+}
+
+static void gate_leave(promql_engine_t *e)
+{
+    pthread_mutex_lock(&e->mu);
+    e->active--;
+    pthread_cond_signal(&e->cv);
+    pthread_mutex_unlock(&e->mu);
+}
+
+static int status_for(promql_error_type_t t)
+{
+    switch (t) {
+    case PROMQL_ERR_TIMEOUT: return MS_ETIMEOUT;
+    case PROMQL_ERR_CANCELED: return MS_ECANCELED;
+    case PROMQL_ERR_INTERNAL: return MS_EIO;
+    case PROMQL_ERR_EXECUTION: return MS_ELIMIT;
+    default: return MS_EINVAL;
+    }
+}
+
+static void set_err(promql_error_t *err, promql_error_type_t t, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void set_err(promql_error_t *err, promql_error_type_t t, const char *fmt, ...)
+{
+    err->type = t;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->message, sizeof err->message, fmt, ap);
+    va_end(ap);
+}
+
+/* Runs one query: instant when step == 0. */
+static int run_query(promql_engine_t *e, const char *query, int64_t start, int64_t end, int64_t step, int64_t timeout_ms,
+                     promql_result_t *res, promql_error_t *err)
+{
+    memset(err, 0, sizeof *err);
+    memset(res, 0, sizeof *res);
+    ev_query_t *q = xcalloc(1, sizeof *q);
+    q->e = e;
+    q->db = e->db;
+    q->start = start;
+    q->end = end;
+    q->step = step;
+    q->lookback = e->o.lookback_delta_ms;
+    q->max_samples = e->o.max_samples;
+    q->err = err;
+    node_t *root = NULL;
+    char perr[1024];
+    if (promql_parse(query, strlen(query), &q->arena, &root, perr, sizeof perr) != 0) {
+        set_err(err, PROMQL_ERR_BAD_DATA, "%s", perr);
+        arena_free(&q->arena);
+        free(q);
+        return MS_EINVAL;
+    }
+    val_type_t rt = node_type(root);
+    if (step > 0 && rt != VT_SCALAR && rt != VT_VECTOR) {
+        set_err(err, PROMQL_ERR_BAD_DATA, "invalid expression type \"%s\" for range query, must be Scalar or instant Vector",
+                val_type_str(rt));
+        ast_free_matchers(root);
+        arena_free(&q->arena);
+        free(q);
+        return MS_EINVAL;
+    }
+    gate_enter(e);
+    q->deadline_ns = clock_mono_ns() + (timeout_ms > 0 ? timeout_ms : e->o.default_timeout_ms) * 1000000LL;
+    scratch_stack_t ss = {{0}, 0};
+    scratch_stack_t *prev_ss = tl_scratch;
+    tl_scratch = &ss;
+    volatile int rc = 0;
+    if (setjmp(q->fail) == 0) {
+        int64_t mint = INT64_MAX, maxt = INT64_MIN;
+        span_bounds(q, root, start, end, &mint, &maxt);
+        if (mint > maxt) mint = maxt = start;
+        int qrc = db_querier(e->db, mint, maxt, &q->q);
+        if (qrc != 0) ev_fail(q, PROMQL_ERR_INTERNAL, "opening querier: %s", ms_strerror(qrc));
+        if (step > 0) {
+            sel_state_t *st = run_steps(q, root, start, end, step);
+            result_from_state(res, st);
+        } else {
+            prepare(q, root, start, start);
+            arena_t *a = xcalloc(1, sizeof *a);
+            ss.a[ss.n++] = a;
+            ev_ctx_t ctx = {q, a, start};
+            ev_val_t v;
+            ev_eval(&ctx, root, &v);
+            switch (v.type) {
+            case VT_SCALAR:
+                res->type = PROMQL_SCALAR;
+                res->scalar = (promql_point_t){start, v.scalar};
+                break;
+            case VT_STRING:
+                res->type = PROMQL_STRING;
+                res->scalar.t = start;
+                res->string = arena_strndup(&res->arena, v.str.s, v.str.len);
+                break;
+            case VT_VECTOR:
+                res->type = PROMQL_VECTOR;
+                res->n_series = v.vec.n;
+                res->series = arena_calloc(&res->arena, v.vec.n ? v.vec.n : 1, sizeof(promql_series_t));
+                for (size_t i = 0; i < v.vec.n; i++) {
+                    promql_series_t *s = &res->series[i];
+                    s->metric = lbl_copy(&res->arena, v.vec.s[i].metric);
+                    s->points = arena_alloc(&res->arena, sizeof(promql_point_t));
+                    s->points[0] = (promql_point_t){start, v.vec.s[i].v};
+                    s->n_points = 1;
+                }
+                break;
+            case VT_MATRIX:
+                res->type = PROMQL_MATRIX;
+                res->n_series = v.mat.n;
+                res->series = arena_calloc(&res->arena, v.mat.n ? v.mat.n : 1, sizeof(promql_series_t));
+                for (size_t i = 0; i < v.mat.n; i++) {
+                    promql_series_t *s = &res->series[i];
+                    s->metric = lbl_copy(&res->arena, v.mat.s[i].metric);
+                    s->points = arena_alloc(&res->arena, v.mat.s[i].n * sizeof(promql_point_t));
+                    for (size_t j = 0; j < v.mat.s[i].n; j++)
+                        s->points[j] = (promql_point_t){v.mat.s[i].pts[j].t, v.mat.s[i].pts[j].v};
+                    s->n_points = v.mat.s[i].n;
+                }
+                qsort(res->series, res->n_series, sizeof(promql_series_t), label_set_cmp);
+                break;
+            default: break;
+            }
+        }
+    } else {
+        rc = status_for(err->type);
+        promql_result_free(res);
+    }
+    for (int i = 0; i < ss.n; i++) {
+        arena_free(ss.a[i]);
+        free(ss.a[i]);
+    }
+    tl_scratch = prev_ss;
+    for (size_t i = 0; i < q->n_states; i++) state_free(q->states[i]);
+    free(q->states);
+    for (size_t i = 0; i < q->n_sets; i++) series_set_free(q->sets[i]);
+    free(q->sets);
+    querier_close(q->q);
+    buf_free(&q->hbuf);
+    ast_free_matchers(root);
+    arena_free(&q->arena);
+    free(q);
+    gate_leave(e);
+    return rc;
+}
+
+int promql_query_instant(promql_engine_t *e, const char *query, int64_t t_ms, int64_t timeout_ms, promql_result_t *res,
+                         promql_error_t *err)
+{
+    promql_error_t dummy;
+    return run_query(e, query, t_ms, t_ms, 0, timeout_ms, res, err ? err : &dummy);
+}
+
+int promql_query_range(promql_engine_t *e, const char *query, int64_t start_ms, int64_t end_ms, int64_t step_ms,
+                       int64_t timeout_ms, promql_result_t *res, promql_error_t *err)
+{
+    promql_error_t dummy;
+    if (!err) err = &dummy;
+    memset(res, 0, sizeof *res);
+    if (step_ms <= 0) {
+        set_err(err, PROMQL_ERR_BAD_DATA, "zero or negative query resolution step widths are not accepted. Try a positive integer");
+        return MS_EINVAL;
+    }
+    if (end_ms < start_ms) {
+        set_err(err, PROMQL_ERR_BAD_DATA, "end timestamp must not be before start time");
+        return MS_EINVAL;
+    }
+    if ((uint64_t)((end_ms - start_ms) / step_ms) > e->o.max_points_per_series) {
+        char num[32], grouped[48];
+        int len = snprintf(num, sizeof num, "%llu", (unsigned long long)e->o.max_points_per_series), k = 0;
+        for (int i = 0; i < len; i++) {
+            if (i > 0 && (len - i) % 3 == 0) grouped[k++] = ',';
+            grouped[k++] = num[i];
+        }
+        grouped[k] = 0;
+        set_err(err, PROMQL_ERR_BAD_DATA,
+                "exceeded maximum resolution of %s points per timeseries. Try decreasing the query resolution (?step=XX)",
+                grouped);
+        return MS_EINVAL;
+    }
+    return run_query(e, query, start_ms, end_ms, step_ms, timeout_ms, res, err);  /* err set above */
+}

@@ -1,0 +1,159 @@
+/* eval_util.c owns the evaluator's label-set building (drop name, keep, delete, set), label
+ * subset hashing for matching and grouping, duplicate-labelset detection and a small hash map. */
+#include "promql/eval.h"
+#include "util/hash.h"
+#include <string.h>
+
+bool str_in(const str_t *list, size_t n, const char *s, size_t len)
+{
+    for (size_t i = 0; i < n; i++)
+        if (list[i].len == len && memcmp(list[i].s, s, len) == 0) return true;
+    return false;
+}
+
+bool labels_is_name(const label_t *l) { return l->name_len == 8 && memcmp(l->name, METRIC_NAME_LABEL, 8) == 0; }
+
+labels_t lbl_drop_name(arena_t *a, labels_t m)
+{
+    for (size_t i = 0; i < m.n; i++) {
+        if (!labels_is_name(&m.v[i])) continue;
+        labels_t r = {arena_alloc(a, (m.n ? m.n : 1) * sizeof(label_t)), m.n - 1};
+        memcpy(r.v, m.v, i * sizeof(label_t));
+        memcpy(r.v + i, m.v + i + 1, (m.n - i - 1) * sizeof(label_t));
+        return r;
+    }
+    return m;
+}
+
+labels_t lbl_keep(arena_t *a, labels_t m, const str_t *names, size_t n)
+{
+    labels_t r = {arena_alloc(a, (m.n ? m.n : 1) * sizeof(label_t)), 0};
+    for (size_t i = 0; i < m.n; i++)
+        if (str_in(names, n, m.v[i].name, m.v[i].name_len)) r.v[r.n++] = m.v[i];
+    return r;
+}
+
+labels_t lbl_del(arena_t *a, labels_t m, const str_t *names, size_t n, bool also_name)
+{
+    labels_t r = {arena_alloc(a, (m.n ? m.n : 1) * sizeof(label_t)), 0};
+    for (size_t i = 0; i < m.n; i++) {
+        if (also_name && labels_is_name(&m.v[i])) continue;
+        if (str_in(names, n, m.v[i].name, m.v[i].name_len)) continue;
+        r.v[r.n++] = m.v[i];
+    }
+    return r;
+}
+
+static int name_cmp(const char *a, size_t al, const char *b, size_t bl)
+{
+    int c = memcmp(a, b, al < bl ? al : bl);
+    if (c) return c;
+    return al < bl ? -1 : al > bl ? 1 : 0;
+}
+
+labels_t lbl_set(arena_t *a, labels_t m, const char *name, size_t nl, const char *val, size_t vl)
+{
+    labels_t r = {arena_alloc(a, (m.n + 1) * sizeof(label_t)), 0};
+    bool done = false;
+    for (size_t i = 0; i < m.n; i++) {
+        int c = name_cmp(m.v[i].name, m.v[i].name_len, name, nl);
+        if (!done && c >= 0) {
+            if (vl) r.v[r.n++] = (label_t){name, val, (uint32_t)nl, (uint32_t)vl};
+            done = true;
+            if (c == 0) continue;
+        }
+        r.v[r.n++] = m.v[i];
+    }
+    if (!done && vl) r.v[r.n++] = (label_t){name, val, (uint32_t)nl, (uint32_t)vl};
+    return r;
+}
+
+const char *lbl_get(labels_t m, const char *name, size_t nl, uint32_t *vl)
+{
+    for (size_t i = 0; i < m.n; i++)
+        if (m.v[i].name_len == nl && memcmp(m.v[i].name, name, nl) == 0) {
+            *vl = m.v[i].value_len;
+            return m.v[i].value;
+        }
+    *vl = 0;
+    return "";
+}
+
+uint64_t lbl_sig(ev_query_t *q, labels_t m, bool on, const str_t *names, size_t n)
+{
+    buf_reset(&q->hbuf);
+    for (size_t i = 0; i < m.n; i++) {
+        const label_t *l = &m.v[i];
+        bool in = str_in(names, n, l->name, l->name_len);
+        if (on ? !in : (in || labels_is_name(l))) continue;
+        buf_append(&q->hbuf, l->name, l->name_len);
+        buf_putc(&q->hbuf, (char)0xff);
+        buf_append(&q->hbuf, l->value, l->value_len);
+        buf_putc(&q->hbuf, (char)0xff);
+    }
+    return hash_bytes(q->hbuf.data ? (const void *)q->hbuf.data : "", q->hbuf.len);
+}
+
+uint64_t lbl_hash(labels_t m) { return labels_hash(m.v, m.n); }
+
+void hmap_init(hmap_t *h, arena_t *a, size_t max_entries)
+{
+    size_t cap = 8;
+    while (cap < max_entries * 2) cap <<= 1;
+    h->keys = arena_alloc(a, cap * sizeof(uint64_t));
+    h->vals = arena_alloc(a, cap * sizeof(size_t));
+    h->used = arena_calloc(a, cap, 1);
+    h->mask = cap - 1;
+}
+
+size_t *hmap_put(hmap_t *h, uint64_t key, bool *found)
+{
+    size_t i = (size_t)(key ^ (key >> 29)) & h->mask;
+    while (h->used[i]) {
+        if (h->keys[i] == key) {
+            *found = true;
+            return &h->vals[i];
+        }
+        i = (i + 1) & h->mask;
+    }
+    h->used[i] = 1;
+    h->keys[i] = key;
+    h->vals[i] = 0;
+    *found = false;
+    return &h->vals[i];
+}
+
+size_t *hmap_get(const hmap_t *h, uint64_t key)
+{
+    size_t i = (size_t)(key ^ (key >> 29)) & h->mask;
+    while (h->used[i]) {
+        if (h->keys[i] == key) return &h->vals[i];
+        i = (i + 1) & h->mask;
+    }
+    return NULL;
+}
+
+void vec_check_dups(ev_ctx_t *c, const ev_vec_t *v)
+{
+    if (v->n < 2) return;
+    hmap_t h;
+    hmap_init(&h, c->a, v->n);
+    for (size_t i = 0; i < v->n; i++) {
+        bool found;
+        size_t *slot = hmap_put(&h, lbl_hash(v->s[i].metric), &found);
+        if (found && labels_equal(v->s[*slot].metric.v, v->s[*slot].metric.n, v->s[i].metric.v, v->s[i].metric.n))
+            ev_fail(c->q, PROMQL_ERR_EXECUTION, "vector cannot contain metrics with the same labelset");
+        if (!found) *slot = i;
+    }
+}
+
+bool label_name_valid(const char *s, size_t n)
+{
+    if (n == 0) return false;
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        bool ok = ch == '_' || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (i > 0 && ch >= '0' && ch <= '9');
+        if (!ok) return false;
+    }
+    return true;
+}
