@@ -462,6 +462,11 @@ def build(seed, metrics, n):
     return corpus[:n] if n < len(corpus) else corpus
 
 
+ALL_FUNCS = set(RANGE_FUNCS + MATH_FUNCS + DATE_FUNCS + [
+    "clamp", "clamp_min", "clamp_max", "round", "timestamp", "time", "vector", "scalar", "absent", "sort",
+    "sort_desc", "predict_linear", "holt_winters", "quantile_over_time", "histogram_quantile", "label_replace",
+    "label_join", "pi", "histogram_count", "histogram_sum", "histogram_fraction"])
+
 _CALL = re.compile(r"\b([a-z_][a-z0-9_]*)\s*(?:by\s*\([^)]*\)\s*|without\s*\([^)]*\)\s*)?\(")
 
 
@@ -498,7 +503,9 @@ def features(x):
             name = m.group(3)
             if name in AGGS + PARAM_AGGS:
                 out.add("agg:" + name)
-            elif name not in ("by", "without", "on", "ignoring", "group_left", "group_right", "bool"):
+            elif name in ("start", "end"):
+                out.add("kw:@")
+            elif name in ALL_FUNCS:
                 out.add("func:" + name)
         else:
             out.add("kw:@")

@@ -19,6 +19,7 @@ import random
 import re
 import signal
 import sys
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -73,6 +74,60 @@ def evaluations(seed, query, t0):
     return out
 
 
+class CrashGuard:
+    """Calls the server under test; when it dies, restarts it on the same data dir (WAL replay
+    restores the data) and retries. After the first crash B's requests run one at a time, so a
+    request that fails while alone in flight is the query that crashed the server."""
+
+    def __init__(self, server, max_restarts=25):
+        self.s = server
+        self.lock = threading.Lock()
+        self.serial_lock = threading.Lock()
+        self.serial = False
+        self.generation = 0
+        self.crashes = []          # (query, exit status, log tail)
+        self.max_restarts = max_restarts
+
+    def _recover(self, gen, query):
+        with self.lock:
+            if gen != self.generation:
+                return True
+            code = self.s.proc.returncode if self.s.proc is not None else None
+            self.crashes.append((query, code, self.s.log_tail(1500), self.serial))
+            if len(self.crashes) > self.max_restarts:
+                return False
+            self.s.stop()
+            try:
+                self.s.start()
+            except ServerError:
+                return False
+            self.generation += 1
+            self.serial = True
+            return True
+
+    def api(self, path, params):
+        for _ in range(4):
+            serial = self.serial
+            if serial:
+                self.serial_lock.acquire()
+            try:
+                gen = self.generation
+                try:
+                    return self.s.api(path, params), None
+                except Exception as e:
+                    err = e
+                if self.s.alive():
+                    return (0, None, f"request failed: {err}".encode()), None
+                if not self._recover(gen, params["query"]):
+                    return (0, None, f"server down (gave up restarting): {err}".encode()), "down"
+                if serial:
+                    return (0, None, b"this query crashed the server (alone in flight)"), "crash"
+            finally:
+                if serial:
+                    self.serial_lock.release()
+        return (0, None, b"server keeps dying"), "down"
+
+
 def run_query(a, b, seed, idx, cat, text, t0):
     rendered = corpus.render(text, t0)
     diffs, ref_kinds = [], []
@@ -80,10 +135,10 @@ def run_query(a, b, seed, idx, cat, text, t0):
         params = dict(params, query=rendered)
         path = "/api/v1/query" if kind == "instant" else "/api/v1/query_range"
         ra = a.api(path, params)
-        try:
+        if isinstance(b, CrashGuard):
+            rb, _ = b.api(path, params)
+        else:
             rb = b.api(path, params)
-        except Exception as e:  # connection refused/reset, timeout: the server is broken
-            rb = (0, None, f"request failed: {e}".encode())
         da = ra[1] or {}
         if da.get("status") == "success":
             res = (da.get("data") or {}).get("result")
@@ -202,8 +257,9 @@ def main(argv):
 def run_corpus(args, a, b, queries, t0):
     t_start = time.time()
     results = [None] * len(queries)
+    guard = CrashGuard(b)
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as ex:
-        futs = [ex.submit(run_query, a, b, args.seed, i, c, x, t0) for i, (c, x) in enumerate(queries)]
+        futs = [ex.submit(run_query, a, guard, args.seed, i, c, x, t0) for i, (c, x) in enumerate(queries)]
         try:
             for f in concurrent.futures.as_completed(futs):
                 idx = f.result()[0]
@@ -236,6 +292,12 @@ def run_corpus(args, a, b, queries, t0):
                         print(f"    {ln}")
                 if len(diffs) > 2:
                     print(f"  ... and {len(diffs) - 2} more evaluation(s) differ")
+    if guard.crashes:
+        print(f"\npromql-diff: {b.name} died {len(guard.crashes)} time(s) and was restarted on its data dir:")
+        for query, code, tail, alone in guard.crashes:
+            how = f"signal {-code}" if code is not None and code < 0 else f"exit status {code}"
+            print(f"  {how} {'on' if alone else 'while running (others in flight)'}: {query}")
+        print("promql-diff: last log tail:\n" + "\n".join("    " + ln for ln in guard.crashes[-1][2].splitlines()[-12:]))
     if not b.alive():
         print(f"\npromql-diff: {b.name} is no longer running; log tail:\n{b.log_tail(2000)}")
     print(f"\npromql-diff: {len(queries)} queries, {sum(ref.values())} evaluations in {elapsed:.1f}s; "
