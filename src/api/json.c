@@ -32,6 +32,19 @@ size_t json_format_float(double v, char *out)
 {
     if (isnan(v)) { strcpy(out, "NaN"); return 3; }
     if (isinf(v)) { strcpy(out, v > 0 ? "+Inf" : "-Inf"); return 4; }
+    /* Fast path for integral values below 2^53 (counters, gauges of counts): exact as integers. */
+    if (v == trunc(v) && fabs(v) < 9007199254740992.0 && !(v == 0 && signbit(v))) {
+        char tmp[24];
+        int64_t iv = (int64_t)v;
+        uint64_t u = iv < 0 ? (uint64_t)0 - (uint64_t)iv : (uint64_t)iv;
+        size_t k = 0;
+        do { tmp[k++] = (char)('0' + u % 10); u /= 10; } while (u);
+        size_t o = 0;
+        if (iv < 0) out[o++] = '-';
+        while (k) out[o++] = tmp[--k];
+        out[o] = 0;
+        return o;
+    }
     char neg, digits[32];
     int nd = 0, e = 0;
     /* Any value that some decimal of <= 15 digits round-trips to prints as that decimal (padded
@@ -39,7 +52,7 @@ size_t json_format_float(double v, char *out)
     int first = 15;
     if (v != 0 && fabs(v) < DBL_MIN) first = 1; /* subnormals carry fewer digits: search them all */
     for (int sig = first; sig <= 17; sig++)
-        if (float_digits(v, sig, &neg, digits, &nd, &e)) break;
+        if (float_digits(v, sig, &neg, digits, &nd, &e) || sig == 17) break;
     size_t o = 0;
     if (neg) out[o++] = '-';
     if (digits[0] == '0') { /* zero */

@@ -36,6 +36,10 @@ static void test_float_simple(void **state)
     check_float(1e-7, "0.0000001");
     check_float(1.5e-5, "0.000015");
     check_float(9007199254740993.0, "9007199254740992");
+    check_float(9007199254740991.0, "9007199254740991");
+    check_float(-9007199254740991.0, "-9007199254740991");
+    check_float(-5, "-5");
+    check_float(18446744073709551616.0, "18446744073709552000");
     check_float(NAN, "NaN");
     check_float(INFINITY, "+Inf");
     check_float(-INFINITY, "-Inf");
