@@ -169,8 +169,8 @@ class Query:
 
 def query_set(w):
     t = w.fmt_t(w.eval_s)
-    end_s = w.end_ms / 1000.0
-    rng = {"start": w.fmt_t(end_s - 3600), "end": w.fmt_t(end_s), "step": "15"}
+    # Range steps sit half an interval after samples too, so every store sees the same windows.
+    rng = {"start": w.fmt_t(w.eval_s - 3600), "end": w.fmt_t(w.eval_s), "step": "15"}
     meta = {"start": w.fmt_t(w.start_ms / 1000.0 - 1), "end": w.fmt_t(w.eval_s)}
     return [
         Query("one_series", "one series, instant", "/api/v1/query",
@@ -266,3 +266,15 @@ def count_samples(client, w):
 def value_checksum(client, w):
     """Sum of every pushed value of one gauge family: catches value corruption."""
     return scalar_query(client, w, f"sum(sum_over_time(node_memory_MemFree_bytes[{w.full_window}]))")
+
+
+def boundary_probe(client, w):
+    """count_over_time over 1 m evaluated exactly at the last sample's timestamp: 5 when the
+    window includes its left edge (Prometheus 2.x, [t-r, t]), 4 when it does not (Prometheus 3
+    and VictoriaMetrics, (t-r, t]). Informational: the timed queries avoid such edges."""
+    status, doc, raw, _ = client.get("/api/v1/query", {
+        "query": 'count_over_time(node_load1{instance="host-0:9100"}[1m])', "time": w.fmt_t(w.end_ms / 1000.0)})
+    res = normalise("query", doc) if status == 200 and isinstance(doc, dict) else None
+    if not res or len(res) != 1:
+        return f"no answer (HTTP {status})"
+    return f"{next(iter(res.values())):g}"

@@ -205,7 +205,10 @@ def render(path, ctx):
     L.append("")
     L.append("### Queries\n")
     L.append("Instant queries are evaluated half a scrape interval after the last pushed sample; range queries "
-             "cover the last hour of data at a 15 s step. Each is run once for its answer, then timed "
+             "cover the last hour of data at a 15 s step, their steps also half an interval after sample "
+             "timestamps. So no window edge falls on a sample: Prometheus 2.x includes a range window's left "
+             "edge, Prometheus 3 and VictoriaMetrics do not (the boundary probe in the notes shows what each "
+             "store does). Each is run once for its answer, then timed "
              f"{ctx['args'].query_reps} times in a row over one keep-alive connection.\n")
     for q in ctx["queries"]:
         L.append(f"- **{q.title}**: {q.describe()}" + ("" if q.vm_agrees else

@@ -155,6 +155,8 @@ def bench_target(key, args, w, queries, workdir):
             else:
                 rec["figures"][f"q:{q.name}:p50"] = e["p50_ms"]
                 rec["figures"][f"q:{q.name}:p90"] = e["p90_ms"]
+        if w.samples >= 5:
+            rec["info"]["boundary"] = bq.boundary_probe(client, w)
         client.close()
 
         # 6. restart to the first correct answer
@@ -329,6 +331,12 @@ def main(argv):
                 notes.append(f"round {r + 1}: {name}: {int(lg['requests']):,} requests, "
                              f"{int(lg['bytes']) / 1048576:.1f} MiB compressed, request p50 {lg['req_p50_ms']} ms, "
                              f"p99 {lg['req_p99_ms']} ms, encoded beforehand in {float(lg['encode_s']):.1f} s; shutdown {rec['info'].get('shutdown_s', 0):.2f} s")
+        probe = {t: rnd[t]["info"].get("boundary") for t in rnd if rnd[t]["info"].get("boundary")}
+        if probe:
+            notes.append(f"round {r + 1}: range-boundary probe, `count_over_time(node_load1{{instance=\"host-0:9100\"}}[1m])` "
+                         "exactly at the last sample (5 = window includes its left edge, as Prometheus 2.x; 4 = "
+                         "left-open, as Prometheus 3 and VictoriaMetrics): "
+                         + ", ".join(f"{br.TARGET_NAMES[t]} {v}" for t, v in probe.items()))
         wrong = compare_round(rnd, queries, [t for t in args.targets if t in rnd])
         for f in wrong:
             findings.append(f"round {r + 1}: {f}")
