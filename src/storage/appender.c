@@ -55,7 +55,7 @@ int db_appender(db_t *db, appender_t **out)
     a->too_old = a->too_new = 0;
     a->maxt = INT64_MIN;
     buf_reset(&a->buf);
-    pthread_rwlock_rdlock(&db->gc_lock);
+    gclock_read_lock(&db->gc_lock);
     *out = a;
     return MS_OK;
 }
@@ -63,7 +63,7 @@ int db_appender(db_t *db, appender_t **out)
 static void appender_release(appender_t *a)
 {
     db_t *db = a->db;
-    pthread_rwlock_unlock(&db->gc_lock);
+    gclock_read_unlock(&db->gc_lock);
     pthread_mutex_lock(&db->pool_mu);
     if (db->npool < POOL_MAX && a->buf.cap < (8u << 20)) {
         a->next_free = db->pool;

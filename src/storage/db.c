@@ -85,7 +85,7 @@ int db_open(const db_options_t *opts, db_t **out, char *err, size_t err_len)
     if (db->opts.wal_segment_bytes <= 0) db->opts.wal_segment_bytes = 128LL << 20;
     if (db->opts.retention_ms < 0) db->opts.retention_ms = 0;
     head_init(&db->head);
-    pthread_rwlock_init(&db->gc_lock, NULL);
+    gclock_init(&db->gc_lock);
     pthread_mutex_init(&db->meta_mu, NULL);
     pthread_mutex_init(&db->pool_mu, NULL);
     pthread_mutex_init(&db->bg_mu, NULL);
@@ -122,7 +122,7 @@ void db_close(db_t *db)
     appender_pool_free(db);
     head_destroy(&db->head);
     meta_free_all(db);
-    pthread_rwlock_destroy(&db->gc_lock);
+    gclock_destroy(&db->gc_lock);
     pthread_mutex_destroy(&db->meta_mu);
     pthread_mutex_destroy(&db->pool_mu);
     pthread_mutex_destroy(&db->bg_mu);
@@ -263,7 +263,7 @@ int db_apply_retention(db_t *db, int64_t now_ms)
 {
     if (!db) return MS_EINVAL;
     int64_t cutoff = db->opts.retention_ms > 0 ? now_ms - db->opts.retention_ms : INT64_MIN;
-    pthread_rwlock_wrlock(&db->gc_lock);
+    gclock_write_lock(&db->gc_lock, 100);
     head_gc(&db->head, cutoff);
     int rc = MS_OK;
     if (db->opts.retention_ms > 0 && wal_deletable(db->wal, cutoff) > 0) {
@@ -274,6 +274,6 @@ int db_apply_retention(db_t *db, int64_t now_ms)
         if (rc != MS_OK) log_warn("retention: WAL cleanup failed: %s", ms_strerror(rc));
         else if (deleted) log_info("retention: deleted %llu WAL segments", (unsigned long long)deleted);
     }
-    pthread_rwlock_unlock(&db->gc_lock);
+    gclock_write_unlock(&db->gc_lock);
     return rc;
 }

@@ -4,6 +4,7 @@
  * collection (retention), so series pointers they hold stay valid; meta_mu guards metadata. */
 #ifndef MS_STORAGE_DB_INTERNAL_H
 #define MS_STORAGE_DB_INTERNAL_H
+#include "storage/gclock.h"
 #include "storage/head.h"
 #include "storage/storage.h"
 #include "storage/wal.h"
@@ -19,7 +20,7 @@ struct db {
     char *data_dir;
     head_t head;
     wal_t *wal;
-    pthread_rwlock_t gc_lock;
+    gclock_t gc_lock;
 
     pthread_mutex_t meta_mu;
     strmap_t meta; /* metric -> meta_entry_t* */

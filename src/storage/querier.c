@@ -35,7 +35,7 @@ int db_querier(db_t *db, int64_t mint, int64_t maxt, querier_t **out)
     q->db = db;
     q->mint = mint;
     q->maxt = maxt;
-    pthread_rwlock_rdlock(&db->gc_lock);
+    gclock_read_lock(&db->gc_lock);
     *out = q;
     return MS_OK;
 }
@@ -43,7 +43,7 @@ int db_querier(db_t *db, int64_t mint, int64_t maxt, querier_t **out)
 void querier_close(querier_t *q)
 {
     if (!q) return;
-    pthread_rwlock_unlock(&q->db->gc_lock);
+    gclock_read_unlock(&q->db->gc_lock);
     free(q);
 }
 
