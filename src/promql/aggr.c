@@ -143,7 +143,7 @@ void ev_aggregate(ev_ctx_t *c, node_t *n, ev_val_t *out)
             ev_fail(c->q, PROMQL_ERR_EXECUTION, "invalid label name \"%.*s\"", (int)value_label_len, value_label);
         if (!n->agg.without) {
             str_t *g = arena_alloc(c->a, (ngrouping + 1) * sizeof(str_t));
-            memcpy(g, grouping, ngrouping * sizeof(str_t));
+            if (ngrouping) memcpy(g, grouping, ngrouping * sizeof(str_t));
             g[ngrouping++] = (str_t){value_label, value_label_len};
             grouping = g;
         }

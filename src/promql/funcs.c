@@ -403,7 +403,8 @@ void ev_call(ev_ctx_t *c, node_t *n, ev_val_t *out)
         return; /* native histograms only; float samples produce nothing */
     default: break;
     }
-    bool is_sel = node_unparen(n->call.args[0]) && node_unparen(n->call.args[0])->kind == N_VECTOR_SEL;
+    node_t *arg0 = n->call.nargs > 0 ? node_unparen(n->call.args[0]) : NULL;
+    bool is_sel = arg0 && arg0->kind == N_VECTOR_SEL;
     kern_math_fn_t mf;
     kern_date_fn_t df;
     bool math = kern_math_lookup(fn->name, strlen(fn->name), &mf);
