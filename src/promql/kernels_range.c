@@ -50,10 +50,11 @@ static bool extrapolated_rate(const sample_t *s, size_t n, int64_t range_start_m
     double interval = sampled;
     interval += to_start < threshold ? to_start : avg_interval / 2;
     interval += to_end < threshold ? to_end : avg_interval / 2;
-    result = result * (interval / sampled);
+    /* one factor, divided by the range before it multiplies: the rounding 2.42 has */
+    double factor = interval / sampled;
     if (is_rate)
-        result = result / ((double)(range_end_ms - range_start_ms) / 1000.0);
-    *out = result;
+        factor /= (double)(range_end_ms - range_start_ms) / 1000.0;
+    *out = result * factor;
     return true;
 }
 
