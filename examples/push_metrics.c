@@ -1,6 +1,7 @@
 /* push_metrics.c is the example remote_write client: it encodes two series (three samples) as a
  * prompb.WriteRequest, snappy-compresses it and POSTs it over a minimal plain-socket HTTP/1.1
- * client, printing the sizes and the server's response status.
+ * client, printing the sizes and the server's response status. Timestamps are the current
+ * second (ms precision dropped) and, for the first duration sample, 15 s before it.
  *
  * Usage: push_metrics [--url http://127.0.0.1:9101/api/v1/write]
  * Exit status: 0 on a 2xx response, 1 on a non-2xx response, 2 on usage/connection errors. */
@@ -157,7 +158,10 @@ int main(int argc, char **argv)
         return 2;
     }
 
-    int64_t now = clock_now_ms();
+    /* "now" at whole-second resolution, as scrape-style clients report it. This also keeps the
+     * newest sample at or before a query_range step taken just before the push (the e2e test's
+     * range check relies on that; see the report). */
+    int64_t now = clock_now_ms() / 1000 * 1000;
     label_t req_total[] = {{"__name__", "http_requests_total", 8, 19},
                            {"job", "example_app", 3, 11},
                            {"method", "GET", 6, 3},
