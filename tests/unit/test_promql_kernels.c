@@ -126,6 +126,28 @@ static void test_rate_gap_to_edges(void **state)
     assert_near(v, 76.81818181818181);
 }
 
+static void test_rate_rounding_as_prometheus(void **state)
+{
+    (void)state;
+    /* Values read from a live Prometheus 2.42: the extrapolation factor is divided by the range
+     * before it multiplies the increase, which decides the last bit. */
+    sample_t ts[4];
+    for (int i = 56; i < 60; i++) {
+        ts[i - 56].t = 50000000 + (int64_t)i * 15000;
+        ts[i - 56].v = 1.7e9 + i * 15 + (i % 3) * 0.001;
+    }
+    double v;
+    assert_true(kern_rate(ts, 4, 50887000 - 60000, 50887000, &v));
+    assert_true(v == 0.9999999999999999);
+    sample_t sm[5];
+    for (int i = 36; i <= 40; i++) {
+        sm[i - 36].t = 50000000 + (int64_t)i * 15000;
+        sm[i - 36].v = 3e-12 * (i + 1);
+    }
+    assert_true(kern_rate(sm, 5, 50600000 - 60000, 50600000, &v));
+    assert_true(v == 2.0000000000000016e-13);
+}
+
 static void test_rate_counter_reset(void **state)
 {
     (void)state;
@@ -719,6 +741,7 @@ int main(void)
         cmocka_unit_test(test_rate_unaligned),
         cmocka_unit_test(test_rate_zero_cap),
         cmocka_unit_test(test_rate_gap_to_edges),
+        cmocka_unit_test(test_rate_rounding_as_prometheus),
         cmocka_unit_test(test_rate_counter_reset),
         cmocka_unit_test(test_rate_too_few),
         cmocka_unit_test(test_rate_nan_inf),
