@@ -18,6 +18,7 @@ import os
 import random
 import re
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -88,22 +89,21 @@ class CrashGuard:
         self.crashes = []          # (query, exit status, log tail)
         self.max_restarts = max_restarts
 
-    def _recover(self, gen, query):
-        with self.lock:
-            if gen != self.generation:
-                return True
-            code = self.s.proc.returncode if self.s.proc is not None else None
-            self.crashes.append((query, code, self.s.log_tail(1500), self.serial))
-            if len(self.crashes) > self.max_restarts:
-                return False
-            self.s.stop()
-            try:
-                self.s.start()
-            except ServerError:
-                return False
-            self.generation += 1
-            self.serial = True
-            return True
+    def _restart_locked(self, query):
+        """Records the crash and restarts the server; self.lock is held. False: gave up."""
+        code = self.s.proc.returncode if self.s.proc is not None else None
+        self.crashes.append((query, code, self.s.log_tail(1500), self.serial))
+        if len(self.crashes) > self.max_restarts:
+            return False
+        self.s.stop()
+        try:
+            self.s.start()
+        except ServerError as e:
+            self.crashes.append((query, None, f"restart failed: {e}", self.serial))
+            return False
+        self.generation += 1
+        self.serial = True
+        return True
 
     def api(self, path, params):
         for _ in range(4):
@@ -116,10 +116,17 @@ class CrashGuard:
                     return self.s.api(path, params), None
                 except Exception as e:
                     err = e
-                if self.s.alive():
-                    return (0, None, f"request failed: {err}".encode()), None
-                if not self._recover(gen, params["query"]):
-                    return (0, None, f"server down (gave up restarting): {err}".encode()), "down"
+                with self.lock:  # waits for a restart another thread is doing
+                    if gen != self.generation:
+                        continue  # the server was restarted meanwhile: ask again
+                    proc = self.s.proc
+                    if proc is not None:
+                        try:
+                            proc.wait(2)  # a crashed process is reaped at once
+                        except subprocess.TimeoutExpired:
+                            return (0, None, f"request failed: {err}".encode()), None
+                    if not self._restart_locked(params["query"]):
+                        return (0, None, f"server down (gave up restarting): {err}".encode()), "down"
                 if serial:
                     return (0, None, b"this query crashed the server (alone in flight)"), "crash"
             finally:
@@ -294,9 +301,12 @@ def run_corpus(args, a, b, queries, t0):
                     print(f"  ... and {len(diffs) - 2} more evaluation(s) differ")
     if guard.crashes:
         print(f"\npromql-diff: {b.name} died {len(guard.crashes)} time(s) and was restarted on its data dir:")
+        seen = collections.Counter()
         for query, code, tail, alone in guard.crashes:
             how = f"signal {-code}" if code is not None and code < 0 else f"exit status {code}"
-            print(f"  {how} {'on' if alone else 'while running (others in flight)'}: {query}")
+            seen[f"{how} {'on' if alone else 'while running (others in flight)'}: {query}"] += 1
+        for line, n in seen.items():
+            print(f"  {line}" + (f"  (x{n})" if n > 1 else ""))
         print("promql-diff: last log tail:\n" + "\n".join("    " + ln for ln in guard.crashes[-1][2].splitlines()[-12:]))
     if not b.alive():
         print(f"\npromql-diff: {b.name} is no longer running; log tail:\n{b.log_tail(2000)}")
