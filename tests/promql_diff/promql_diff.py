@@ -307,7 +307,12 @@ def run_corpus(args, a, b, queries, t0):
             seen[f"{how} {'on' if alone else 'while running (others in flight)'}: {query}"] += 1
         for line, n in seen.items():
             print(f"  {line}" + (f"  (x{n})" if n > 1 else ""))
-        print("promql-diff: last log tail:\n" + "\n".join("    " + ln for ln in guard.crashes[-1][2].splitlines()[-12:]))
+        tail = [ln for ln in guard.crashes[-1][2].splitlines() if ln.strip() and "level=info" not in ln]
+        if tail:
+            print("promql-diff: last log lines before the crash:\n" + "\n".join("    " + ln for ln in tail[-15:]))
+        else:
+            print("promql-diff: the log says nothing about the crash; for a stack trace rerun with "
+                  "--binary build/asan/metricstor --only '<query>'")
     if not b.alive():
         print(f"\npromql-diff: {b.name} is no longer running; log tail:\n{b.log_tail(2000)}")
     print(f"\npromql-diff: {len(queries)} queries, {sum(ref.values())} evaluations in {elapsed:.1f}s; "
