@@ -384,6 +384,7 @@ rw_outcome_t rw_decode_proto(const rw_limits_t *lim, const void *pb, size_t pb_l
     }
     memset(out, 0, sizeof *out);
     if (msg && msg_len) msg[0] = 0;
+    if (!pb) pb_len = 0, pb = ""; /* no pointer arithmetic on NULL */
     dec_t d;
     memset(&d, 0, sizeof d);
     d.msg = msg;
