@@ -208,8 +208,8 @@ void lex_run(lexer_t *lx, const char *s, size_t n)
     while (1) {
         if (p >= lx->n) {
             if (brace) { lex_error(lx, p, "unexpected end of input inside braces"); return; }
-            if (bracket) { lex_error(lx, p, "unclosed left bracket"); return; }
             if (paren) { lex_error(lx, p, "unclosed left parenthesis"); return; }
+            if (bracket) { lex_error(lx, p, "unclosed left bracket"); return; }
             emit(lx, T_EOF, p, 0);
             return;
         }

@@ -331,6 +331,10 @@ static bool parse_duration_tok(parser_t *p, const token_t *t, int64_t *ms)
         perr(p, t->pos, "not a valid duration string: \"%.*s\"", t->len, tok_text(p, t));
         return false;
     }
+    if (v == 0) {
+        perr(p, t->pos, "duration must be greater than 0");
+        return false;
+    }
     *ms = v;
     return true;
 }
@@ -356,7 +360,16 @@ static node_t *parse_call(parser_t *p, const token_t *name)
         XGROW(args, cap, n + 1);
         args[n++] = a;
         const token_t *t = peek(p);
-        if (t->type == T_COMMA) { next(p); continue; }
+        if (t->type == T_COMMA) {
+            next(p);
+            if (peek(p)->type == T_RPAREN) {
+                for (size_t i = 0; i < n; i++) ast_free_matchers(args[i]);
+                free(args);
+                perr(p, t->pos, "trailing commas not allowed in function call args");
+                return NULL;
+            }
+            continue;
+        }
         if (t->type != T_RPAREN) {
             for (size_t i = 0; i < n; i++) ast_free_matchers(args[i]);
             free(args);
@@ -387,23 +400,20 @@ static node_t *parse_aggregation(parser_t *p, const token_t *op)
     }
     t = next(p);
     if (t->type != T_LPAREN) {
-        unexpected(p, t, "aggregation", "\"(\"");
+        unexpected(p, t, "aggregation", "");
         return NULL;
     }
-    node_t *args[2];
-    size_t na = 0;
+    node_t **args = NULL;
+    size_t na = 0, cap = 0;
     while (peek(p)->type != T_RPAREN) {
-        if (na == 2) {
-            unexpected(p, peek(p), "aggregation", "\")\"");
-            goto fail;
-        }
         node_t *a = parse_expr(p, 0);
         if (!a) goto fail;
+        XGROW(args, cap, na + 1);
         args[na++] = a;
         t = peek(p);
         if (t->type == T_COMMA) { next(p); continue; }
         if (t->type != T_RPAREN) {
-            unexpected(p, t, "aggregation", "\",\" or \")\"");
+            unexpected(p, t, "aggregation", "");
             goto fail;
         }
     }
@@ -439,9 +449,11 @@ static node_t *parse_aggregation(parser_t *p, const token_t *op)
         }
         n->agg.expr = args[0];
     }
+    free(args);
     return n;
 fail:
     for (size_t i = 0; i < na; i++) ast_free_matchers(args[i]);
+    free(args);
     return NULL;
 }
 
@@ -520,10 +532,10 @@ static node_t *parse_postfix(parser_t *p, node_t *e)
     while (!p->failed) {
         const token_t *t = peek(p);
         if (t->type == T_LBRACKET) {
-            next(p);
+            int lb_pos = next(p)->pos;
             const token_t *d = next(p);
             if (d->type != T_DURATION) {
-                unexpected(p, d, "range or subquery", "duration");
+                unexpected(p, d, "subquery selector", "duration");
                 goto fail;
             }
             int64_t range;
@@ -531,15 +543,15 @@ static node_t *parse_postfix(parser_t *p, node_t *e)
             const token_t *u = next(p);
             if (u->type == T_RBRACKET) {
                 if (e->kind != N_VECTOR_SEL) {
-                    perr(p, e->pos, "ranges only allowed for vector selectors");
+                    perr(p, lb_pos, "ranges only allowed for vector selectors");
                     goto fail;
                 }
                 if (e->vs.has_offset && e->vs.offset != 0) {
-                    perr(p, e->pos, "no offset modifiers allowed before range");
+                    perr(p, lb_pos, "no offset modifiers allowed before range");
                     goto fail;
                 }
                 if (e->vs.at_kind != AT_NONE) {
-                    perr(p, e->pos, "no @ modifiers allowed before range");
+                    perr(p, lb_pos, "no @ modifiers allowed before range");
                     goto fail;
                 }
                 node_t *m = new_node(p, N_MATRIX_SEL, e->pos, u->pos + 1);
@@ -549,17 +561,19 @@ static node_t *parse_postfix(parser_t *p, node_t *e)
                 continue;
             }
             if (u->type != T_COLON) {
-                unexpected(p, u, "range or subquery", "\":\" or \"]\"");
+                unexpected(p, u, "subquery or range", "\":\" or \"]\"");
                 goto fail;
             }
             int64_t step = 0;
             const token_t *s = next(p);
+            bool had_step = false;
             if (s->type == T_DURATION) {
                 if (!parse_duration_tok(p, s, &step)) goto fail;
                 s = next(p);
+                had_step = true;
             }
             if (s->type != T_RBRACKET) {
-                unexpected(p, s, "subquery selector", "\"]\"");
+                unexpected(p, s, "subquery selector", had_step ? "\"]\"" : "duration or \"]\"");
                 goto fail;
             }
             node_t *sq = new_node(p, N_SUBQUERY, e->pos, s->pos + 1);
@@ -606,7 +620,7 @@ static node_t *parse_postfix(parser_t *p, node_t *e)
                 const token_t *l = next(p);
                 const token_t *r = l->type == T_LPAREN ? next(p) : l;
                 if (l->type != T_LPAREN || r->type != T_RPAREN) {
-                    unexpected(p, r, "@", "\"(\"");
+                    unexpected(p, r, "@", "timestamp");
                     goto fail;
                 }
                 e->end = r->pos + 1;
