@@ -91,7 +91,7 @@ int main(int argc, char **argv)
         db_stats_t st;
         db_stats(db, &st);
         printf("append fsync=%-6s 1M samples (10k series x 100, batch 1000): %.3f s, %.0f samples/s, "
-               "wal %.1f MiB, head %.1f MiB, %.2f bytes/sample in chunks+index\n",
+               "wal %.1f MiB, head_bytes %.1f MiB (%.2f per sample)\n",
                names[m], sec, 1e6 / sec, st.wal_bytes / 1048576.0, st.head_bytes / 1048576.0,
                (double)st.head_bytes / 1e6);
         db_close(db);
@@ -99,7 +99,7 @@ int main(int argc, char **argv)
         db = open_db(dir, WAL_FSYNC_NEVER);
         double rsec = (double)(clock_mono_ns() - t0) / 1e9;
         db_stats(db, &st);
-        printf("replay of that WAL: %.3f s (db_open total), wal_replay_ms=%llu, series=%llu, samples=%llu\n", rsec,
+        printf("replay of that WAL: %.3f s (db_open total), wal_replay_ms=%llu, series=%llu, chunks=%llu\n", rsec,
                (unsigned long long)st.wal_replay_ms, (unsigned long long)st.series,
                (unsigned long long)st.head_chunks);
         db_close(db);

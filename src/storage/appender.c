@@ -168,9 +168,10 @@ int appender_commit(appender_t *a, append_result_t *res)
     if (open) record_end(&a->buf, hdr);
     if (a->ne) {
         hdr = record_begin(&a->buf, REC_SAMPLES);
+        int64_t base = 0;
         for (size_t i = 0; i < a->ne; i++) {
             const app_entry_t *e = &a->e[i];
-            record_put_samples(&a->buf, e->s->ref, &a->smp[e->off].t, &a->smp[e->off].v, e->n, sizeof(sample_t));
+            record_put_samples(&a->buf, &base, e->s->ref, &a->smp[e->off].t, &a->smp[e->off].v, e->n, sizeof(sample_t));
         }
         record_end(&a->buf, hdr);
     }

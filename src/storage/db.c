@@ -14,7 +14,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <time.h>
 
 #define RETENTION_INTERVAL_MS 60000
@@ -77,7 +80,20 @@ int db_open(const db_options_t *opts, db_t **out, char *err, size_t err_len)
         snprintf(err, err_len, "mkdir %s: %s", opts->data_dir, strerror(errno));
         return MS_EIO;
     }
+    char lpath[PATH_MAX];
+    snprintf(lpath, sizeof(lpath), "%s/lock", opts->data_dir);
+    int lfd = open(lpath, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (lfd < 0) {
+        snprintf(err, err_len, "open %s: %s", lpath, strerror(errno));
+        return MS_EIO;
+    }
+    if (flock(lfd, LOCK_EX | LOCK_NB) != 0) {
+        snprintf(err, err_len, "data dir %s is in use by another process (%s)", opts->data_dir, strerror(errno));
+        close(lfd);
+        return MS_EBUSY;
+    }
     db_t *db = xcalloc(1, sizeof(*db));
+    db->lock_fd = lfd;
     db->opts = *opts;
     db->data_dir = xstrdup(opts->data_dir);
     db->opts.data_dir = db->data_dir;
@@ -128,6 +144,7 @@ void db_close(db_t *db)
     pthread_mutex_destroy(&db->bg_mu);
     pthread_cond_destroy(&db->bg_cond);
     free(db->data_dir);
+    close(db->lock_fd); /* releases the flock */
     free(db);
 }
 

@@ -18,6 +18,7 @@ typedef struct meta_entry {
 struct db {
     db_options_t opts;
     char *data_dir;
+    int lock_fd; /* flock'd <data_dir>/lock: one process per data dir */
     head_t head;
     wal_t *wal;
     gclock_t gc_lock;

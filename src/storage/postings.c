@@ -19,7 +19,7 @@ static void postings_insert(postings_t *p, series_t *s, _Atomic int64_t *mem)
 {
     if (p->n == p->cap) {
         size_t old = p->cap;
-        XGROW(p->v, p->cap, p->n + 1);
+        xgrow((void **)&p->v, &p->cap, p->n + 1, sizeof(*p->v), 1); /* most lists stay tiny */
         atomic_fetch_add(mem, (int64_t)((p->cap - old) * sizeof(series_t *)));
     }
     size_t i = p->n;

@@ -49,12 +49,14 @@ void record_put_series(buf_t *b, uint64_t ref, const label_t *ls, size_t n)
     }
 }
 
-void record_put_samples(buf_t *b, uint64_t ref, const int64_t *t, const double *v, size_t n, size_t stride)
+void record_put_samples(buf_t *b, int64_t *base, uint64_t ref, const int64_t *t, const double *v, size_t n,
+                        size_t stride)
 {
     buf_reserve(b, 20 + n * 19);
     buf_put_uvarint(b, ref);
     buf_put_uvarint(b, n);
-    int64_t prev = 0;
+    int64_t prev = *base;
+    *base = *t;
     for (size_t i = 0; i < n; i++) {
         int64_t ti = *(const int64_t *)(const void *)((const char *)t + i * stride);
         double vi = *(const double *)(const void *)((const char *)v + i * stride);
@@ -124,14 +126,16 @@ int record_decode_samples(const uint8_t *p, size_t n, rec_scratch_t *s)
     cursor_t c;
     cursor_init(&c, p, n);
     s->nsamples = 0;
+    int64_t base = 0;
     while (!cursor_done(&c)) {
         uint64_t ref = cursor_uvarint(&c);
         uint64_t ns = cursor_uvarint(&c);
         if (!cursor_ok(&c) || ns == 0 || ns > cursor_left(&c) / 9) return MS_ECORRUPT;
         if (s->nsamples + ns > s->capsamples) XGROW(s->samples, s->capsamples, s->nsamples + ns);
-        int64_t t = 0;
+        int64_t t = base;
         for (uint64_t i = 0; i < ns; i++) {
             t = (int64_t)((uint64_t)t + (uint64_t)cursor_varint(&c));
+            if (i == 0) base = t;
             uint64_t bits = cursor_u64le(&c);
             s->samples[s->nsamples++] = (rec_sample_t){ref, t, bits};
         }

@@ -16,8 +16,11 @@ size_t record_begin(buf_t *b, uint8_t type);
 void record_end(buf_t *b, size_t hdr_off);
 
 void record_put_series(buf_t *b, uint64_t ref, const label_t *ls, size_t n);
-/* One group of samples of one series; t and v bits arrays of n >= 1. */
-void record_put_samples(buf_t *b, uint64_t ref, const int64_t *t, const double *v, size_t n, size_t stride);
+/* One group of samples of one series: n >= 1 timestamps/values read with the given byte stride.
+ * *base carries the previous group's first timestamp within the record (start each record
+ * at 0), so a batch of groups sampled at the same instant costs ~1 byte per timestamp. */
+void record_put_samples(buf_t *b, int64_t *base, uint64_t ref, const int64_t *t, const double *v, size_t n,
+                        size_t stride);
 void record_put_metadata(buf_t *b, const char *metric, size_t ml, const char *type, size_t tl, const char *help,
                          size_t hl, const char *unit, size_t ul);
 

@@ -199,6 +199,12 @@ static void test_append_query(void **state)
     assert_true(st.head_mint == smp[0].t && st.head_maxt == smp[499].t);
     assert_true(st.head_bytes > 0 && st.wal_bytes > 0);
     sample_vec_free(&sv);
+    /* a second open of the same data dir is refused while the first is open */
+    db_t *other = NULL;
+    char err[256] = "";
+    assert_int_equal(db_open(&f->o, &other, err, sizeof(err)), MS_EBUSY);
+    assert_null(other);
+    assert_non_null(strstr(err, "in use"));
 }
 
 static void test_special_values(void **state)

@@ -327,15 +327,31 @@ static void test_record_codecs(void **state)
     buf_reset(&b);
     int64_t t[] = {INT64_MIN, -5, 1000, 999, INT64_MAX};
     double v[] = {1.5, -0.0, 3, 4, 5};
-    record_put_samples(&b, 3, t, v, 5, sizeof(int64_t));
+    int64_t base = 0;
+    record_put_samples(&b, &base, 3, t, v, 5, sizeof(int64_t));
+    record_put_samples(&b, &base, 4, t + 2, v + 2, 3, sizeof(int64_t)); /* relative to group 1 */
+    int64_t t2[] = {1700000000000, 1700000000001};
+    record_put_samples(&b, &base, 5, t2, v, 2, sizeof(int64_t));
+    size_t before = b.len;
+    record_put_samples(&b, &base, 6, t2, v, 1, sizeof(int64_t));
+    assert_true(b.len - before <= 1 + 1 + 1 + 8); /* same instant as the previous group: 1-byte dt */
     assert_int_equal(record_decode_samples(b.data, b.len, &sc), MS_OK);
-    assert_int_equal(sc.nsamples, 5);
-    for (int i = 0; i < 5; i++) {
+    assert_int_equal(sc.nsamples, 11);
+    for (int i = 0; i < 11; i++) {
+        int64_t et = i < 5 ? t[i] : i < 8 ? t[i - 3] : i < 10 ? t2[i - 8] : t2[0];
+        double ev = i < 5 ? v[i] : i < 8 ? v[i - 3] : i < 10 ? v[i - 8] : v[0];
         uint64_t bits;
-        memcpy(&bits, &v[i], 8);
-        assert_true(sc.samples[i].ref == 3 && sc.samples[i].t == t[i] && sc.samples[i].vbits == bits);
+        memcpy(&bits, &ev, 8);
+        assert_true(sc.samples[i].ref == (uint64_t)(i < 5 ? 3 : i < 8 ? 4 : i < 10 ? 5 : 6));
+        assert_true(sc.samples[i].t == et && sc.samples[i].vbits == bits);
     }
-    for (size_t cut = 1; cut < b.len; cut++) assert_int_equal(record_decode_samples(b.data, cut, &sc), MS_ECORRUPT);
+    size_t ok_cuts = 0;
+    for (size_t cut = 1; cut < b.len; cut++) { /* only the 3 group boundaries decode */
+        if (record_decode_samples(b.data, cut, &sc) != MS_OK) continue;
+        ok_cuts++;
+        assert_true(sc.nsamples == 5 || sc.nsamples == 8 || sc.nsamples == 10);
+    }
+    assert_int_equal(ok_cuts, 3);
 
     buf_reset(&b);
     record_put_metadata(&b, "m", 1, "gauge", 5, "", 0, "s", 1);
