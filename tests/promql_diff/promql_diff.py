@@ -160,6 +160,22 @@ def run_query(a, b, seed, idx, cat, text, t0):
     return idx, cat, rendered, diffs, ref_kinds
 
 
+DIFF_KINDS = [("crash", "crashed the server"), ("server down", "server down"), ("no answer", "request failed"),
+              ("status (error vs success)", "status "), ("errorType", "errorType "),
+              ("resultType", "resultType "), ("number of points", " points vs "),
+              ("series only on one side", "only in "), ("value", ": value "), ("order", "order"),
+              ("HTTP status", "HTTP status"), ("malformed answer", "")]
+
+
+def diff_kind(diffs):
+    """The kind of a failing query's first difference, for the summary."""
+    first = diffs[0][1][0] if diffs and diffs[0][1] else ""
+    for name, marker in DIFF_KINDS:
+        if marker in first:
+            return name
+    return "malformed answer"
+
+
 def push_all(ds, servers):
     """Pushes every request to every server in time order; returns {name: [problems]}."""
     problems = {s.name: [] for s in servers}
@@ -281,6 +297,7 @@ def run_corpus(args, a, b, queries, t0):
     by_cat = collections.defaultdict(lambda: [0, 0])
     by_feat = collections.defaultdict(lambda: [0, 0])
     ref = collections.Counter()
+    first_diffs = collections.Counter()
     for idx, cat, text, diffs, kinds in results:
         ref.update(kinds)
         ok = not diffs
@@ -290,6 +307,7 @@ def run_corpus(args, a, b, queries, t0):
         for feat in corpus.features(text):
             by_feat[feat][0 if ok else 1] += 1
         if not ok:
+            first_diffs[diff_kind(diffs)] += 1
             if shown < args.max_failures_shown:
                 shown += 1
                 print(f"\nFAIL [{cat}] {text}")
@@ -330,6 +348,9 @@ def run_corpus(args, a, b, queries, t0):
     if bad_feats:
         print("promql-diff: every feature used by failing queries (passed/failed):")
         print("  " + "  ".join(f"{k} {p}/{f}" for k, (p, f) in bad_feats))
+    if first_diffs:
+        print("promql-diff: failing queries by kind of first difference: "
+              + ", ".join(f"{k} {n}" for k, n in first_diffs.most_common()))
     if failed:
         print(f"promql-diff: seed {args.seed}; {min(shown, failed)} of {failed} failures shown "
               f"(--max-failures-shown); rerun one with --only")
