@@ -1,12 +1,15 @@
 /* test_rw_db.c tests rw_handle end to end against a real db in a temporary directory: accepted
  * requests are visible through a querier, rejected ones store nothing, dropped samples give a
- * partial outcome naming the counts, and metadata reaches the db. */
+ * partial outcome naming the counts, metadata reaches the db, and a WAL failure (file size limit)
+ * gives RW_UNAVAILABLE with nothing stored. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 #include <ftw.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -256,6 +259,33 @@ static void test_too_large_stores_nothing(void **state)
     buf_free(&pb);
 }
 
+static void test_wal_failure_is_unavailable(void **state)
+{
+    fixture_t *f = *state;
+    int64_t now = clock_now_ms();
+    label_t ls[] = {L("__name__", "rw_lost"), L("job", "x")};
+    sample_t ss[] = {{now - 1, 1}, {now, 2}};
+    buf_t pb = BUF_INIT;
+    rw_encode_series(&pb, ls, 2, ss, 2);
+    rw_result_t res;
+    signal(SIGXFSZ, SIG_IGN);
+    struct rlimit old, lim;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    lim = old;
+    lim.rlim_cur = 16;
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    push(f, &pb, "snappy", &res);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    assert_int_equal(res.outcome, RW_UNAVAILABLE);
+    assert_non_null(strstr(res.message, "nothing"));
+    assert_int_equal(select_name(f, "rw_lost", NULL, NULL, NULL), 0);
+    /* once the fault clears, the same request is stored */
+    push(f, &pb, "snappy", &res);
+    assert_int_equal(res.outcome, RW_OK);
+    assert_int_equal(select_name(f, "rw_lost", NULL, NULL, NULL), 1);
+    buf_free(&pb);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -264,6 +294,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_partial_drops, setup, teardown),
         cmocka_unit_test_setup_teardown(test_metadata_stored, setup, teardown),
         cmocka_unit_test_setup_teardown(test_too_large_stores_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wal_failure_is_unavailable, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
