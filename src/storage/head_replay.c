@@ -59,7 +59,7 @@ typedef struct replay_ctx {
     refmap_t refs;
     rec_scratch_t sc;
     int64_t oldest;
-    uint64_t unknown_refs, too_old, samples;
+    uint64_t unknown_refs, too_old, samples, ref_conflicts;
 } replay_ctx_t;
 
 static void bump_next_ref(head_t *h, uint64_t ref)
@@ -81,8 +81,15 @@ static int on_record(void *arg, int pass, uint8_t type, const uint8_t *p, size_t
         for (size_t i = 0; i < c->sc.nseries; i++) {
             const rec_series_t *rs = &c->sc.series[i];
             const label_t *ls = &c->sc.labels[rs->first];
+            series_t *prev = refmap_get(&c->refs, rs->ref);
+            if (prev) {
+                /* a ref names one label set forever; anything else is damage */
+                if (!labels_equal(prev->labels, prev->nlabels, ls, rs->n)) c->ref_conflicts++;
+                continue;
+            }
             bool created;
             series_t *s = head_get_or_create(h, ls, rs->n, labels_hash(ls, rs->n), rs->ref, &created);
+
             atomic_store(&s->wal_logged, true);
             refmap_put(&c->refs, rs->ref, s);
             bump_next_ref(h, rs->ref);
@@ -135,6 +142,8 @@ int head_replay(db_t *db)
     c.oldest = db->opts.retention_ms > 0 ? clock_now_ms() - db->opts.retention_ms : INT64_MIN;
     wal_replay_stats_t st;
     int rc = wal_replay(db->wal, on_record, &c, &st);
+    if (c.ref_conflicts) log_warn("wal replay: %llu series records reuse a ref with other labels; ignored",
+                                  (unsigned long long)c.ref_conflicts);
     if (c.unknown_refs) log_warn("wal replay: %llu samples for unknown series refs dropped",
                                  (unsigned long long)c.unknown_refs);
     db->replay_records = st.records;
