@@ -20,10 +20,11 @@ import urllib.request
 WRITE_HEADERS = {"Content-Encoding": "snappy", "Content-Type": "application/x-protobuf",
                  "X-Prometheus-Remote-Write-Version": "0.1.0"}
 
+# evaluation_interval is also the default subquery step (`x[10m:]`); 1m is Prometheus's default.
 PROMETHEUS_CONFIG = """# minimal config for the PromQL differential test: no scraping, no rules
 global:
   scrape_interval: 15s
-  evaluation_interval: 15s
+  evaluation_interval: 1m
 """
 
 
