@@ -100,19 +100,41 @@ static void heap_up(const ev_vec_t *in, bool top, size_t *h, size_t i)
     }
 }
 
-typedef struct sort_arg {
+/* Orders a group's heap for output as Go's sort.Sort(sort.Reverse(heap)) does for small inputs
+ * (insertion sort): descending for topk, ascending for bottomk, ties keeping heap order. */
+typedef struct hsort {
     const ev_vec_t *in;
     bool top;
-} sort_arg_t;
-static int cmp_result(const void *a, const void *b, void *arg)
+} hsort_t;
+typedef struct hpos {
+    size_t idx, pos;
+} hpos_t;
+
+static int cmp_hpos(const void *a, const void *b, void *arg)
 {
-    const ev_vec_t *sort_in = ((sort_arg_t *)arg)->in;
-    bool sort_top = ((sort_arg_t *)arg)->top;
-    size_t x = *(const size_t *)a, y = *(const size_t *)b;
-    /* reverse of heap order: largest first for topk, smallest first for bottomk */
-    if (heap_less(sort_in, sort_top, y, x)) return -1;
-    if (heap_less(sort_in, sort_top, x, y)) return 1;
-    return x < y ? -1 : x > y;
+    const hpos_t *x = a, *y = b;
+    const hsort_t *hs = arg;
+    if (heap_less(hs->in, hs->top, y->idx, x->idx)) return -1;
+    if (heap_less(hs->in, hs->top, x->idx, y->idx)) return 1;
+    return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+static void sort_heap_output(arena_t *a, const ev_vec_t *in, bool top, size_t *h, size_t n)
+{
+    if (n > 12) { /* large k: a stable O(n log n) sort instead */
+        hpos_t *v = arena_alloc(a, n * sizeof *v);
+        for (size_t i = 0; i < n; i++) v[i] = (hpos_t){h[i], i};
+        hsort_t hs = {in, top};
+        qsort_r(v, n, sizeof *v, cmp_hpos, &hs);
+        for (size_t i = 0; i < n; i++) h[i] = v[i].idx;
+        return;
+    }
+    for (size_t i = 1; i < n; i++)
+        for (size_t j = i; j > 0 && heap_less(in, top, h[j - 1], h[j]); j--) {
+            size_t t = h[j];
+            h[j] = h[j - 1];
+            h[j - 1] = t;
+        }
 }
 
 void ev_aggregate(ev_ctx_t *c, node_t *n, ev_val_t *out)
@@ -259,10 +281,7 @@ void ev_aggregate(ev_ctx_t *c, node_t *n, ev_val_t *out)
         case T_STDDEV: v = sqrt(g->value / g->count); break;
         case T_TOPK:
         case T_BOTTOMK:
-            {
-                sort_arg_t sa = {&in.vec, top};
-                qsort_r(g->heap, g->nheap, sizeof(size_t), cmp_result, &sa);
-            }
+            sort_heap_output(c->a, &in.vec, top, g->heap, g->nheap);
             for (size_t j = 0; j < g->nheap; j++) {
                 ev_sample_t s = in.vec.s[g->heap[j]];
                 s.t = c->t;

@@ -324,6 +324,9 @@ static int cmp_sort(const void *a, const void *b, void *arg)
     bool desc = ((sort_ctx_t *)arg)->desc;
     bool xn = isnan(x->s.v), yn = isnan(y->s.v);
     if (xn != yn) return xn ? 1 : -1; /* NaN last either way */
+    /* Go's insertion sort (used by sort.Sort for small inputs) moves each NaN in front of the
+     * NaNs before it, so NaNs end up in reverse input order. */
+    if (xn) return x->idx < y->idx ? 1 : x->idx > y->idx ? -1 : 0;
     if (!xn && x->s.v != y->s.v) return (desc ? x->s.v > y->s.v : x->s.v < y->s.v) ? -1 : 1;
     return x->idx < y->idx ? -1 : x->idx > y->idx;
 }
