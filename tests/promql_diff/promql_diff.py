@@ -64,7 +64,8 @@ def window(now_ms):
 
 def evaluations(seed, query, t0):
     """The instant times and the range (start, end, step) for one query, in seconds, derived from
-    the seed and the query text so a --only subset evaluates the same way."""
+    the seed and the query text so a --only subset evaluates the same way. About a quarter of
+    the queries go as POST forms (as Grafana sends them), the rest as GET."""
     r = random.Random(f"eval-{seed}-{query}")
     last = datagen.N_STEPS - 1
     ticks = sorted(set([r.randint(20, last) for _ in range(INSTANT_TIMES - 1)] + [r.choice([last, r.randint(20, last)])]))
@@ -74,7 +75,8 @@ def evaluations(seed, query, t0):
     step = r.choice(["30", "60", "60", "90"])
     out.append(("range", {"start": str((t0 + start * datagen.STEP_MS) // 1000),
                           "end": str((t0 + end * datagen.STEP_MS) // 1000), "step": step}))
-    return out
+    method = "POST" if r.random() < 0.25 else "GET"
+    return [(kind, params, method) for kind, params in out]
 
 
 class CrashGuard:
@@ -112,7 +114,7 @@ class CrashGuard:
         self.serial = True
         return True
 
-    def api(self, path, params):
+    def api(self, path, params, method="GET"):
         for _ in range(4):
             serial = self.serial
             if serial:
@@ -120,7 +122,7 @@ class CrashGuard:
             try:
                 gen = self.generation
                 try:
-                    return self.s.api(path, params), None
+                    return self.s.api(path, params, method), None
                 except Exception as e:
                     err = e
                 with self.lock:  # waits for a restart another thread is doing
@@ -145,14 +147,11 @@ class CrashGuard:
 def run_query(a, b, seed, idx, cat, text, t0):
     rendered = corpus.render(text, t0)
     diffs, ref_kinds = [], []
-    for kind, params in evaluations(seed, text, t0):
+    for kind, params, method in evaluations(seed, text, t0):
         params = dict(params, query=rendered)
         path = "/api/v1/query" if kind == "instant" else "/api/v1/query_range"
-        ra = a.api(path, params)
-        if isinstance(b, CrashGuard):
-            rb, _ = b.api(path, params)
-        else:
-            rb = b.api(path, params)
+        ra = a.api(path, params, method)
+        rb, _ = b.api(path, params, method)
         da = ra[1] or {}
         if da.get("status") == "success":
             res = (da.get("data") or {}).get("result")
@@ -161,8 +160,8 @@ def run_query(a, b, seed, idx, cat, text, t0):
             ref_kinds.append("error")
         lines = compare.compare(rendered, kind, ra, rb)
         if lines:
-            where = f"instant time={params['time']}" if kind == "instant" else \
-                f"range start={params['start']} end={params['end']} step={params['step']}"
+            where = (f"instant time={params['time']}" if kind == "instant" else
+                     f"range start={params['start']} end={params['end']} step={params['step']}") + f" ({method})"
             diffs.append((where, lines))
     return idx, cat, rendered, diffs, ref_kinds
 

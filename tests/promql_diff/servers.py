@@ -121,9 +121,15 @@ class Server:
     def push(self, body):
         return self.request("POST", "/api/v1/write", body, WRITE_HEADERS)
 
-    def api(self, path, params, timeout=30):
-        """GET a query endpoint; returns (http_status, parsed JSON or None, raw bytes)."""
-        status, raw = self.request("GET", path, params=params, timeout=timeout)
+    def api(self, path, params, method="GET", timeout=30):
+        """GET (or POST as a form) a query endpoint; returns (http_status, parsed JSON or None,
+        raw bytes)."""
+        if method == "POST":
+            body = urllib.parse.urlencode(params).encode()
+            status, raw = self.request("POST", path, body,
+                                       {"Content-Type": "application/x-www-form-urlencoded"}, timeout=timeout)
+        else:
+            status, raw = self.request("GET", path, params=params, timeout=timeout)
         try:
             doc = json.loads(raw)
         except ValueError:
