@@ -158,10 +158,7 @@ int main(int argc, char **argv)
         return 2;
     }
 
-    /* "now" at whole-second resolution, as scrape-style clients report it. This also keeps the
-     * newest sample at or before a query_range step taken just before the push (the e2e test's
-     * range check relies on that; see the report). */
-    int64_t now = clock_now_ms() / 1000 * 1000;
+    int64_t now = clock_now_ms();
     label_t req_total[] = {{"__name__", "http_requests_total", 8, 19},
                            {"job", "example_app", 3, 11},
                            {"method", "GET", 6, 3},

@@ -55,6 +55,18 @@ size_t json_format_float(double v, char *out)
         if (float_digits(v, sig, &neg, digits, &nd, &e) || sig == 17) break;
     size_t o = 0;
     if (neg) out[o++] = '-';
+    double av = fabs(v);
+    if (av != 0 && (av < 1e-6 || av >= 1e21)) {
+        /* Prometheus switches to Go's 'e' format outside [1e-6, 1e21): d.ddde±XX */
+        out[o++] = digits[0];
+        if (nd > 1) {
+            out[o++] = '.';
+            memcpy(out + o, digits + 1, (size_t)(nd - 1));
+            o += (size_t)(nd - 1);
+        }
+        o += (size_t)sprintf(out + o, "e%c%02d", e < 0 ? '-' : '+', e < 0 ? -e : e);
+        return o;
+    }
     if (digits[0] == '0') { /* zero */
         out[o++] = '0';
     } else if (e >= nd - 1) { /* integer: all digits, then zeros */
