@@ -32,6 +32,7 @@ void promql_options_default(promql_options_t *o)
     o->max_samples = 50000000;
     o->max_concurrent = 20;
     o->max_points_per_series = 11000;
+    o->left_open_windows = false;
 }
 
 int promql_engine_new(db_t *db, const promql_options_t *opts, promql_engine_t **out)
@@ -214,7 +215,7 @@ static void span_bounds(ev_query_t *q, node_t *n, int64_t rs, int64_t re, int64_
         a -= vs->vs.offset;
         b -= vs->vs.offset;
         int64_t back = n->kind == N_VECTOR_SEL ? q->lookback : n->ms.range;
-        if (a - back + 1 < *mint) *mint = a - back + 1;
+        if (a - back + q->open < *mint) *mint = a - back + q->open;
         if (b > *maxt) *maxt = b;
         return;
     }
@@ -353,7 +354,7 @@ static void prepare(ev_query_t *q, node_t *n, int64_t rs, int64_t re)
         a -= vs->vs.offset;
         b -= vs->vs.offset;
         bool range = n->kind == N_MATRIX_SEL;
-        int64_t mint = a - (range ? n->ms.range : q->lookback) + 1, maxt = b;
+        int64_t mint = a - (range ? n->ms.range : q->lookback) + q->open, maxt = b;
         series_set_t *set;
         int rc = querier_select(q->q, (const matcher_t *const *)vs->vs.ms, vs->vs.n_ms, &set);
         if (rc != 0) ev_fail(q, PROMQL_ERR_INTERNAL, "storage select failed: %s", ms_strerror(rc));
@@ -433,7 +434,7 @@ static void eval_vector_sel(ev_ctx_t *c, node_t *n, ev_val_t *out)
         st->hi[i] = hi;
         if (hi == 0) continue;
         const sample_t *s = &sv->v[hi - 1];
-        if (s->t <= tp - c->q->lookback || is_stale(s->v)) continue;
+        if (s->t < tp - c->q->lookback + c->q->open || is_stale(s->v)) continue;
         out->vec.s[out->vec.n++] = (ev_sample_t){st->lbls[i], s->v, s->t};
     }
 }
@@ -449,7 +450,7 @@ static void eval_window(ev_ctx_t *c, sel_state_t *st, int64_t tp, int64_t range,
     for (size_t i = 0; i < st->n; i++) {
         const sample_vec_t *sv = &st->data[i];
         size_t lo = st->lo[i], hi = st->hi[i];
-        while (lo < sv->n && sv->v[lo].t <= tp - range) lo++;
+        while (lo < sv->n && sv->v[lo].t < tp - range + c->q->open) lo++;
         if (hi < lo) hi = lo;
         while (hi < sv->n && sv->v[hi].t <= tp) hi++;
         st->lo[i] = lo;
@@ -581,6 +582,7 @@ static int run_query(promql_engine_t *e, const char *query, int64_t start, int64
     q->end = end;
     q->step = step;
     q->lookback = e->o.lookback_delta_ms;
+    q->open = e->o.left_open_windows ? 1 : 0;
     q->max_samples = e->o.max_samples;
     q->err = err;
     node_t *root = NULL;

@@ -63,6 +63,7 @@ typedef struct ev_query {
     arena_t arena;            /* AST and query-lifetime data */
     int64_t start, end, step; /* top-level */
     int64_t lookback;
+    int64_t open;             /* 1 when windows are left-open (t - r, t], 0 for [t - r, t] */
     int64_t deadline_ns;
     uint64_t max_samples, samples;
     unsigned tick;

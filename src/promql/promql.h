@@ -17,6 +17,10 @@ typedef struct promql_options {
     uint64_t max_samples;          /* samples loaded at once per query; default 50,000,000 */
     int max_concurrent;            /* default 20 */
     uint64_t max_points_per_series;/* range queries; default 11,000 */
+    /* Window boundaries. false (default, Prometheus 2.42): a range selector [r] at t reads
+     * samples in [t - r, t] and the lookback is [t - lookback, t]. true (Prometheus 3):
+     * (t - r, t] and (t - lookback, t]. */
+    bool left_open_windows;
 } promql_options_t;
 void promql_options_default(promql_options_t *o);
 

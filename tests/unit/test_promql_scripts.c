@@ -4,6 +4,7 @@
  *
  * Script format (one command per line; '#' starts a comment line):
  *   clear                                   fresh empty database
+ *   windows left_open|closed                engine window boundaries (left_open_windows option)
  *   load <step>                             then indented lines: <series> <values...>
  *       values: 1 -2.5 Inf NaN _ (no sample) stale (staleness marker) a+bxN a-bxN axN (N+1 values)
  *   eval instant at <time> <expr>           then indented expected lines (any order)
@@ -37,6 +38,7 @@ typedef struct script {
     char dir[256];
     db_t *db;
     promql_engine_t *eng;
+    bool left_open;
     int failures;
 } script_t;
 
@@ -61,6 +63,7 @@ static void open_db(script_t *s)
     assert_int_equal(db_open(&o, &s->db, err, sizeof err), 0);
     promql_options_t po;
     promql_options_default(&po);
+    po.left_open_windows = s->left_open;
     assert_int_equal(promql_engine_new(s->db, &po, &s->eng), 0);
 }
 
@@ -462,6 +465,13 @@ static void run_script(void **state)
         if (strcmp(trim, "clear") == 0) {
             close_db(&s);
             open_db(&s);
+        } else if (strncmp(trim, "windows ", 8) == 0) {
+            s.left_open = strcmp(trim + 8, "left_open") == 0;
+            promql_engine_free(s.eng);
+            promql_options_t po;
+            promql_options_default(&po);
+            po.left_open_windows = s.left_open;
+            assert_int_equal(promql_engine_new(s.db, &po, &s.eng), 0);
         } else if (strncmp(trim, "load ", 5) == 0) {
             int64_t step;
             if (!parse_time(trim + 5, &step)) {
