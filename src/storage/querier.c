@@ -1,9 +1,9 @@
-/* querier.c owns the read path: a querier is a consistent view holding the db gc_lock for
- * reading (series and their label strings stay valid until querier_close); selection through
- * the postings index filtered to series with samples in range and sorted by labels; samples
- * copied out under each series' lock; label names and values over the index.
- * The head is today's only reader; on-disk blocks would be merged here per series. */
+/* querier.c owns the read path: a querier is a consistent view over a list of readers (today
+ * only the head; on-disk blocks later, see reader.h) holding the db gc_lock shared, so series
+ * and their label strings stay valid until querier_close. It merges the readers' series by
+ * labels (sorted with labels_cmp), their samples by timestamp, and their label names/values. */
 #include "storage/db_internal.h"
+#include "storage/reader.h"
 #include "util/alloc.h"
 #include "util/status.h"
 #include <stdlib.h>
@@ -12,11 +12,15 @@
 struct querier {
     db_t *db;
     int64_t mint, maxt;
+    reader_t readers[QUERIER_MAX_READERS];
+    size_t nreaders; /* oldest first: on equal timestamps the later reader wins */
 };
 
+/* Series i of a set is sources [first[i], first[i+1]) of src: one per reader that has it. */
 struct series_set {
     querier_t *q;
-    series_t **v;
+    reader_series_t *src;
+    size_t *first;
     size_t n;
 };
 
@@ -28,6 +32,17 @@ void sample_vec_free(sample_vec_t *sv)
     sv->n = sv->cap = 0;
 }
 
+void str_vec_push(str_vec_t *sv, const char *s, size_t len)
+{
+    if (sv->n == sv->cap) {
+        XGROW(sv->s, sv->cap, sv->n + 1);
+        sv->len = xrealloc(sv->len, sv->cap * sizeof(size_t));
+    }
+    sv->s[sv->n] = s;
+    sv->len[sv->n] = len;
+    sv->n++;
+}
+
 int db_querier(db_t *db, int64_t mint, int64_t maxt, querier_t **out)
 {
     if (!db || !out) return MS_EINVAL;
@@ -36,7 +51,18 @@ int db_querier(db_t *db, int64_t mint, int64_t maxt, querier_t **out)
     q->mint = mint;
     q->maxt = maxt;
     gclock_read_lock(&db->gc_lock);
+    q->readers[q->nreaders++] = (reader_t){&head_reader_ops, &db->head};
     *out = q;
+    return MS_OK;
+}
+
+int querier_add_reader(querier_t *q, const reader_ops_t *ops, void *self)
+{
+    if (q->nreaders == QUERIER_MAX_READERS) return MS_ELIMIT;
+    /* keep the head last: it is the newest */
+    q->readers[q->nreaders] = q->readers[q->nreaders - 1];
+    q->readers[q->nreaders - 1] = (reader_t){ops, self};
+    q->nreaders++;
     return MS_OK;
 }
 
@@ -47,34 +73,36 @@ void querier_close(querier_t *q)
     free(q);
 }
 
-static bool has_data(series_t *s, int64_t mint, int64_t maxt)
+static int rs_cmp(const void *a, const void *b)
 {
-    pthread_mutex_lock(&s->mu);
-    bool r = series_has_data(s, mint, maxt);
-    pthread_mutex_unlock(&s->mu);
-    return r;
-}
-
-static int series_cmp(const void *a, const void *b)
-{
-    const series_t *x = *(series_t *const *)a, *y = *(series_t *const *)b;
-    return labels_cmp(x->labels, x->nlabels, y->labels, y->nlabels);
+    const reader_series_t *x = a, *y = b;
+    int c = labels_cmp(x->labels.v, x->labels.n, y->labels.v, y->labels.n);
+    if (c) return c;
+    return x->src < y->src ? -1 : x->src > y->src;
 }
 
 int querier_select(querier_t *q, const matcher_t *const *ms, size_t n, series_set_t **out)
 {
-    if (!q || !out || (n && !ms)) return MS_EINVAL;
-    if (n == 0) return MS_EINVAL;
-    postings_t p = {0};
-    index_select(&q->db->head.index, ms, n, &p);
-    size_t k = 0;
-    for (size_t i = 0; i < p.n; i++)
-        if (q->mint <= q->maxt && has_data(p.v[i], q->mint, q->maxt)) p.v[k++] = p.v[i];
-    if (k > 1) qsort(p.v, k, sizeof(series_t *), series_cmp);
+    if (!q || !out || n == 0 || !ms) return MS_EINVAL;
+    rs_vec_t all = {0};
+    if (q->mint <= q->maxt) {
+        for (size_t r = 0; r < q->nreaders; r++) {
+            size_t before = all.n;
+            q->readers[r].ops->select(q->readers[r].self, ms, n, q->mint, q->maxt, &all);
+            for (size_t i = before; i < all.n; i++) all.v[i].src = (uint32_t)r;
+        }
+    }
+    if (all.n > 1) qsort(all.v, all.n, sizeof(*all.v), rs_cmp);
     series_set_t *s = xcalloc(1, sizeof(*s));
     s->q = q;
-    s->v = p.v;
-    s->n = k;
+    s->src = all.v;
+    s->first = xmalloc((all.n + 1) * sizeof(size_t));
+    for (size_t i = 0; i < all.n; i++) {
+        if (i > 0 && labels_equal(all.v[i].labels.v, all.v[i].labels.n, all.v[i - 1].labels.v, all.v[i - 1].labels.n))
+            continue;
+        s->first[s->n++] = i;
+    }
+    s->first[s->n] = all.n;
     *out = s;
     return MS_OK;
 }
@@ -84,58 +112,117 @@ size_t series_set_len(const series_set_t *s) { return s ? s->n : 0; }
 labels_t series_set_labels(const series_set_t *s, size_t i)
 {
     if (!s || i >= s->n) return (labels_t){NULL, 0};
-    return (labels_t){s->v[i]->labels, s->v[i]->nlabels};
+    return s->src[s->first[i]].labels;
+}
+
+typedef struct ord {
+    sample_t smp;
+    size_t idx; /* position in reader order, so ties sort oldest reader first */
+} ord_t;
+
+static int ord_cmp(const void *a, const void *b)
+{
+    const ord_t *x = a, *y = b;
+    if (x->smp.t != y->smp.t) return x->smp.t < y->smp.t ? -1 : 1;
+    return x->idx < y->idx ? -1 : x->idx > y->idx;
 }
 
 int series_set_samples(const series_set_t *s, size_t i, int64_t mint, int64_t maxt, sample_vec_t *out)
 {
     if (!s || i >= s->n || !out) return MS_EINVAL;
-    if (mint < s->q->mint) mint = s->q->mint;
-    if (maxt > s->q->maxt) maxt = s->q->maxt;
+    const querier_t *q = s->q;
+    if (mint < q->mint) mint = q->mint;
+    if (maxt > q->maxt) maxt = q->maxt;
     if (mint > maxt) return MS_OK;
-    series_t *se = s->v[i];
-    pthread_mutex_lock(&se->mu);
-    series_read(se, mint, maxt, out);
-    pthread_mutex_unlock(&se->mu);
+    size_t a = s->first[i], b = s->first[i + 1];
+    if (b - a == 1) {
+        const reader_t *r = &q->readers[s->src[a].src];
+        r->ops->samples(r->self, s->src[a].h, mint, maxt, out);
+        return MS_OK;
+    }
+    /* several readers hold this series: concatenate oldest reader first, sort by (t, position),
+     * keep the last sample of each timestamp (the newest reader's) */
+    size_t start = out->n;
+    for (size_t k = a; k < b; k++) {
+        const reader_t *r = &q->readers[s->src[k].src];
+        r->ops->samples(r->self, s->src[k].h, mint, maxt, out);
+    }
+    size_t m = out->n - start;
+    ord_t *o = xmalloc((m ? m : 1) * sizeof(*o));
+    for (size_t k = 0; k < m; k++) o[k] = (ord_t){out->v[start + k], k};
+    if (m > 1) qsort(o, m, sizeof(*o), ord_cmp);
+    size_t w = start;
+    for (size_t k = 0; k < m; k++) {
+        if (k + 1 < m && o[k + 1].smp.t == o[k].smp.t) continue; /* a later reader has this t */
+        out->v[w++] = o[k].smp;
+    }
+    out->n = w;
+    free(o);
     return MS_OK;
 }
 
 void series_set_free(series_set_t *s)
 {
     if (!s) return;
-    free(s->v);
+    free(s->src);
+    free(s->first);
     free(s);
 }
 
-static bool postings_any_data(const postings_t *p, int64_t mint, int64_t maxt)
+static int str_cmp(const char *a, size_t al, const char *b, size_t bl)
 {
-    for (size_t i = 0; i < p->n; i++)
-        if (has_data(p->v[i], mint, maxt)) return true;
-    return false;
+    int c = memcmp(a, b, al < bl ? al : bl);
+    if (c) return c;
+    return al < bl ? -1 : al > bl;
+}
+
+typedef struct spair {
+    const char *s;
+    size_t len;
+} spair_t;
+
+static int spair_cmp(const void *a, const void *b)
+{
+    const spair_t *x = a, *y = b;
+    return str_cmp(x->s, x->len, y->s, y->len);
+}
+
+/* Sorts and dedupes v (each reader's list is sorted; several readers interleave), handing out
+ * its arrays to the caller. */
+static void finish_strs(str_vec_t *v, const char ***s, size_t **lens, size_t *n)
+{
+    bool sorted = true;
+    for (size_t i = 1; i < v->n && sorted; i++) sorted = str_cmp(v->s[i - 1], v->len[i - 1], v->s[i], v->len[i]) < 0;
+    if (!sorted) {
+        spair_t *p = xmalloc(v->n * sizeof(*p));
+        for (size_t i = 0; i < v->n; i++) p[i] = (spair_t){v->s[i], v->len[i]};
+        qsort(p, v->n, sizeof(*p), spair_cmp);
+        size_t k = 0;
+        for (size_t i = 0; i < v->n; i++) {
+            if (k && str_cmp(v->s[k - 1], v->len[k - 1], p[i].s, p[i].len) == 0) continue;
+            v->s[k] = p[i].s;
+            v->len[k] = p[i].len;
+            k++;
+        }
+        v->n = k;
+        free(p);
+    }
+    if (!v->s) {
+        v->s = xmalloc(sizeof(char *));
+        v->len = xmalloc(sizeof(size_t));
+    }
+    *s = v->s;
+    *lens = v->len;
+    *n = v->n;
 }
 
 int querier_label_names(querier_t *q, const char ***names, size_t **name_lens, size_t *n)
 {
     if (!q || !names || !name_lens || !n) return MS_EINVAL;
-    hindex_t *ix = &q->db->head.index;
-    index_read_lock_sorted(ix);
-    const char **nv = xmalloc((ix->nnames ? ix->nnames : 1) * sizeof(char *));
-    size_t *lv = xmalloc((ix->nnames ? ix->nnames : 1) * sizeof(size_t));
-    size_t k = 0;
-    for (size_t i = 0; i < ix->nnames; i++) {
-        pname_t *pn = ix->names[i];
-        bool any = false;
-        for (size_t j = 0; j < pn->nsorted && !any; j++)
-            any = q->mint <= q->maxt && postings_any_data(&pn->sorted[j]->p, q->mint, q->maxt);
-        if (!any) continue;
-        nv[k] = pn->name;
-        lv[k] = pn->len;
-        k++;
-    }
-    index_read_unlock(ix);
-    *names = nv;
-    *name_lens = lv;
-    *n = k;
+    str_vec_t v = {0};
+    for (size_t r = 0; r < q->nreaders && q->mint <= q->maxt; r++)
+        q->readers[r].ops->label_names(q->readers[r].self, q->mint, q->maxt, &v);
+    finish_strs(&v, names, name_lens, n);
     return MS_OK;
 }
 
@@ -143,22 +230,9 @@ int querier_label_values(querier_t *q, const char *name, size_t name_len, const 
                          size_t **value_lens, size_t *n)
 {
     if (!q || !name || !values || !value_lens || !n) return MS_EINVAL;
-    hindex_t *ix = &q->db->head.index;
-    index_read_lock_sorted(ix);
-    pname_t *pn = index_find_name(ix, name, name_len);
-    size_t cap = pn && pn->nsorted ? pn->nsorted : 1;
-    const char **vv = xmalloc(cap * sizeof(char *));
-    size_t *lv = xmalloc(cap * sizeof(size_t));
-    size_t k = 0;
-    for (size_t j = 0; pn && j < pn->nsorted; j++) {
-        if (q->mint > q->maxt || !postings_any_data(&pn->sorted[j]->p, q->mint, q->maxt)) continue;
-        vv[k] = pn->sorted[j]->value;
-        lv[k] = pn->sorted[j]->len;
-        k++;
-    }
-    index_read_unlock(ix);
-    *values = vv;
-    *value_lens = lv;
-    *n = k;
+    str_vec_t v = {0};
+    for (size_t r = 0; r < q->nreaders && q->mint <= q->maxt; r++)
+        q->readers[r].ops->label_values(q->readers[r].self, name, name_len, q->mint, q->maxt, &v);
+    finish_strs(&v, values, value_lens, n);
     return MS_OK;
 }
