@@ -27,6 +27,8 @@ void chunk_init(xor_chunk_t *c);
 void chunk_free(xor_chunk_t *c);
 /* Appends a sample; the caller guarantees t > c->maxt when c->n > 0. */
 void chunk_append(xor_chunk_t *c, int64_t t, uint64_t vbits);
+/* Releases unused buffer capacity; returns the bytes given back. Appending later still works. */
+int64_t chunk_shrink(xor_chunk_t *c);
 /* Bytes of the encoded stream (ceil(nbits/8)). */
 static inline size_t chunk_bytes(const xor_chunk_t *c) { return (c->nbits + 7) / 8; }
 

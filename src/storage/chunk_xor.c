@@ -20,11 +20,21 @@ static void ensure_bits(xor_chunk_t *c, uint32_t more)
 {
     size_t need = ((size_t)c->nbits + more + 7) / 8;
     if (need <= c->cap) return;
-    size_t nc = c->cap ? (size_t)c->cap * 2 : 64;
+    size_t nc = c->cap ? (size_t)c->cap * 2 : 32;
     while (nc < need) nc *= 2;
     c->b = xrealloc(c->b, nc);
     memset(c->b + c->cap, 0, nc - c->cap);
     c->cap = (uint32_t)nc;
+}
+
+int64_t chunk_shrink(xor_chunk_t *c)
+{
+    size_t need = chunk_bytes(c);
+    if (need == 0 || need >= c->cap) return 0;
+    int64_t freed = (int64_t)c->cap - (int64_t)need;
+    c->b = xrealloc(c->b, need);
+    c->cap = (uint32_t)need;
+    return freed;
 }
 
 /* Writes the low nb bits of v, most significant first. Capacity must already be ensured. */

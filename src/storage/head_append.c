@@ -14,7 +14,7 @@ typedef struct raw {
 static xor_chunk_t *insert_chunk_at(series_t *s, uint32_t i, _Atomic int64_t *mem, _Atomic int64_t *nchunks)
 {
     if (s->nchunks == s->capchunks) {
-        uint32_t nc = s->capchunks ? s->capchunks * 2 : 2;
+        uint32_t nc = s->capchunks ? s->capchunks * 2 : 1;
         s->chunks = xrealloc(s->chunks, nc * sizeof(xor_chunk_t));
         atomic_fetch_add(mem, (int64_t)((nc - s->capchunks) * sizeof(xor_chunk_t)));
         s->capchunks = nc;
@@ -64,7 +64,13 @@ append_kind_t series_append(series_t *s, int64_t t, uint64_t vbits, _Atomic int6
     /* fast path: after every sample */
     if (s->nchunks == 0 || t > s->chunks[s->nchunks - 1].maxt) {
         xor_chunk_t *last = s->nchunks ? &s->chunks[s->nchunks - 1] : NULL;
-        if (!last || last->n >= CHUNK_TARGET_SAMPLES) last = insert_chunk_at(s, s->nchunks, mem, nchunks);
+        if (last && last->n >= CHUNK_TARGET_SAMPLES) {
+            /* cut: the full chunk will rarely grow again, so give back its slack */
+            int64_t freed = chunk_shrink(last);
+            atomic_fetch_sub(mem, freed);
+            last = NULL;
+        }
+        if (!last) last = insert_chunk_at(s, s->nchunks, mem, nchunks);
         append_tracked(last, t, vbits, mem);
         return APPEND_NEW;
     }

@@ -159,6 +159,22 @@ static void test_chunk_size(void **state)
     assert_int_equal(b.len, 6 + chunk_bytes(&c));
     assert_int_equal(b.data[0] | (b.data[1] << 8), CHUNK_TARGET_SAMPLES);
     buf_free(&b);
+    /* shrinking releases slack and appending afterwards still round-trips */
+    uint32_t cap = c.cap;
+    int64_t freed = chunk_shrink(&c);
+    assert_int_equal(c.cap, chunk_bytes(&c));
+    assert_int_equal(freed, (int64_t)cap - (int64_t)c.cap);
+    for (int i = CHUNK_TARGET_SAMPLES; i < CHUNK_MAX_SAMPLES; i++) chunk_append(&c, 1700000000000ll + i * 15000ll, bits_of(-i * 0.5));
+    chunk_iter_t it;
+    chunk_iter_init(&it, c.b, c.nbits, c.n);
+    int k = 0;
+    while (chunk_iter_next(&it)) {
+        assert_true(it.t == 1700000000000ll + k * 15000ll);
+        assert_true(it.vbits == bits_of(k < CHUNK_TARGET_SAMPLES ? k * 2.0 : -k * 0.5));
+        k++;
+    }
+    assert_int_equal(k, CHUNK_MAX_SAMPLES);
+    assert_false(it.err);
     chunk_free(&c);
     chunk_free(NULL);
 }
