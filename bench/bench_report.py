@@ -169,7 +169,7 @@ def machine_info():
 
 def render(path, ctx):
     """ctx keys: command, started, machine, versions, workload, rounds, targets, figures, agg,
-    queries, findings, chart_err, notes, args."""
+    queries, findings, checks, chart_err, notes, args."""
     targets, figures, agg, nr = ctx["targets"], ctx["figures"], ctx["agg"], len(ctx["rounds"])
     peers = [p for p in PEERS if p in targets]
     m, w = ctx["machine"], ctx["workload"]
@@ -215,10 +215,16 @@ def render(path, ctx):
                  " — answer compared with Prometheus only (MetricsQL's rate() does not extrapolate like PromQL's)"))
     L.append("")
     L.append("## Correctness\n")
+    L.append("Problems (failures, wrong or empty answers, unsupported queries):\n")
     for line in ctx["findings"]:
         L.append(f"- {line}")
     if not ctx["findings"]:
-        L.append("- every check passed")
+        L.append("- none")
+    L.append("\nChecks that passed:\n")
+    for line in ctx["checks"]:
+        L.append(f"- {line}")
+    if not ctx["checks"]:
+        L.append("- none")
     L.append("")
     L.append("## Chart\n")
     if ctx["chart_err"]:

@@ -192,8 +192,7 @@ def bench_target(key, args, w, queries, workdir):
         client.close()
         t.stop()
     except (bt.TargetError, OSError) as e:
-        rec["errors"].append(f"{type(e).__name__}: {e}")
-        rec["failed"] = str(e).splitlines()[0] if str(e) else type(e).__name__
+        rec["failed"] = (str(e) or type(e).__name__)[:1500]
         log(f"{t.name}: FAILED: {str(e)[:2000]}")
         for f in ("ingest_sps", "cpu_per_m", "peak_rss_mib", "steady_rss_mib", "bytes_per_sample", "restart_s"):
             if f not in rec["figures"]:
@@ -300,7 +299,8 @@ def main(argv):
 
     workdir = tempfile.mkdtemp(prefix="metricstor-bench-", dir=args.workdir)
     queries = None
-    rounds, findings, notes, versions = [], [], [], {}
+    rounds, findings, checks, notes, versions = [], [], [], [], {}
+    probes = {}
     failed = False
     # A Ctrl-C or SIGTERM still cleans up the servers through the finally blocks.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
@@ -322,10 +322,13 @@ def main(argv):
                 failed = True
                 findings.append(f"round {r + 1}: {name} failed: {rec['failed']}")
             for e in rec["errors"]:
-                if not rec.get("failed") or e.split(":")[0] not in rec["failed"]:
-                    findings.append(f"round {r + 1}: {name}: {e}")
-            if any(not ok for _, ok in rec.get("verified", [])):
+                findings.append(f"round {r + 1}: {name}: {e}")
+            verified = rec.get("verified", [])
+            if any(not ok for _, ok in verified):
                 failed = True
+            elif verified:
+                checks.append(f"round {r + 1}: {name} held all {w.series:,} series and {w.total_samples:,} samples "
+                              + " and ".join(when for when, _ in verified))
             for u in rec["unsupported"]:
                 findings.append(f"round {r + 1}: {name} unsupported: {u}")
             if key == "prometheus" and "wal_bytes" in rec["info"]:
@@ -337,26 +340,36 @@ def main(argv):
                              f"{int(lg['bytes']) / 1048576:.1f} MiB compressed, request p50 {lg['req_p50_ms']} ms, "
                              f"p99 {lg['req_p99_ms']} ms, encoded beforehand in {float(lg['encode_s']):.1f} s; 1-min load average "
                              f"{rec['info']['loadavg'][0]:.2f} before ingest, {rec['info']['loadavg'][1]:.2f} after; shutdown {rec['info'].get('shutdown_s', 0):.2f} s")
-        probe = {t: rnd[t]["info"].get("boundary") for t in rnd if rnd[t]["info"].get("boundary")}
-        if probe:
-            notes.append(f"round {r + 1}: range-boundary probe, `count_over_time(node_load1{{instance=\"host-0:9100\"}}[1m])` "
-                         "exactly at the last sample (5 = window includes its left edge, as Prometheus 2.x; 4 = "
-                         "left-open, as Prometheus 3 and VictoriaMetrics): "
-                         + ", ".join(f"{br.TARGET_NAMES[t]} {v}" for t, v in probe.items()))
-        wrong = compare_round(rnd, queries, [t for t in args.targets if t in rnd])
+        for t in rnd:
+            if rnd[t]["info"].get("boundary"):
+                probes.setdefault(t, set()).add(rnd[t]["info"]["boundary"])
+        present = [t for t in args.targets if t in rnd]
+        wrong = compare_round(rnd, queries, present)
         for f in wrong:
             findings.append(f"round {r + 1}: {f}")
             print("MISMATCH:", f, flush=True)
         if wrong:
             failed = True
+        else:
+            sums = {rnd[t].get("checksum") for t in present if rnd[t].get("checksum") is not None}
+            if len(sums) == 1:
+                checks.append(f"round {r + 1}: value checksum `sum(sum_over_time(node_memory_MemFree_bytes[...]))` "
+                              f"equal on {len(present)} stores ({next(iter(sums)):.6g})")
+            checks.append(f"round {r + 1}: every answered query non-empty; Metricstor and VictoriaMetrics answers "
+                          "equal Prometheus's where compared")
         rounds.append(rnd)
 
+    if probes:
+        notes.insert(0, "range-boundary probe, `count_over_time(node_load1{instance=\"host-0:9100\"}[1m])` evaluated "
+                        "exactly at the last sample's timestamp (5 = the window includes its left edge, as Prometheus 2.x; "
+                        "4 = left-open, as Prometheus 3 and VictoriaMetrics): "
+                        + ", ".join(f"{br.TARGET_NAMES[t]} {'/'.join(sorted(v))}" for t, v in probes.items()))
     figures = br.BASE_FIGURES + br.query_figures(queries)
     agg = br.aggregate(rounds, args.targets, figures)
     unsupported = sum(len(r[t]["unsupported"]) for r in rounds for t in r)
     if "metricstor" in args.targets:
-        findings.insert(0, f"Metricstor unsupported query answers: {unsupported} "
-                           f"(of {len(queries) * len(rounds)} query runs)")
+        line = f"Metricstor unsupported query answers: {unsupported} (of {len(queries) * len(rounds)} query runs)"
+        (findings if unsupported else checks).insert(0, line)
     chart_err = br.write_chart(args.chart, agg, figures, args.targets)
     if chart_err is None:
         findings_chart = args.chart
@@ -365,7 +378,8 @@ def main(argv):
         log(f"chart: {chart_err}")
     ctx = {"command": command, "started": started, "machine": br.machine_info(), "versions": versions,
            "workload": {"text": workload_text(args, w, desc_line)}, "rounds": rounds, "targets": args.targets,
-           "figures": figures, "agg": agg, "queries": queries, "findings": findings, "chart_err": chart_err,
+           "figures": figures, "agg": agg, "queries": queries, "findings": findings, "checks": checks,
+           "chart_err": chart_err,
            "notes": notes, "args": args}
     br.render(args.out, ctx)
     log(f"wrote {args.out}" + (f" and {findings_chart}" if findings_chart else ""))
