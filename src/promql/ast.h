@@ -79,6 +79,11 @@ struct node {
             at_kind_t at_kind;
             int64_t at;              /* ms; resolved for AT_START/AT_END before evaluation */
             bool has_offset;
+            /* Prometheus 2.42 quirks for functions unsafe for @, reproduced on purpose:
+             * under predict_linear an @ selector's window end moves with the step,
+             * at + (t - start of the evaluation) - offset, over data loaded for `at` only;
+             * under timestamp() an @ selector looks up at `at` itself, ignoring offset. */
+            bool at_shift, at_ignores_offset;
             struct sel_state *st;    /* evaluation state, owned by the evaluator */
         } vs;
         struct {

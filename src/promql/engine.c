@@ -236,9 +236,16 @@ static void span_bounds(ev_query_t *q, node_t *n, int64_t rs, int64_t re, int64_
         span_bounds(q, n->agg.param, rs, re, mint, maxt);
         span_bounds(q, n->agg.expr, rs, re, mint, maxt);
         return;
-    case N_CALL:
+    case N_CALL: {
+        func_id_t id = n->call.fn->id;
+        if ((id == F_PREDICT_LINEAR || id == F_TIMESTAMP) && n->call.nargs > 0) {
+            node_t *a = node_unparen(n->call.args[0]);
+            if (id == F_PREDICT_LINEAR && a->kind == N_MATRIX_SEL) a->ms.vs->vs.at_shift = true;
+            if (id == F_TIMESTAMP && a->kind == N_VECTOR_SEL) a->vs.at_ignores_offset = true;
+        }
         for (size_t i = 0; i < n->call.nargs; i++) span_bounds(q, n->call.args[i], rs, re, mint, maxt);
         return;
+    }
     default: return;
     }
 }
@@ -324,7 +331,7 @@ static sel_state_t *run_steps(ev_query_t *q, node_t *root, int64_t start, int64_
     ss->a[ss->n++] = a;
     for (int64_t t = start; t <= end; t += step) {
         ev_check_deadline(q);
-        ev_ctx_t ctx = {q, a, t};
+        ev_ctx_t ctx = {q, a, t, start};
         ev_val_t v;
         ev_eval(&ctx, root, &v);
         if (v.type == VT_SCALAR) {
@@ -409,6 +416,13 @@ static int64_t sel_time(int64_t t, at_kind_t k, int64_t at, int64_t offset)
     return (k != AT_NONE ? at : t) - offset;
 }
 
+static int64_t vs_time(const ev_ctx_t *c, const node_t *vs)
+{
+    if (vs->vs.at_kind != AT_NONE && vs->vs.at_shift) return vs->vs.at + (c->t - c->run_start) - vs->vs.offset;
+    if (vs->vs.at_kind != AT_NONE && vs->vs.at_ignores_offset) return vs->vs.at;
+    return sel_time(c->t, vs->vs.at_kind, vs->vs.at, vs->vs.offset);
+}
+
 static void state_seek(sel_state_t *st, int64_t tp)
 {
     if (st->started && tp < st->last_t) {
@@ -422,7 +436,7 @@ static void state_seek(sel_state_t *st, int64_t tp)
 static void eval_vector_sel(ev_ctx_t *c, node_t *n, ev_val_t *out)
 {
     sel_state_t *st = n->vs.st;
-    int64_t tp = sel_time(c->t, n->vs.at_kind, n->vs.at, n->vs.offset);
+    int64_t tp = vs_time(c, n);
     state_seek(st, tp);
     out->type = VT_VECTOR;
     out->vec.s = arena_alloc(c->a, (st->n ? st->n : 1) * sizeof(ev_sample_t));
@@ -475,7 +489,7 @@ void ev_eval(ev_ctx_t *c, node_t *n, ev_val_t *out)
     case N_VECTOR_SEL: eval_vector_sel(c, n, out); return;
     case N_MATRIX_SEL: {
         node_t *vs = n->ms.vs;
-        eval_window(c, vs->vs.st, sel_time(c->t, vs->vs.at_kind, vs->vs.at, vs->vs.offset), n->ms.range, out);
+        eval_window(c, vs->vs.st, vs_time(c, vs), n->ms.range, out);
         return;
     }
     case N_SUBQUERY:
@@ -621,7 +635,7 @@ static int run_query(promql_engine_t *e, const char *query, int64_t start, int64
             prepare(q, root, start, start);
             arena_t *a = xcalloc(1, sizeof *a);
             ss.a[ss.n++] = a;
-            ev_ctx_t ctx = {q, a, start};
+            ev_ctx_t ctx = {q, a, start, start};
             ev_val_t v;
             ev_eval(&ctx, root, &v);
             switch (v.type) {

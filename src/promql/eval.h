@@ -80,6 +80,7 @@ typedef struct ev_ctx {
     ev_query_t *q;
     arena_t *a;  /* scratch for this step */
     int64_t t;
+    int64_t run_start; /* first step of the loop this evaluation belongs to */
 } ev_ctx_t;
 
 /* Raises an evaluation error (type + message) and unwinds to the query's handler. */
