@@ -48,8 +48,10 @@ def parse_args(argv):
     p.add_argument("--prometheus", default="/usr/bin/prometheus")
     p.add_argument("--victoria-metrics", default="/usr/bin/victoria-metrics")
     p.add_argument("--loadgen", default=os.path.join(ROOT, "build/bench/loadgen"))
-    p.add_argument("--out", default=os.path.join(ROOT, "docs/BENCHMARKS.md"))
-    p.add_argument("--chart", default=os.path.join(ROOT, "docs/bench_ratios.png"))
+    p.add_argument("--one-sample-per-ts", action="store_true",
+                   help="loadgen puts every sample in its own TimeSeries, as Prometheus's sender does")
+    p.add_argument("--out", default=None, help="report (default docs/BENCHMARKS.md; build/bench/ with --smoke)")
+    p.add_argument("--chart", default=None, help="chart (default docs/bench_ratios.png; build/bench/ with --smoke)")
     p.add_argument("--workdir", default=None, help="where data dirs go (default: a temp dir)")
     p.add_argument("--keep", action="store_true", help="keep data dirs and logs")
     p.add_argument("--restart-timeout-s", type=float, default=600,
@@ -58,6 +60,10 @@ def parse_args(argv):
     if a.smoke:
         a.series, a.samples, a.rounds, a.query_reps, a.settle_s = 200, 20, 1, 5, 0.5
         a.restart_timeout_s = min(a.restart_timeout_s, 45)
+    # A smoke run is a test, not a measurement: it leaves the published report alone.
+    out_dir = os.path.join(ROOT, "build/bench") if a.smoke else os.path.join(ROOT, "docs")
+    a.out = a.out or os.path.join(out_dir, "BENCHMARKS.md")
+    a.chart = a.chart or os.path.join(out_dir, "bench_ratios.png")
     a.targets = [t.strip() for t in a.targets.split(",") if t.strip()]
     for t in a.targets:
         if t not in ALL_TARGETS:
@@ -83,7 +89,7 @@ def run_loadgen(args, target, w):
            "--samples-per-series", str(w.samples), "--interval-ms", str(w.interval_ms),
            "--start-ms", str(w.start_ms), "--batch-samples", str(args.batch_samples),
            "--ts-per-request", str(args.ts_per_request), "--seed", str(args.seed),
-           "--concurrency", str(args.concurrency)]
+           "--concurrency", str(args.concurrency)] + (["--one-sample-per-ts"] if args.one_sample_per_ts else [])
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     cpu0 = None
     stats = None
@@ -267,7 +273,9 @@ def workload_text(args, w, loadgen_describe):
         "with 2 decimals; constants stay put.\n"
         f"- remote_write 1.0 (protobuf + snappy) over {args.concurrency} keep-alive HTTP/1.1 connections, "
         f"{args.batch_samples} samples per request: {args.ts_per_request} consecutive samples of each of "
-        f"{max(1, args.batch_samples // args.ts_per_request)} series. Requests go out timestamp-major and a "
+        f"{max(1, args.batch_samples // args.ts_per_request)} series"
+        + (" (each sample in its own TimeSeries entry, as Prometheus's sender lays them out)" if args.one_sample_per_ts
+           else " (one TimeSeries entry per series and request)") + ". Requests go out timestamp-major and a "
         "series' next request waits for its previous one, so every store sees each series in time order.\n"
         "- Each store starts empty in a fresh data dir on a free loopback port. Per round the stores run one "
         "after another (the order rotates between rounds), never at the same time.\n"
