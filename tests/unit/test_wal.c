@@ -10,6 +10,7 @@
 #include <cmocka.h>
 #define _XOPEN_SOURCE_EXTENDED 1
 #include <fcntl.h>
+#include <pthread.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -368,6 +369,61 @@ static void test_record_codecs(void **state)
     buf_free(&b);
 }
 
+/* Group commit under contention, with segment rotation racing the syncer: every write that
+ * returned from wal_sync is replayed. */
+typedef struct gc_arg {
+    wal_t *w;
+    int id, ok;
+} gc_arg_t;
+
+static void *gc_writer(void *p)
+{
+    gc_arg_t *a = p;
+    for (int i = 0; i < 200; i++) {
+        buf_t b = BUF_INIT;
+        size_t h = record_begin(&b, REC_METADATA);
+        for (int k = 0; k < 20 + (i % 50); k++) buf_putc(&b, (char)a->id);
+        record_end(&b, h);
+        uint64_t end;
+        if (wal_write(a->w, b.data, b.len, i, &end) == MS_OK && wal_sync(a->w, end) == MS_OK) a->ok++;
+        buf_free(&b);
+    }
+    return NULL;
+}
+
+static void test_group_commit_threads(void **state)
+{
+    (void)state;
+    char dir[64];
+    mkdir_tmp(dir);
+    wal_t *w;
+    char err[128];
+    wal_opts_t o = {WAL_FSYNC_ALWAYS, 0, 1024};
+    assert_int_equal(wal_open(dir, &o, &w, err, sizeof(err)), MS_OK);
+    got_t g = {0};
+    wal_replay_stats_t st;
+    assert_int_equal(wal_replay(w, collect, &g, &st), MS_OK);
+    pthread_t th[4];
+    gc_arg_t args[4];
+    for (int i = 0; i < 4; i++) {
+        args[i] = (gc_arg_t){w, i + 1, 0};
+        pthread_create(&th[i], NULL, gc_writer, &args[i]);
+    }
+    for (int i = 0; i < 4; i++) pthread_join(th[i], NULL);
+    uint64_t size = wal_size(w);
+    wal_close(w);
+    int total = 0;
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(args[i].ok, 200);
+        total += args[i].ok;
+    }
+    replay(dir, &g, &st);
+    assert_int_equal(st.records, (uint64_t)total); /* got_t keeps only 256 details; count via stats */
+    assert_int_equal(st.corrupt + st.torn, 0);
+    assert_true(size > 800 * REC_HEADER_LEN);
+    rmdir_tmp(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -377,6 +433,7 @@ int main(void)
         cmocka_unit_test(test_garbage),
         cmocka_unit_test(test_empty_and_missing),
         cmocka_unit_test(test_record_codecs),
+        cmocka_unit_test(test_group_commit_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
