@@ -320,6 +320,18 @@ def coverage(g):
     add("func:timestamp", ["timestamp(up)", "timestamp(stale_gauge)", "timestamp(gappy_gauge)",
                            "timestamp(up offset 5m)", "timestamp(up @ {AT:77})", "timestamp(sum(up))",
                            "time() - timestamp(temperature_celsius)"])
+    add("func:timestamp", ["timestamp(stale_gauge @ end())", "timestamp(up @ start())", "timestamp(gappy_gauge @ {AT:150})",
+                           "timestamp(slow_gauge @ {AT:200}.5)", "timestamp(up offset 5m @ {AT:120})"])
+    add("regex", ['up{job=~"a\\N"}', 'up{job=~`a\\N`}', 'up{job=~`(?<n>api)`}', 'up{job=~`(?P<n>api)`}',
+                  'up{job=~`a++`}', 'up{job=~`(?=a)pi`}', 'up{job=~`\\d+`}', 'up{job=~`\\w+`}',
+                  'up{instance=~`10\\.0\\.0\\.[12]:\\d{4}`}', 'up{job=~"(?i)API"}', 'up{job=~"ap|"}',
+                  'up{job=~`a{2,1}`}', 'up{job=~`[[:alpha:]]+`}', 'up{job=~`\\pL+`}', 'up{job=~"x*"}',
+                  'up{job!~"(api|web)"}', 'up{job=~"^api$"}', 'up{job=~`\\Qap\\E.*`}', 'up{job=~`a\\z`}',
+                  'label_replace(up, "x", "$1", "instance", `(\\d+)\\.`)', 'up{job="\\u0061pi"}',
+                  "up{job='api'}", 'up{job="\\x61pi"}', 'up{job="a\\pi"}'])
+    add("agg:count_values", ['count_values("v", asinh(node_cpu_seconds_total))', 'count_values("v", atan(temperature_celsius))',
+                             'count_values("v", exp(temperature_celsius / 7))', 'count_values("v", magnitudes)',
+                             'count_values("v", rate(http_requests_total[5m]))'])
     add("func:vector", ["vector(1)", "vector(pi())", "vector(scalar(up))", "vector(NaN)", "vector(-Inf)"])
     add("func:scalar", ["scalar(up)", 'scalar(up{job="node", instance="n1:9100"})', "scalar(sum(up))",
                         "scalar(nonexistent)", "scalar(vector(3)) * 2", "up * scalar(count(up))"])
