@@ -12,6 +12,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -549,7 +550,7 @@ typedef struct wctx {
     db_t *db;
     int id;
     int64_t base;
-    volatile int *stop;
+    atomic_int *stop;
     int committed; /* batches committed: samples i < committed*10 exist for each series */
 } wctx_t;
 
@@ -629,7 +630,7 @@ static void *gc_thread(void *arg)
 static void test_concurrency(void **state)
 {
     fx_t *f = *state;
-    volatile int stop = 0;
+    atomic_int stop = 0;
     int64_t base = clock_now_ms() - 600000;
     wctx_t w[7];
     pthread_t th[7];
