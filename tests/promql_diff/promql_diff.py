@@ -42,7 +42,7 @@ def parse_args(argv):
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--binary", default=os.path.join(REPO, "build", "metricstor"))
     p.add_argument("--prometheus", default="/usr/bin/prometheus")
-    p.add_argument("--queries", type=int, default=1500, help="corpus size (default 1500)")
+    p.add_argument("--queries", type=int, default=2500, help="corpus size (default 2500: ~1050 fixed + random)")
     p.add_argument("--seed", type=int, default=DEFAULT_SEED)
     p.add_argument("--only", help="run only queries matching this regex (searched in the query text)")
     p.add_argument("--keep", action="store_true", help="keep temp dirs (data, logs) after exit")
