@@ -115,8 +115,14 @@ int appender_add(appender_t *a, const label_t *labels, size_t n, uint64_t hash, 
         }
     }
     if (a->ns == off) return MS_OK;
+    series_t *s = head_get(&db->head, labels, n, hash);
+    if (!s && labels_validate(labels, n) != LABELS_OK) {
+        /* a new series must be replayable: the WAL rejects invalid label sets */
+        a->ns = off;
+        return MS_EINVAL;
+    }
     if (a->ne == a->cape) XGROW(a->e, a->cape, a->ne + 1);
-    a->e[a->ne++] = (app_entry_t){head_get(&db->head, labels, n, hash), labels, n, hash, off, a->ns - off};
+    a->e[a->ne++] = (app_entry_t){s, labels, n, hash, off, a->ns - off};
     return MS_OK;
 }
 
