@@ -5,6 +5,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include "promql/eval.h"
 #include "promql/kernels.h"
+#include "promql/parse.h"
 #include "util/alloc.h"
 #include <math.h>
 #include <pcre2.h>
@@ -167,6 +168,10 @@ static void call_label_replace(ev_ctx_t *c, node_t *n, ev_val_t *out)
     ev_eval(c, n->call.args[2], &repl);
     ev_eval(c, n->call.args[3], &src);
     ev_eval(c, n->call.args[4], &rx);
+    char rerr[256];
+    if (!promql_regex_re2_check(rx.str.s, rx.str.len, rerr, sizeof rerr))
+        ev_fail(c->q, PROMQL_ERR_EXECUTION, "invalid regular expression in label_replace(): %.*s", (int)rx.str.len,
+                rx.str.s);
     buf_t pat = BUF_INIT;
     buf_puts(&pat, "^(?:");
     buf_append(&pat, rx.str.s, rx.str.len);

@@ -195,6 +195,99 @@ static bool parse_label_list(parser_t *p, str_t **out, size_t *n, const char *co
     return true;
 }
 
+/* Rejects the PCRE syntax that Go's RE2 (Prometheus's regex engine) refuses, with Go's messages:
+ * lookaround, atomic and (?<name>) groups, backreferences, possessive/nested quantifiers and
+ * unknown escapes. PCRE2 would accept them and make queries succeed that Prometheus rejects. */
+bool promql_regex_re2_check(const char *re, size_t n, char *err, size_t errn)
+{
+    bool in_class = false, after_quant = false;
+    for (size_t i = 0; i < n; i++) {
+        char c = re[i];
+        if (c == '\\') {
+            if (i + 1 >= n) {
+                snprintf(err, errn, "error parsing regexp: trailing backslash at end of expression: ``");
+                return false;
+            }
+            char e = re[i + 1];
+            bool alnum = (e >= 'a' && e <= 'z') || (e >= 'A' && e <= 'Z') || (e >= '0' && e <= '9');
+            bool ok = !alnum || strchr("afnrtvxpPdDsSwWbBAzQE01234567", e) != NULL;
+            if (ok && e >= '1' && e <= '7' && !(i + 2 < n && re[i + 2] >= '0' && re[i + 2] <= '7')) ok = false;
+            if (!ok) {
+                snprintf(err, errn, "error parsing regexp: invalid escape sequence: `\\%c`", e);
+                return false;
+            }
+            if (e == 'p' || e == 'P') { /* skip a {Name} argument */
+                size_t j = i + 2;
+                if (j < n && re[j] == '{')
+                    while (j < n && re[j] != '}') j++;
+                i = j;
+            } else {
+                i++;
+            }
+            after_quant = false;
+            continue;
+        }
+        if (in_class) {
+            if (c == ']') in_class = false;
+            continue;
+        }
+        if (c == '[') {
+            in_class = true;
+            if (i + 1 < n && re[i + 1] == '^') i++;
+            if (i + 1 < n && re[i + 1] == ']') i++; /* a leading ] is literal */
+            after_quant = false;
+            continue;
+        }
+        if (c == '(' && i + 1 < n && re[i + 1] == '?') {
+            size_t j = i + 2;
+            if (j < n && re[j] == 'P' && j + 1 < n && re[j + 1] == '<') {
+                i = j + 1;
+                after_quant = false;
+                continue;
+            }
+            while (j < n && strchr("imsU-", re[j])) j++;
+            if (j < n && (re[j] == ':' || re[j] == ')') && j > i + 2 - (re[j] == ':' ? 1 : 0)) {
+                i = j;
+                after_quant = false;
+                continue;
+            }
+            snprintf(err, errn, "error parsing regexp: invalid or unsupported Perl syntax: `(?%.*s`",
+                     i + 2 < n ? 1 : 0, re + i + 2);
+            return false;
+        }
+        if (c == '*' || c == '+' || c == '?') {
+            if (after_quant) {
+                snprintf(err, errn, "error parsing regexp: invalid nested repetition operator: `%.*s`", 2, re + i - 1);
+                return false;
+            }
+            after_quant = true;
+            if (i + 1 < n && re[i + 1] == '?') i++; /* non-greedy */
+            continue;
+        }
+        if (c == '{') {
+            size_t j = i + 1;
+            bool digits = false;
+            while (j < n && ((re[j] >= '0' && re[j] <= '9') || re[j] == ',')) {
+                if (re[j] != ',') digits = true;
+                j++;
+            }
+            if (digits && j < n && re[j] == '}') {
+                if (after_quant) {
+                    snprintf(err, errn, "error parsing regexp: invalid nested repetition operator: `%.*s`", (int)(j - i + 2),
+                             re + i - 1);
+                    return false;
+                }
+                i = j;
+                after_quant = true;
+                if (i + 1 < n && re[i + 1] == '?') i++;
+                continue;
+            }
+        }
+        after_quant = false;
+    }
+    return true;
+}
+
 static void pending_add(parser_t *p, matcher_t *m)
 {
     XGROW(p->pending, p->cappending, p->npending + 1);
@@ -205,6 +298,10 @@ static bool add_matcher(parser_t *p, int pos, match_type_t mt, const char *name,
 {
     matcher_t *m;
     char e[256];
+    if ((mt == MATCH_RE || mt == MATCH_NRE) && !promql_regex_re2_check(val, vl, e, sizeof e)) {
+        perr(p, pos, "%s", e);
+        return false;
+    }
     if (matcher_new(mt, name, nl, val, vl, &m, e, sizeof e) != 0) {
         perr(p, pos, "%s", e);
         return false;

@@ -10,4 +10,8 @@
  * freed). */
 int promql_parse(const char *q, size_t n, arena_t *a, node_t **out, char *err, size_t errn);
 
+/* True if Go's RE2 accepts regex re (the PCRE-only constructs are refused); else writes Go's
+ * "error parsing regexp: ..." message to err. */
+bool promql_regex_re2_check(const char *re, size_t n, char *err, size_t errn);
+
 #endif

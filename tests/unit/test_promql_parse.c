@@ -348,6 +348,31 @@ static void test_parse_errors(void **state)
     expect_err("1\n+ {}", "2:3: parse error: vector selector must contain at least one non-empty matcher");
 }
 
+static void test_re2_compat(void **state)
+{
+    (void)state;
+    char e[256];
+    const char *ok[] = {"a.*", "(?i)abc", "(?P<n>x)", "(?:a|b)+?", "a{2,3}?", "[(?=]\\d+", "\\p{Greek}x", "x*y+z?",
+                        "\\.\\-", "\\012", "a|", "[]a]"};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        if (!promql_regex_re2_check(ok[i], strlen(ok[i]), e, sizeof e)) print_error("%s: %s\n", ok[i], e);
+        assert_true(promql_regex_re2_check(ok[i], strlen(ok[i]), e, sizeof e));
+    }
+    struct { const char *re, *msg; } bad[] = {
+        {"(?<n>api)", "error parsing regexp: invalid or unsupported Perl syntax: `(?<`"},
+        {"(?=a)pi", "error parsing regexp: invalid or unsupported Perl syntax: `(?=`"},
+        {"a++", "error parsing regexp: invalid nested repetition operator: `++`"},
+        {"a**", "error parsing regexp: invalid nested repetition operator: `**`"},
+        {"\\N", "error parsing regexp: invalid escape sequence: `\\N`"},
+        {"(a)\\1", "error parsing regexp: invalid escape sequence: `\\1`"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_false(promql_regex_re2_check(bad[i].re, strlen(bad[i].re), e, sizeof e));
+        assert_string_equal(e, bad[i].msg);
+    }
+    expect_err("up{job=~\"a++\"}", "1:4: parse error: error parsing regexp: invalid nested repetition operator: `++`");
+}
+
 static void test_parse_selector(void **state)
 {
     (void)state;
@@ -377,7 +402,7 @@ int main(void)
         cmocka_unit_test(test_lex_tokens),        cmocka_unit_test(test_lex_strings_durations),
         cmocka_unit_test(test_parse_numbers),     cmocka_unit_test(test_parse_precedence),
         cmocka_unit_test(test_parse_constructs),  cmocka_unit_test(test_parse_errors),
-        cmocka_unit_test(test_parse_selector),
+        cmocka_unit_test(test_parse_selector),    cmocka_unit_test(test_re2_compat),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
