@@ -168,7 +168,7 @@ def machine_info():
 
 
 def render(path, ctx):
-    """ctx keys: command, started, machine, versions, workload, rounds, targets, figures, agg,
+    """ctx keys: command, started, machine, versions, source, workload, rounds, targets, figures, agg,
     queries, findings, checks, chart_err, notes, args."""
     targets, figures, agg, nr = ctx["targets"], ctx["figures"], ctx["agg"], len(ctx["rounds"])
     peers = [p for p in PEERS if p in targets]
@@ -184,6 +184,7 @@ def render(path, ctx):
     L.append(f"- OS: {m['os']}, kernel {m['kernel']}; working disk: `{m['disk']}`")
     L.append("- `free -h`:\n\n```\n" + m["free"] + "\n```")
     L.append("- Versions: " + "; ".join(f"{TARGET_NAMES[t]} {ctx['versions'].get(t, '?')}" for t in targets))
+    L.append(f"- Source: {ctx['source']}")
     L.append("- The load generator runs on the same machine and shares its CPUs with the server under test; "
              "it encodes every request before the clock starts.\n")
     L.append("## Workload\n")
@@ -264,3 +265,17 @@ def render(path, ctx):
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "w") as fh:
         fh.write("\n".join(L) + "\n")
+
+
+def source_info(root):
+    """The commit the binaries were built from, and whether the tree had local changes."""
+    try:
+        head = subprocess.run(["git", "-C", root, "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", root, "status", "--porcelain", "--untracked-files=no", "src"],
+                               capture_output=True, text=True).stdout.strip()
+    except OSError:
+        return "unknown (no git)"
+    if not head:
+        return "unknown (not a git checkout)"
+    return f"commit {head}" + (" with uncommitted changes under src/" if dirty else "")

@@ -386,6 +386,7 @@ def main(argv):
         findings_chart = None
         log(f"chart: {chart_err}")
     ctx = {"command": command, "started": started, "machine": br.machine_info(), "versions": versions,
+           "source": br.source_info(ROOT),
            "workload": {"text": workload_text(args, w, desc_line)}, "rounds": rounds, "targets": args.targets,
            "figures": figures, "agg": agg, "queries": queries, "findings": findings, "checks": checks,
            "chart_err": chart_err,
