@@ -166,13 +166,13 @@ static void test_query(void **state)
     expect(f, api_handle_query, "query=up&time=3", NULL, 200,
            "{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":["
            "{\"metric\":{\"__name__\":\"up\",\"job\":\"api\"},\"value\":[3,\"3\"]},"
-           "{\"metric\":{\"__name__\":\"up\",\"job\":\"db\\u003c1\\u003e\"},\"value\":[3,\"1000000000000000000000\"]}]}}");
+           "{\"metric\":{\"__name__\":\"up\",\"job\":\"db\\u003c1\\u003e\"},\"value\":[3,\"1e+21\"]}]}}");
     expect(f, api_handle_query, "query=1.5&time=2.5", NULL, 200,
            "{\"status\":\"success\",\"data\":{\"resultType\":\"scalar\",\"result\":[2.500,\"1.5\"]}}");
     expect(f, api_handle_query_range, "query=up%7Bjob%3D%22db%3C1%3E%22%7D&start=1&end=3&step=1", NULL, 200,
            "{\"status\":\"success\",\"data\":{\"resultType\":\"matrix\",\"result\":["
            "{\"metric\":{\"__name__\":\"up\",\"job\":\"db\\u003c1\\u003e\"},\"values\":"
-           "[[1,\"10\"],[2,\"0.1\"],[3,\"1000000000000000000000\"]]}]}}");
+           "[[1,\"10\"],[2,\"0.1\"],[3,\"1e+21\"]]}]}}");
     expect(f, api_handle_query, "time=3", NULL, 400,
            "{\"status\":\"error\",\"errorType\":\"bad_data\",\"error\":\"invalid parameter \\\"query\\\": 1:1: parse "
            "error: no expression found in input\"}");
