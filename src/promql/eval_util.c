@@ -15,7 +15,9 @@ bool labels_is_name(const label_t *l) { return l->name_len == 8 && memcmp(l->nam
 
 labels_t lbl_drop_name(arena_t *a, labels_t m)
 {
-    for (size_t i = 0; i < m.n; i++) {
+    /* __name__ usually sorts first: share the rest of the array instead of copying it */
+    if (m.n && labels_is_name(&m.v[0])) return (labels_t){m.v + 1, m.n - 1};
+    for (size_t i = 1; i < m.n; i++) {
         if (!labels_is_name(&m.v[i])) continue;
         labels_t r = {arena_alloc(a, (m.n ? m.n : 1) * sizeof(label_t)), m.n - 1};
         memcpy(r.v, m.v, i * sizeof(label_t));
@@ -94,7 +96,18 @@ uint64_t lbl_sig(ev_query_t *q, labels_t m, bool on, const str_t *names, size_t 
     return hash_bytes(q->hbuf.data ? (const void *)q->hbuf.data : "", q->hbuf.len);
 }
 
-uint64_t lbl_hash(labels_t m) { return labels_hash(m.v, m.n); }
+/* Order-dependent mix of one-shot XXH3 hashes of names and values: much cheaper per call than
+ * the streaming labels_hash, and only ever compared with itself inside the evaluator. */
+uint64_t lbl_hash(labels_t m)
+{
+    uint64_t h = 0x9e3779b97f4a7c15ULL ^ m.n;
+    for (size_t i = 0; i < m.n; i++) {
+        h = (h ^ hash_bytes(m.v[i].name, m.v[i].name_len)) * 0xff51afd7ed558ccdULL;
+        h = (h ^ hash_bytes(m.v[i].value, m.v[i].value_len)) * 0xc4ceb9fe1a85ec53ULL;
+        h ^= h >> 29;
+    }
+    return h;
+}
 
 void hmap_init(hmap_t *h, arena_t *a, size_t max_entries)
 {
