@@ -22,7 +22,7 @@ UNIT_BINS_SAN := $(UNIT_SRCS:tests/unit/%.c=$(SANB)/tests/%)
 BENCH_SRCS    := $(wildcard bench/*.c)
 BENCH_BINS    := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all deps run test unit unit-asan e2e asan clean check-layers bench fuzz fuzz-build
+.PHONY: all deps run test unit unit-asan e2e asan clean check-layers bench bench-smoke bench-deps fuzz fuzz-build fuzz-deps
 all: $(BUILD)/metricstor $(BUILD)/push_metrics $(BENCH_BINS)
 
 deps:
@@ -80,6 +80,16 @@ test: deps
 run: deps all
 	./$(BUILD)/metricstor
 
+# Side-by-side benchmark with Prometheus and VictoriaMetrics (full run rewrites docs/BENCHMARKS.md).
+BENCH_ARGS ?=
+bench-deps:
+	@sh scripts/install-deps.sh bench
+bench: deps bench-deps all
+	python3 bench/run_bench.py $(BENCH_ARGS)
+# A tiny run of the whole suite, for CI: keeps it working without touching docs/.
+bench-smoke: deps bench-deps all
+	python3 bench/run_bench.py --smoke --out $(BUILD)/bench-smoke.md --chart $(BUILD)/bench-smoke.png
+
 check-layers:
 	@sh scripts/check-layers.sh
 
@@ -92,7 +102,9 @@ FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -Isrc -pthread -g -O1 -fsanitize=fuzzer,ad
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRCS) $(LIBS)
-fuzz-build: $(FUZZ_BINS)
+fuzz-build: fuzz-deps $(FUZZ_BINS)
+fuzz-deps:
+	@sh scripts/install-deps.sh fuzz
 fuzz: fuzz-build
 	@for f in $(FUZZ_BINS); do \
 	  mkdir -p $(BUILD)/fuzz/corpus/$$(basename $$f); \
