@@ -149,8 +149,13 @@ void ev_aggregate(ev_ctx_t *c, node_t *n, ev_val_t *out)
     int64_t k = 0;
     if (op == T_TOPK || op == T_BOTTOMK) {
         double f = pv.scalar;
-        if (isnan(f) || f >= 9.223372036854775807e18 || f <= -9.223372036854775807e18)
-            ev_fail(c->q, PROMQL_ERR_EXECUTION, "Scalar value %g overflows int64", f);
+        if (isnan(f) || f >= 9.223372036854775807e18 || f <= -9.223372036854775807e18) {
+            char fv[48];
+            if (isnan(f)) snprintf(fv, sizeof fv, "NaN");
+            else if (isinf(f)) snprintf(fv, sizeof fv, f > 0 ? "+Inf" : "-Inf");
+            else snprintf(fv, sizeof fv, "%g", f);
+            ev_fail(c->q, PROMQL_ERR_EXECUTION, "Scalar value %s overflows int64", fv);
+        }
         k = (int64_t)f;
         if (k < 1) return;
     }

@@ -692,6 +692,7 @@ static int run_query(promql_engine_t *e, const char *query, int64_t start, int64
     free(q->sets);
     querier_close(q->q);
     buf_free(&q->hbuf);
+    ev_regex_cache_free(q);
     ast_free_matchers(root);
     arena_free(&q->arena);
     free(q);

@@ -73,6 +73,8 @@ typedef struct ev_query {
     series_set_t **sets;
     size_t n_states, cap_states, n_sets, cap_sets;
     buf_t hbuf;               /* scratch for hashing label subsets */
+    struct re_cache *recache; /* compiled label_replace regexes, one per call node (funcs.c) */
+    size_t n_recache, cap_recache;
 } ev_query_t;
 
 /* Context for evaluating at one step. */
@@ -125,5 +127,7 @@ size_t *hmap_get(const hmap_t *h, uint64_t key);
 void ev_binary(ev_ctx_t *c, node_t *n, ev_val_t *out);
 void ev_aggregate(ev_ctx_t *c, node_t *n, ev_val_t *out);
 void ev_call(ev_ctx_t *c, node_t *n, ev_val_t *out);
+/* Frees the query's compiled regexes. */
+void ev_regex_cache_free(ev_query_t *q);
 
 #endif

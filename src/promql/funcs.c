@@ -111,6 +111,23 @@ static void call_range(ev_ctx_t *c, node_t *n, ev_val_t *out)
 
 /* ---- label_replace / label_join ---- */
 
+struct re_cache {
+    const node_t *n;
+    pcre2_code *re;
+    pcre2_match_data *md;
+};
+
+void ev_regex_cache_free(ev_query_t *q)
+{
+    for (size_t i = 0; i < q->n_recache; i++) {
+        pcre2_match_data_free(q->recache[i].md);
+        pcre2_code_free(q->recache[i].re);
+    }
+    free(q->recache);
+    q->recache = NULL;
+    q->n_recache = q->cap_recache = 0;
+}
+
 /* Go regexp.Expand semantics: $1, ${1}, $name, ${name}; $$ is a literal $. */
 static void expand(buf_t *o, const char *tpl, size_t tn, const char *src, const PCRE2_SIZE *ov, uint32_t npairs,
                    pcre2_code *re)
@@ -168,30 +185,40 @@ static void call_label_replace(ev_ctx_t *c, node_t *n, ev_val_t *out)
     ev_eval(c, n->call.args[2], &repl);
     ev_eval(c, n->call.args[3], &src);
     ev_eval(c, n->call.args[4], &rx);
-    char rerr[256];
-    if (!promql_regex_re2_check(rx.str.s, rx.str.len, rerr, sizeof rerr))
-        ev_fail(c->q, PROMQL_ERR_EXECUTION, "invalid regular expression in label_replace(): %.*s", (int)rx.str.len,
-                rx.str.s);
-    buf_t pat = BUF_INIT;
-    buf_puts(&pat, "^(?:");
-    buf_append(&pat, rx.str.s, rx.str.len);
-    buf_puts(&pat, ")$");
-    int ec;
-    PCRE2_SIZE eoff;
-    pcre2_code *re = pcre2_compile((PCRE2_SPTR)pat.data, pat.len, PCRE2_UTF, &ec, &eoff, NULL);
-    buf_free(&pat);
+    pcre2_code *re = NULL;
+    pcre2_match_data *md = NULL;
+    for (size_t i = 0; i < c->q->n_recache; i++)
+        if (c->q->recache[i].n == n) {
+            re = c->q->recache[i].re;
+            md = c->q->recache[i].md;
+        }
     if (!re) {
-        PCRE2_UCHAR msg[200];
-        pcre2_get_error_message(ec, msg, sizeof msg);
-        ev_fail(c->q, PROMQL_ERR_EXECUTION, "invalid regular expression in label_replace(): %.*s", (int)rx.str.len,
-                rx.str.s);
+        char rerr[256];
+        if (!promql_regex_re2_check(rx.str.s, rx.str.len, rerr, sizeof rerr))
+            ev_fail(c->q, PROMQL_ERR_EXECUTION, "invalid regular expression in label_replace(): %.*s", (int)rx.str.len,
+                    rx.str.s);
+        buf_t pat = BUF_INIT;
+        buf_puts(&pat, "^(?:");
+        buf_append(&pat, rx.str.s, rx.str.len);
+        buf_puts(&pat, ")$");
+        int ec;
+        PCRE2_SIZE eoff;
+        re = pcre2_compile((PCRE2_SPTR)pat.data, pat.len, PCRE2_UTF, &ec, &eoff, NULL);
+        buf_free(&pat);
+        if (!re)
+            ev_fail(c->q, PROMQL_ERR_EXECUTION, "invalid regular expression in label_replace(): %.*s", (int)rx.str.len,
+                    rx.str.s);
+        if (!label_name_valid(dst.str.s, dst.str.len)) {
+            pcre2_code_free(re);
+            ev_fail(c->q, PROMQL_ERR_EXECUTION, "invalid destination label name in label_replace(): %.*s",
+                    (int)dst.str.len, dst.str.s);
+        }
+        pcre2_jit_compile(re, PCRE2_JIT_COMPLETE); /* the interpreter is used if JIT is unavailable */
+        md = pcre2_match_data_create_from_pattern(re, NULL);
+        XGROW(c->q->recache, c->q->cap_recache, c->q->n_recache + 1);
+        c->q->recache[c->q->n_recache++] = (struct re_cache){n, re, md};
     }
-    if (!label_name_valid(dst.str.s, dst.str.len)) {
-        pcre2_code_free(re);
-        ev_fail(c->q, PROMQL_ERR_EXECUTION, "invalid destination label name in label_replace(): %.*s", (int)dst.str.len,
-                dst.str.s);
-    }
-    pcre2_match_data *md = pcre2_match_data_create_from_pattern(re, NULL);
+
     out->type = VT_VECTOR;
     out->vec = new_vec(c, in.vec.n);
     buf_t o = BUF_INIT;
@@ -210,8 +237,6 @@ static void call_label_replace(ev_ctx_t *c, node_t *n, ev_val_t *out)
         out->vec.s[out->vec.n++] = s;
     }
     buf_free(&o);
-    pcre2_match_data_free(md);
-    pcre2_code_free(re);
     vec_check_dups(c, &out->vec);
 }
 
