@@ -20,6 +20,7 @@ typedef struct parser {
     bool failed;
     int err_pos;
     char err[512];
+    bool selector_only;  /* promql_parse_selector: no checkAST-level selector checks */
     matcher_t **pending; /* matchers created but not yet attached to a node */
     size_t npending, cappending;
 } parser_t;
@@ -398,7 +399,7 @@ static node_t *parse_selector(parser_t *p, const token_t *name_tok)
     if (name_tok) {
         n->vs.name.s = arena_strndup(p->a, tok_text(p, name_tok), (size_t)name_tok->len);
         n->vs.name.len = (size_t)name_tok->len;
-        for (size_t i = first; i < p->npending; i++) {
+        for (size_t i = first; i < p->npending && !p->selector_only; i++) {
             if (strcmp(p->pending[i]->name, METRIC_NAME_LABEL) == 0) {
                 perr(p, pos, "metric name must not be set twice: \"%s\" or \"%s\"", n->vs.name.s, p->pending[i]->value);
                 return NULL;
@@ -413,7 +414,7 @@ static node_t *parse_selector(parser_t *p, const token_t *name_tok)
     bool non_empty = false;
     for (size_t i = 0; i < n->vs.n_ms; i++)
         if (!n->vs.ms[i]->matches_empty) non_empty = true;
-    if (!non_empty) {
+    if (!non_empty && !p->selector_only) {
         ast_free_matchers(n);
         perr(p, pos, "vector selector must contain at least one non-empty matcher");
         return NULL;
@@ -971,10 +972,11 @@ static void format_error(const char *q, int pos, const char *msg, char *err, siz
     snprintf(err, errn, "%d:%d: parse error: %s", line, pos - last_nl, msg);
 }
 
-static int parse_into(parser_t *p, const char *q, size_t n, arena_t *a, node_t **out)
+static int parse_into(parser_t *p, const char *q, size_t n, arena_t *a, node_t **out, bool selector_only)
 {
     memset(p, 0, sizeof *p);
     p->a = a;
+    p->selector_only = selector_only;
     lex_run(&p->lx, q, n);
     node_t *root = NULL;
     if (p->lx.ntoks == 1 && p->lx.toks[0].type == T_EOF) {
@@ -1003,7 +1005,7 @@ int promql_parse(const char *q, size_t n, arena_t *a, node_t **out, char *err, s
 {
     parser_t p;
     node_t *root;
-    int rc = parse_into(&p, q, n, a, &root);
+    int rc = parse_into(&p, q, n, a, &root, false);
     if (rc == 0) {
         check(&p, root);
         if (p.failed) {
@@ -1026,13 +1028,13 @@ int promql_parse_selector(const char *s, matcher_t ***out, size_t *n, promql_err
     size_t len = strlen(s);
     *out = NULL;
     *n = 0;
-    int rc = parse_into(&p, s, len, &a, &root);
+    int rc = parse_into(&p, s, len, &a, &root, true);
     if (rc == 0 && root->kind != N_VECTOR_SEL) {
         ast_free_matchers(root);
         rc = MS_EINVAL;
         if (err) {
             err->type = PROMQL_ERR_BAD_DATA;
-            snprintf(err->message, sizeof err->message, "invalid parameter \"match[]\": 1:1: parse error: expected type instant vector selector, got %s",
+            snprintf(err->message, sizeof err->message, "1:1: parse error: expected a series selector, got %s",
                      val_type_str(node_type(root)));
         }
         lex_free(&p.lx);

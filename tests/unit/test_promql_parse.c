@@ -388,9 +388,17 @@ static void test_parse_selector(void **state)
     assert_int_equal(ms[0]->type, MATCH_RE);
     matcher_free(ms[0]);
     free(ms);
-    assert_int_equal(promql_parse_selector("{a=\"\"}", &ms, &n, &err), MS_EINVAL);
+    /* as Prometheus's ParseMetricSelector: the non-empty-matcher rule is the caller's (api) */
+    assert_int_equal(promql_parse_selector("{a=\"\"}", &ms, &n, &err), 0);
+    assert_int_equal(n, 1);
+    assert_true(ms[0]->matches_empty);
+    matcher_free(ms[0]);
+    free(ms);
+    assert_int_equal(promql_parse_selector("up{a=~\"(\"}", &ms, &n, &err), MS_EINVAL);
     assert_int_equal(err.type, PROMQL_ERR_BAD_DATA);
-    assert_string_equal(err.message, "1:1: parse error: vector selector must contain at least one non-empty matcher");
+    assert_int_equal(promql_parse_selector("{}", &ms, &n, &err), 0);
+    assert_int_equal(n, 0);
+    free(ms);
     assert_int_equal(promql_parse_selector("rate(x[5m])", &ms, &n, &err), MS_EINVAL);
     assert_int_equal(promql_parse_selector("up{", &ms, &n, &err), MS_EINVAL);
     assert_int_equal(promql_parse_selector("up[5m]", &ms, &n, &err), MS_EINVAL);
