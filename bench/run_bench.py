@@ -288,8 +288,20 @@ def workload_text(args, w, loadgen_describe):
         "the engine, not a cache).")
 
 
+def self_test():
+    """Runs bench/test_bench.py (the runner's own comparison logic); returns ok."""
+    import unittest
+    import test_bench
+    suite = unittest.defaultTestLoader.loadTestsFromModule(test_bench)
+    res = unittest.TextTestRunner(stream=sys.stdout, verbosity=0).run(suite)
+    return res.wasSuccessful()
+
+
 def main(argv):
     args = parse_args(argv)
+    if args.smoke and not self_test():  # CI runs the smoke: make it run the runner's own tests too
+        log("bench/test_bench.py failed")
+        return 1
     started = datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M")
     command = "python3 bench/run_bench.py " + " ".join(shlex.quote(a) for a in argv)
     need = []
