@@ -3,6 +3,7 @@
  * order), its body is accumulated under a hard cap, then it is routed to one api handler whose
  * api_response_t becomes the MHD response. Shutdown quiesces, drains in-flight requests, stops. */
 #include "api/http_server.h"
+#include "api/api_read.h"
 #include "util/alloc.h"
 #include "util/clock.h"
 #include "util/log.h"
@@ -31,6 +32,7 @@ typedef struct route {
 #define GH (API_GET | API_HEAD)
 static const route_t routes[] = {
     {"/api/v1/write", API_POST, api_handle_write, false},
+    {"/api/v1/read", API_POST, api_handle_read, false},
     {"/api/v1/query", GP, api_handle_query, true},
     {"/api/v1/query_range", GP, api_handle_query_range, true},
     {"/api/v1/query_exemplars", GP, api_handle_query_exemplars, true},

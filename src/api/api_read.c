@@ -1,0 +1,93 @@
+/* api_read.c owns POST /api/v1/read (Prometheus remote_read): it decodes the ReadRequest, runs
+ * each query through a storage querier and answers with the negotiated response type, SAMPLES
+ * (snappy ReadResponse) or STREAMED_XOR_CHUNKS (CRC-framed ChunkedReadResponse messages).
+ * Errors are plain text with Prometheus's status codes: 400 bad request, 413 too large, 500 storage.
+ * The response is built whole before it is sent (no incremental streaming over the wire). */
+#include "api/api_read.h"
+#include "ingest/rr_codec.h"
+#include "ingest/rw_encode.h"
+#include "util/status.h"
+#include <stdio.h>
+
+/* Runs one query; for each selected series calls emit. Returns 0 or a storage status. */
+static int run_query(db_t *db, const rr_query_t *q, rr_response_type_t rt, int64_t qi, buf_t *out,
+                     uint64_t *samples_total, bool *over_limit)
+{
+    if (q->n_matchers == 0 || q->start_ms > q->end_ms) return 0; /* selects nothing, as Prometheus */
+    querier_t *qr = NULL;
+    int rc = db_querier(db, q->start_ms, q->end_ms, &qr);
+    if (rc != 0) return rc;
+    series_set_t *ss = NULL;
+    rc = querier_select(qr, (const matcher_t *const *)q->matchers, q->n_matchers, &ss);
+    sample_vec_t sv = {0};
+    for (size_t i = 0; rc == 0 && i < series_set_len(ss); i++) {
+        sv.n = 0;
+        rc = series_set_samples(ss, i, q->start_ms, q->end_ms, &sv);
+        if (rc != 0) break;
+        labels_t ls = series_set_labels(ss, i);
+        if (rt == RR_SAMPLES) {
+            *samples_total += sv.n;
+            if (*samples_total > API_READ_SAMPLE_LIMIT) {
+                *over_limit = true;
+                break;
+            }
+            rr_encode_timeseries(out, ls.v, ls.n, sv.v, sv.n);
+        } else {
+            rr_encode_chunked_series(out, qi, ls.v, ls.n, sv.v, sv.n, RR_MAX_FRAME_BYTES);
+        }
+    }
+    sample_vec_free(&sv);
+    series_set_free(ss);
+    querier_close(qr);
+    return rc;
+}
+
+void api_handle_read(api_t *api, const api_request_t *req, api_response_t *res)
+{
+    rr_request_t rr;
+    char msg[512];
+    rr_outcome_t o = rr_decode_request(req->body, req->body_len, req->content_encoding,
+                                       api->rw_limits.max_decompressed_bytes, &rr, msg, sizeof msg);
+    if (o != RR_OK) {
+        api_text(res, o == RR_TOO_LARGE ? 413 : 400, msg);
+        buf_putc(&res->body, '\n');
+        return;
+    }
+    buf_t out = BUF_INIT, qbuf = BUF_INIT;
+    uint64_t total = 0;
+    bool over = false;
+    int rc = 0;
+    for (size_t i = 0; i < rr.n_queries && rc == 0 && !over; i++) {
+        if (rr.response_type == RR_SAMPLES) {
+            buf_reset(&qbuf);
+            rc = run_query(api->db, &rr.queries[i], RR_SAMPLES, (int64_t)i, &qbuf, &total, &over);
+            rr_encode_query_result(&out, &qbuf);
+        } else {
+            rc = run_query(api->db, &rr.queries[i], RR_STREAMED_XOR_CHUNKS, (int64_t)i, &out, &total, &over);
+        }
+    }
+    if (over) {
+        snprintf(msg, sizeof msg, "exceeded sample limit (%u)\n", API_READ_SAMPLE_LIMIT);
+        api_text(res, 400, msg);
+    } else if (rc != 0) {
+        snprintf(msg, sizeof msg, "remote read failed: %s\n", ms_strerror(rc));
+        api_text(res, 500, msg);
+    } else if (rr.response_type == RR_SAMPLES) {
+        buf_reset(&res->body);
+        if (rw_snappy_compress(out.data ? out.data : (const uint8_t *)"", out.len, &res->body) != 0) {
+            api_text(res, 500, "remote read failed: snappy compression\n");
+        } else {
+            res->status = 200;
+            res->content_type = RR_CONTENT_TYPE_SAMPLES;
+        }
+    } else {
+        buf_free(&res->body);
+        res->body = out;
+        out = (buf_t)BUF_INIT;
+        res->status = 200;
+        res->content_type = RR_CONTENT_TYPE_STREAMED;
+    }
+    buf_free(&out);
+    buf_free(&qbuf);
+    rr_request_free(&rr);
+}
