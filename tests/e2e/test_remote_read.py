@@ -35,9 +35,9 @@ STREAMED_CT = "application/x-streamed-protobuf; proto=prometheus.ChunkedReadResp
 class Prom:
     """A real Prometheus on a free port with its own temp dir; stop() kills it and cleans up."""
 
-    def __init__(self, config_yaml, extra_args=()):
+    def __init__(self, config_yaml, extra_args=(), port=None):
         self.tmp = tempfile.mkdtemp(prefix="ms-prom-")
-        self.port = free_port()
+        self.port = port or free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.cfg = os.path.join(self.tmp, "prometheus.yml")
         with open(self.cfg, "w") as f:
