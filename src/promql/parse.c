@@ -21,6 +21,7 @@ typedef struct parser {
     int err_pos;
     char err[512];
     bool selector_only;  /* promql_parse_selector: no checkAST-level selector checks */
+    int depth;           /* bound on the AST depth so far (recursion, binary chains, postfixes) */
     matcher_t **pending; /* matchers created but not yet attached to a node */
     size_t npending, cappending;
 } parser_t;
@@ -105,6 +106,16 @@ static bool parse_number_text(const char *s, size_t n, double *out)
 }
 
 static node_t *parse_expr(parser_t *p, int min_prec);
+
+/* Hostile queries ("((((...", "x[1m:][1m:]...", "a+a+a+...") would otherwise nest the AST, and
+ * the recursive parser, checker and evaluator with it, until the thread's stack overflows. */
+#define PARSE_MAX_DEPTH 1000
+static bool deeper(parser_t *p, int pos)
+{
+    if (++p->depth <= PARSE_MAX_DEPTH) return true;
+    perr(p, pos, "expression nested too deeply (more than %d levels)", PARSE_MAX_DEPTH);
+    return false;
+}
 
 static int binop_prec(tok_type_t t)
 {
@@ -629,6 +640,7 @@ static node_t *parse_postfix(parser_t *p, node_t *e)
 {
     while (!p->failed) {
         const token_t *t = peek(p);
+        if ((t->type == T_LBRACKET || t->type == T_OFFSET || t->type == T_AT) && !deeper(p, t->pos)) goto fail;
         if (t->type == T_LBRACKET) {
             int lb_pos = next(p)->pos;
             const token_t *d = next(p);
@@ -787,7 +799,16 @@ static node_t *parse_unary(parser_t *p)
     return parse_postfix(p, e);
 }
 
+static node_t *parse_expr_at(parser_t *p, int min_prec);
 static node_t *parse_expr(parser_t *p, int min_prec)
+{
+    int depth = p->depth;
+    node_t *e = deeper(p, peek(p)->pos) ? parse_expr_at(p, min_prec) : NULL;
+    p->depth = depth;
+    return e;
+}
+
+static node_t *parse_expr_at(parser_t *p, int min_prec)
 {
     node_t *lhs = parse_unary(p);
     if (!lhs) return NULL;
@@ -795,6 +816,10 @@ static node_t *parse_expr(parser_t *p, int min_prec)
         const token_t *t = peek(p);
         int prec = binop_prec(t->type);
         if (prec < 0 || prec < min_prec) break;
+        if (!deeper(p, t->pos)) {
+            ast_free_matchers(lhs);
+            return NULL;
+        }
         next(p);
         node_t *n = new_node(p, N_BINARY, lhs->pos, 0);
         n->bin.op = t->type;
