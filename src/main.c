@@ -25,7 +25,8 @@ typedef struct flag {
 
 enum {
     F_HTTP_ADDR, F_DATA_DIR, F_RETENTION, F_LOG_LEVEL, F_WAL_FSYNC, F_MAX_FUTURE, F_MAX_REQUEST_BYTES,
-    F_LOOKBACK, F_QUERY_TIMEOUT, F_MAX_SAMPLES, F_MAX_CONCURRENCY, F_MAX_POINTS, F_COUNT
+    F_LOOKBACK, F_QUERY_TIMEOUT, F_MAX_SAMPLES, F_MAX_CONCURRENCY, F_MAX_POINTS,
+    F_MAX_CONC_WRITES, F_MAX_REQ_SAMPLES, F_MAX_LABELS, F_MAX_LNAME, F_MAX_LVALUE, F_MAX_MATCH, F_COUNT
 };
 
 static flag_t flags[F_COUNT] = {
@@ -42,6 +43,13 @@ static flag_t flags[F_COUNT] = {
     [F_MAX_SAMPLES] = {"query.max-samples", "50000000", "maximum samples a query may hold in memory", NULL},
     [F_MAX_CONCURRENCY] = {"query.max-concurrency", "20", "maximum queries executing at once", NULL},
     [F_MAX_POINTS] = {"query.max-points-per-series", "11000", "maximum points per series in a range query", NULL},
+    [F_MAX_CONC_WRITES] = {"max-concurrent-writes", "32",
+                           "remote_write requests handled at once; excess get 429 with Retry-After", NULL},
+    [F_MAX_REQ_SAMPLES] = {"max-samples-per-request", "1000000", "samples in one remote_write request", NULL},
+    [F_MAX_LABELS] = {"max-labels-per-series", "128", "labels of one written series", NULL},
+    [F_MAX_LNAME] = {"max-label-name-length", "1024", "bytes in a written label name", NULL},
+    [F_MAX_LVALUE] = {"max-label-value-length", "8192", "bytes in a written label value", NULL},
+    [F_MAX_MATCH] = {"max-match-selectors", "1000", "match[] selectors in one request", NULL},
 };
 
 static void usage(FILE *f)
@@ -159,6 +167,11 @@ int main(int argc, char **argv)
     if (conc > 100000) die_usage("invalid value for --query.max-concurrency: %s%s (too large)", flags[F_MAX_CONCURRENCY].value, "");
     po.max_concurrent = (int)conc;
     po.max_points_per_series = uint_flag(F_MAX_POINTS);
+    uint64_t max_req_samples = uint_flag(F_MAX_REQ_SAMPLES), max_labels = uint_flag(F_MAX_LABELS);
+    uint64_t max_lname = uint_flag(F_MAX_LNAME), max_lvalue = uint_flag(F_MAX_LVALUE);
+    uint64_t max_match = uint_flag(F_MAX_MATCH), wconc = uint_flag(F_MAX_CONC_WRITES);
+    if (wconc > 100000) die_usage("invalid value for --max-concurrent-writes: %s%s (too large)",
+                                  flags[F_MAX_CONC_WRITES].value, "");
 
     log_info("starting metricstor version %s", METRICSTOR_VERSION);
     for (int i = 0; i < F_COUNT; i++) log_info("config --%s=%s", flags[i].name, flags[i].value);
@@ -187,6 +200,13 @@ int main(int argc, char **argv)
     api.max_request_bytes = (size_t)max_req;
     api.query_timeout_ms = po.default_timeout_ms;
     api.max_points_per_series = po.max_points_per_series;
+    api.rw_limits.max_samples = (size_t)max_req_samples;
+    api.rw_limits.max_labels_per_series = (size_t)max_labels;
+    api.rw_limits.max_label_name_len = (size_t)max_lname;
+    api.rw_limits.max_label_value_len = (size_t)max_lvalue;
+    api.max_match_selectors = (size_t)max_match;
+    api.max_concurrent_writes = (unsigned)wconc;
+    api.max_concurrent_queries = (unsigned)po.max_concurrent;
     api.data_dir = dbo.data_dir;
     api.retention_ms = dbo.retention_ms;
     api.flags = api_flags;

@@ -32,6 +32,11 @@ typedef struct api {
     const api_flag_t *flags;     /* borrowed, n_flags entries */
     size_t n_flags;
     int64_t start_time_ms;
+    /* Overload and hostile-input limits, enforced by http_server.c before a handler runs
+     * (0: unlimited). Excess writes get 429 and excess queries 503, both with Retry-After. */
+    unsigned max_concurrent_writes;   /* remote_write requests handled at once */
+    unsigned max_concurrent_queries;  /* /query and /query_range evaluated at once */
+    size_t max_match_selectors;       /* match[] values in one request */
     atomic_bool ready;           /* false while starting and once shutdown has begun */
 } api_t;
 

@@ -4,6 +4,7 @@
  * api_response_t becomes the MHD response. Shutdown quiesces, drains in-flight requests, stops. */
 #include "api/http_server.h"
 #include "api/api_read.h"
+#include "api/api_ui.h"
 #include "util/alloc.h"
 #include "util/clock.h"
 #include "util/log.h"
@@ -49,6 +50,9 @@ static const route_t routes[] = {
     {"/api/v1/alerts", API_GET, api_handle_alerts, false},
     {"/-/healthy", GH, api_handle_healthy, false},
     {"/-/ready", GH, api_handle_ready, false},
+    {"/", GH, api_handle_ui, false},
+    {"/ui/app.js", GH, api_handle_ui, false},
+    {"/ui/style.css", GH, api_handle_ui, false},
 };
 #define N_ROUTES (sizeof routes / sizeof *routes)
 #define LABEL_PREFIX "/api/v1/label/"
@@ -115,6 +119,7 @@ struct http_server {
     api_t *api;
     struct MHD_Daemon *daemon;
     atomic_long inflight;      /* requests whose first line arrived and are not completed */
+    atomic_uint writes, queries; /* handlers running now, for the api's concurrency limits */
     atomic_bool stopping;
     struct sockaddr_storage sa;
 };
@@ -171,6 +176,7 @@ static api_method_t method_of(const char *m)
 
 static enum MHD_Result send_response(http_server_t *s, struct MHD_Connection *con, api_response_t *res)
 {
+    bool retry = res->status == 429 || res->status == 503;
     struct MHD_Response *r;
     if (res->body.len) {
         r = MHD_create_response_from_buffer(res->body.len, res->body.data, MHD_RESPMEM_MUST_FREE);
@@ -182,6 +188,7 @@ static enum MHD_Result send_response(http_server_t *s, struct MHD_Connection *co
     if (!r) return MHD_NO;
     if (res->content_type) MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, res->content_type);
     if (res->allow) MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, res->allow);
+    if (retry) MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "1");
     if (atomic_load(&s->stopping)) MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result ret = MHD_queue_response(con, (unsigned)res->status, r);
     MHD_destroy_response(r);
@@ -200,6 +207,73 @@ static enum MHD_Result too_large(http_server_t *s, struct MHD_Connection *con)
     char msg[128];
     snprintf(msg, sizeof msg, "request body too large (limit %zu bytes)\n", s->api->max_request_bytes);
     return send_text(s, con, 413, msg);
+}
+
+/* Parameters that name one value: a request repeating one is refused rather than silently
+ * using the first, so a confused client learns of its mistake. */
+static const char *const single_params[] = {"query", "time", "start", "end", "step", "timeout", "limit",
+                                            "limit_per_metric", "metric"};
+
+/* Checks parameter counts against the limits; false after writing a 400. */
+static bool params_check(const api_t *api, const api_request_t *req, api_response_t *res)
+{
+    for (size_t i = 0; i < sizeof single_params / sizeof *single_params; i++) {
+        size_t c = params_count(&req->params, single_params[i]);
+        if (c > 1) {
+            api_json_error(res, "bad_data", "invalid parameter \"%s\": given %zu times, want at most once",
+                           single_params[i], c);
+            return false;
+        }
+    }
+    size_t m = params_count(&req->params, "match[]");
+    if (api->max_match_selectors && m > api->max_match_selectors) {
+        api_json_error(res, "bad_data", "invalid parameter \"match[]\": %zu selectors, over the limit of %zu "
+                                        "(--max-match-selectors)", m, api->max_match_selectors);
+        return false;
+    }
+    return true;
+}
+
+/* Admission for handlers with a concurrency limit: takes a slot from *count if one is free
+ * (never waits, so an overload cannot build a queue). */
+static bool slot_take(atomic_uint *count, unsigned limit)
+{
+    if (!limit) return true;
+    unsigned cur = atomic_load(count);
+    do {
+        if (cur >= limit) return false;
+    } while (!atomic_compare_exchange_weak(count, &cur, cur + 1));
+    return true;
+}
+
+/* Runs the handler unless its concurrency limit is reached; then answers 429 (writes: remote_write
+ * senders back off and retry) or 503 (queries), both with Retry-After. */
+static void run_handler(http_server_t *s, api_handler_fn fn, const api_request_t *req, api_response_t *res)
+{
+    api_t *api = s->api;
+    atomic_uint *count = NULL;
+    unsigned limit = 0;
+    if (fn == api_handle_write) {
+        count = &s->writes;
+        limit = api->max_concurrent_writes;
+    } else if (fn == api_handle_query || fn == api_handle_query_range) {
+        count = &s->queries;
+        limit = api->max_concurrent_queries;
+    }
+    if (count && !slot_take(count, limit)) {
+        char msg[160];
+        if (fn == api_handle_write) {
+            snprintf(msg, sizeof msg, "too many concurrent remote_write requests (limit %u, "
+                                      "--max-concurrent-writes); retry later\n", limit);
+            api_text(res, 429, msg);
+        } else {
+            api_json_error(res, "unavailable", "too many concurrent queries (limit %u, --query.max-concurrency); "
+                                               "retry later", limit);
+        }
+        return;
+    }
+    fn(api, req, res);
+    if (count && limit) atomic_fetch_sub(count, 1);
 }
 
 /* Routes a fully received request and queues the handler's response. */
@@ -242,9 +316,9 @@ static enum MHD_Result dispatch(http_server_t *s, struct MHD_Connection *con, co
     if (prc == 0 && q) prc = params_parse_urlencoded(&req.params, q + 1, strlen(q + 1), perr, sizeof perr);
     if (prc != 0) {
         api_json_error(&res, "bad_data", "error parsing form values: %s", perr);
-    } else {
+    } else if (params_check(s->api, &req, &res)) {
         int64_t t0 = clock_mono_ns();
-        fn(s->api, &req, &res);
+        run_handler(s, fn, &req, &res);
         log_debug("%s %s -> %d (%.3f ms)", method, req.path, res.status, (double)(clock_mono_ns() - t0) / 1e6);
     }
     enum MHD_Result ret = send_response(s, con, &res);
@@ -351,14 +425,20 @@ int http_server_start(api_t *api, const http_options_t *opts, http_server_t **ou
     s->api = api;
     atomic_init(&s->inflight, 0);
     atomic_init(&s->stopping, false);
+    atomic_init(&s->writes, 0);
+    atomic_init(&s->queries, 0);
     int rc = resolve(opts->addr, &s->sa, err, err_len);
     if (rc != 0) { free(s); return rc; }
+    /* Default: one thread per connection (bounded by the connection limit), so a long query
+     * blocks only its own connection and never the writes or queries that would otherwise share
+     * its pool thread; the api's concurrency limits bound the work actually running.
+     * threads > 0 selects the older epoll thread pool of that size. */
     unsigned threads = opts->threads;
-    if (!threads) {
-        long n = sysconf(_SC_NPROCESSORS_ONLN);
-        threads = n > 0 ? (unsigned)n : 1;
-    }
-    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    if (threads)
+        flags |= MHD_USE_EPOLL_INTERNAL_THREAD;
+    else
+        flags |= MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL;
     if (s->sa.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
     s->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, s,
@@ -377,7 +457,10 @@ int http_server_start(api_t *api, const http_options_t *opts, http_server_t **ou
         free(s);
         return MS_EIO;
     }
-    log_info("http: listening on %s with %u threads", opts->addr, threads);
+    if (threads)
+        log_info("http: listening on %s with %u threads", opts->addr, threads);
+    else
+        log_info("http: listening on %s, one thread per connection", opts->addr);
     *out = s;
     return MS_OK;
 }

@@ -11,7 +11,7 @@ typedef struct http_server http_server_t;
 
 typedef struct http_options {
     const char *addr;            /* "host:port", "[v6addr]:port" or ":port" */
-    unsigned threads;            /* 0: number of CPUs */
+    unsigned threads;            /* 0: one thread per connection; n: an epoll pool of n threads */
     unsigned connection_limit;   /* 0: default (1024) */
     unsigned connection_timeout_s;/* idle keep-alive timeout; 0: default (120) */
 } http_options_t;
