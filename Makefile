@@ -22,7 +22,7 @@ UNIT_BINS_SAN := $(UNIT_SRCS:tests/unit/%.c=$(SANB)/tests/%)
 BENCH_SRCS    := $(wildcard bench/*.c)
 BENCH_BINS    := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all deps run test unit unit-asan e2e asan clean check-layers bench bench-smoke bench-deps fuzz fuzz-build fuzz-deps
+.PHONY: all deps run test unit unit-asan e2e asan clean check-layers bench bench-smoke bench-deps fuzz fuzz-build fuzz-deps test-browser
 all: $(BUILD)/metricstor $(BUILD)/push_metrics $(BENCH_BINS)
 
 deps:
@@ -59,6 +59,18 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/libmetricstor.a
 $(SANB)/tests/%: $(SANB)/obj/tests/unit/%.o $(SANB)/libmetricstor.a
 	@mkdir -p $(dir $@)
 	$(CC) $(SAN_FLAGS) -o $@ $^ $(LIBS) -lcmocka
+
+# The web UI (web/) is embedded: scripts/embed-web.sh writes build/gen/web_assets.c, which
+# src/api/api_ui.c includes (so every build of the library, fuzzers too, gets it).
+WEB_FILES := web/index.html $(filter-out web/index.html,$(sort $(wildcard web/*.html web/*.js web/*.css web/vendor/*)))
+$(BUILD)/gen/web_assets.c: scripts/embed-web.sh $(WEB_FILES)
+	@mkdir -p $(dir $@)
+	sh scripts/embed-web.sh $@ $(WEB_FILES)
+$(BUILD)/obj/src/api/api_ui.o $(SANB)/obj/src/api/api_ui.o: $(BUILD)/gen/web_assets.c
+
+# The web UI end to end in headless Chromium (installs chromium and playwright-core when missing).
+test-browser: all
+	sh tests/e2e/browser/run.sh $(BUILD)/metricstor
 
 asan: $(SANB)/metricstor
 
@@ -102,6 +114,7 @@ FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -Isrc -pthread -g -O1 -fsanitize=fuzzer,ad
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRCS) $(LIBS)
+$(FUZZ_BINS): $(BUILD)/gen/web_assets.c
 fuzz-build: fuzz-deps $(FUZZ_BINS)
 fuzz-deps:
 	@sh scripts/install-deps.sh fuzz
