@@ -190,6 +190,8 @@ def render(path, ctx):
     L.append("## Workload\n")
     L.append(w["text"] + "\n")
     L.append(f"## Results (median of {nr} round{'s' if nr != 1 else ''}; (min..max) across rounds)\n")
+    if ctx.get("busy"):
+        L.append(f"**Caveat**: {ctx['busy']}.\n")
     L.append("Ratio = Metricstor / peer. ✗ marks a ratio on the wrong side of 1 for Metricstor "
              "(slower, larger or hungrier). A cell that says `unsupported`, `WRONG` or `failed` "
              "has no number on purpose: a broken answer must not look fast.\n")

@@ -380,6 +380,14 @@ def main(argv):
                           "equal Prometheus's where compared")
         rounds.append(rnd)
 
+    loads = [rnd[t]["info"]["loadavg"][i] for rnd in rounds for t in rnd if "loadavg" in rnd[t]["info"] for i in (0, 1)]
+    ncpu = os.cpu_count() or 1
+    busy = None
+    if loads and max(loads) > ncpu:
+        busy = (f"the machine was busy with other work during this run: the 1-minute load average reached "
+                f"{max(loads):.1f} on {ncpu} CPUs (per-target values in the notes), so timings are noisier and "
+                "lower than on an idle machine; the min..max ranges show how much")
+        log("warning: " + busy)
     if probes:
         notes.insert(0, "range-boundary probe, `count_over_time(node_load1{instance=\"host-0:9100\"}[1m])` evaluated "
                         "exactly at the last sample's timestamp (5 = the window includes its left edge, as Prometheus 2.x; "
@@ -398,7 +406,7 @@ def main(argv):
         findings_chart = None
         log(f"chart: {chart_err}")
     ctx = {"command": command, "started": started, "machine": br.machine_info(), "versions": versions,
-           "source": br.source_info(ROOT),
+           "source": br.source_info(ROOT), "busy": busy,
            "workload": {"text": workload_text(args, w, desc_line)}, "rounds": rounds, "targets": args.targets,
            "figures": figures, "agg": agg, "queries": queries, "findings": findings, "checks": checks,
            "chart_err": chart_err,
