@@ -5,7 +5,7 @@ PromQL queries (instant and range; rate, irate, increase, aggregations, topk, hi
 *_over_time) answered by that Prometheus from its own TSDB and by Metricstor must agree: same
 label sets exactly, values within 1e-9 relative, over a window that ends a few seconds before
 the test stops waiting (remote_write lags a little). The config used is the one in
-docs/prometheus.md. Skipped under the ASan build (it waits ~30 s of real time)."""
+docs/prometheus.md (read from it). Skipped under the ASan build (it waits ~30 s of real time)."""
 import math
 import os
 import shutil
@@ -15,32 +15,12 @@ import time
 import urllib.request
 
 from lib import TestFailure, check, free_port
-from test_remote_read import Prom
+from test_remote_read import Prom, doc_snippet
 
 NODE_EXPORTER = "/usr/bin/prometheus-node-exporter"
 WAIT_S = 32
 LAG_S = 5
 
-SENDER_CONFIG = """global:
-  scrape_interval: 1s
-  evaluation_interval: 1s
-scrape_configs:
-  - job_name: node
-    static_configs:
-      - targets: ['127.0.0.1:{ne_port}']
-  - job_name: prometheus
-    static_configs:
-      - targets: ['127.0.0.1:{prom_port}']
-remote_write:
-  - url: {ms_base}/api/v1/write
-    queue_config:
-      batch_send_deadline: 200ms
-      max_samples_per_send: 2000
-      min_backoff: 50ms
-      max_backoff: 1s
-    metadata_config:
-      send_interval: 5s
-"""
 
 INSTANT = [
     "up",
@@ -134,7 +114,7 @@ def test_prometheus_remote_write_sender(ctx):
     try:
         # Prometheus must know its own port for the self-scrape: pick it first, then start.
         prom_port = free_port()
-        cfg = SENDER_CONFIG.format(ne_port=ne_port, prom_port=prom_port, ms_base=srv.base)
+        cfg = doc_snippet("sender", srv.base, p9100=ne_port, p9090=prom_port)
         prom = Prom(cfg, port=prom_port)
         t_start = time.time()
         time.sleep(WAIT_S)

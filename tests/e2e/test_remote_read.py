@@ -104,6 +104,22 @@ class Prom:
         check(status in (200, 204), f"push to prometheus: {status} {data[:300]!r}")
 
 
+def doc_snippet(tag, ms_base, **ports):
+    """The yaml block after `<!-- tested: tag -->` in docs/prometheus.md, with the doc's host names
+    replaced by the test's: metricstor:9101 -> ms_base, localhost:<doc port> -> 127.0.0.1:<port>."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs", "prometheus.md")
+    with open(path) as f:
+        text = f.read()
+    marker = f"<!-- tested: {tag} -->"
+    check(marker in text, f"docs/prometheus.md lacks {marker}")
+    block = text.split(marker, 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    block = block.replace("http://metricstor:9101", ms_base)
+    for doc_port, port in ports.items():
+        block = block.replace(f"localhost:{doc_port.lstrip('p')}", f"127.0.0.1:{port}")
+    check("metricstor:" not in block and "localhost:" not in block, f"unreplaced host in snippet:\n{block}")
+    return block
+
+
 # ---------------------------------------------------------------- wire helpers (independent of the C code)
 
 def uvarint(b, pos):
@@ -521,10 +537,7 @@ def test_prometheus_remote_read_client(ctx):
     data.append(({"__name__": "rrc_temp", "room": "a"}, [(t0 + i * 10000, 20 + math.sin(i / 7)) for i in range(120)]))
     status, body = srv.push(data)
     check(status == 204, f"push: {status} {body!r}")
-    cfg = ("global:\n  scrape_interval: 1m\n"
-           "remote_read:\n"
-           f"  - url: {srv.base}/api/v1/read\n"
-           "    read_recent: true\n")
+    cfg = "global:\n  scrape_interval: 1m\n" + doc_snippet("remote_read", srv.base)
     prom = Prom(cfg)
     try:
         t_eval = (t0 + 119 * 10000) / 1000.0
