@@ -1,0 +1,281 @@
+#!/usr/bin/env python3
+"""crashloop owns the crash-consistency loop: writers push remote_write continuously over HTTP and
+record every sample the server acknowledged (204); the server is killed with SIGKILL at random
+moments and restarted on the same data dir; after every restart every acknowledged sample must be
+back, with its value, exactly once, and nothing that was never sent may appear.
+
+A request cut off by the kill has an unknown outcome, as for a real sender: its writer resends the
+identical samples after the restart (a no-op if they were stored) until it gets a 204, so at the end
+every generated sample is acknowledged and the final check is exact equality.
+
+  python3 tests/e2e/crashloop.py --binary build/metricstor --kills 100
+Prints one line per kill and a summary (kills, samples acknowledged and verified, requests in doubt).
+"""
+import argparse
+import json
+import os
+import random
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import promwire  # noqa: E402
+from lib import Server, TestFailure, check  # noqa: E402
+
+METRIC = "crashloop_sample"
+
+
+def _value(w, s, t):
+    return float((t * 31 + w * 7 + s) % 1000003) / 4.0
+
+
+class State:
+    """Shared between writers and the killer. Everything under lock."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.base = None               # URL of the live server, None while it is down
+        self.up = threading.Event()
+        self.stop = False
+        self.sent = {}                 # (w, s) -> {t: v}: every sample ever sent
+        self.acked = {}                # (w, s) -> set(t): samples in a request answered 204
+        self.requests_ok = 0
+        self.requests_in_doubt = 0     # cut off by a kill, resent later
+        self.refused = 0               # 429/503: resent later
+        self.errors = []
+
+
+def _post(base, body, timeout=10):
+    req = urllib.request.Request(base + "/api/v1/write", data=body, method="POST",
+                                 headers={"Content-Encoding": "snappy", "Content-Type": "application/x-protobuf"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def _writer(st, w, n_series, per_batch, t0):
+    rng = random.Random(w)
+    seq = 0
+    pending = None  # the batch whose outcome is unknown or refused: resend it as is
+    while True:
+        with st.lock:
+            if st.stop and pending is None:
+                return
+        if pending is None:
+            series = []
+            for s in range(n_series):
+                ts = [t0 + (seq + k) * 3 + w % 3 for k in range(per_batch)]
+                series.append(((w, s), ts))
+            seq += per_batch
+            rng.shuffle(series)
+            pending = series
+            with st.lock:
+                for key, ts in series:
+                    d = st.sent.setdefault(key, {})
+                    for t in ts:
+                        d[t] = _value(key[0], key[1], t)
+        body = promwire.compress(promwire.encode_write_request(
+            [({"__name__": METRIC, "w": str(k[0]), "s": str(k[1])}, [(t, _value(k[0], k[1], t)) for t in ts])
+             for k, ts in pending]))
+        if not st.up.wait(30):
+            with st.lock:
+                if st.stop:
+                    return
+            continue
+        with st.lock:
+            base = st.base
+            if st.stop and base is None:
+                return
+        if base is None:
+            continue
+        try:
+            code, data = _post(base, body)
+        except Exception:
+            with st.lock:
+                st.requests_in_doubt += 1
+            time.sleep(0.02)
+            continue
+        if code == 204:
+            with st.lock:
+                st.requests_ok += 1
+                for key, ts in pending:
+                    st.acked.setdefault(key, set()).update(ts)
+            pending = None
+        elif code in (429, 503):
+            with st.lock:
+                st.refused += 1
+            time.sleep(0.05)
+        else:
+            with st.lock:
+                st.errors.append(f"writer {w}: unexpected {code} {data[:200]!r}")
+                st.stop = True
+            return
+
+
+def _read_all(srv, t_lo, t_hi):
+    """Every stored sample of the test metric, as {(w, s): [(t, v), ...]}."""
+    rng_ms = t_hi - t_lo + 1
+    status, doc = srv.get_json("/api/v1/query", {
+        "query": f"{METRIC}[{rng_ms}ms]", "time": f"{t_hi / 1000.0:.3f}"})
+    check(status == 200 and doc.get("status") == "success", f"read-back query failed: {status} {str(doc)[:300]}")
+    out = {}
+    for e in doc["data"]["result"]:
+        key = (int(e["metric"]["w"]), int(e["metric"]["s"]))
+        out[key] = [(round(float(p[0]) * 1000), float(p[1])) for p in e["values"]]
+    return out
+
+
+def _verify(st, srv, t0, final):
+    """acked subset of stored subset of sent, values equal, no timestamp twice; with final, stored
+    must equal sent (every sample was eventually acknowledged)."""
+    with st.lock:
+        acked = {k: set(v) for k, v in st.acked.items()}
+        sent = {k: dict(v) for k, v in st.sent.items()}
+    if not sent:
+        return 0
+    t_hi = max(max(v) for v in sent.values() if v)
+    stored = _read_all(srv, t0 - 1, t_hi)
+    verified = 0
+    for key, pts in stored.items():
+        ts = [t for t, _ in pts]
+        check(len(ts) == len(set(ts)), f"series {key}: a timestamp returned twice")
+        check(ts == sorted(ts), f"series {key}: samples out of order")
+        sk = sent.get(key)
+        check(sk is not None, f"series {key} stored but never sent")
+        for t, v in pts:
+            check(t in sk, f"series {key}: sample at {t} stored but never sent")
+            check(v == sk[t], f"series {key}: sample at {t} is {v}, sent {sk[t]}")
+    for key, ts in acked.items():
+        have = {t for t, _ in stored.get(key, [])}
+        lost = ts - have
+        check(not lost, f"series {key}: {len(lost)} acknowledged samples lost, e.g. {sorted(lost)[:5]}")
+        verified += len(ts)
+    if final:
+        for key, d in sent.items():
+            have = {t for t, _ in stored.get(key, [])}
+            check(have == set(d), f"series {key}: final set differs from sent ({len(have)} vs {len(d)})")
+    return verified
+
+
+def run(binary, kills=10, writers=4, series=8, per_batch=5, min_run=0.2, max_run=1.5, seed=None,
+        server_args=(), log=print, keep=False):
+    """Runs the loop; returns a summary dict. Raises TestFailure on any lost/extra/wrong sample."""
+    seed = seed if seed is not None else random.randrange(1 << 30)
+    rng = random.Random(seed)
+    work = tempfile.mkdtemp(prefix="ms-crashloop-")
+    data_dir = os.path.join(work, "data")
+    st = State()
+    t0 = int(time.time() * 1000) - 3_600_000  # an hour back: inside retention, never "too new"
+    threads = [threading.Thread(target=_writer, args=(st, w, series, per_batch, t0), daemon=True)
+               for w in range(writers)]
+    summary = {"seed": seed, "kills": 0, "verified": 0}
+    servers = []
+    started = time.time()
+    try:
+        srv = Server(binary, list(server_args), data_dir=data_dir)
+        servers.append(srv)
+        srv.start()
+        with st.lock:
+            st.base = srv.base
+        st.up.set()
+        for th in threads:
+            th.start()
+        for k in range(kills):
+            time.sleep(rng.uniform(min_run, max_run))
+            st.up.clear()
+            with st.lock:
+                st.base = None
+            srv.stop(signal.SIGKILL)
+            rep = srv.sanitizer_report()
+            check(rep is None, f"sanitizer report before kill {k + 1}:\n{rep}")
+            summary["kills"] += 1
+            t_restart = time.time()
+            srv = Server(binary, list(server_args), data_dir=data_dir)
+            servers.append(srv)
+            srv.start(timeout=120)
+            restart_s = time.time() - t_restart
+            with st.lock:
+                check(not st.errors, "; ".join(st.errors))
+            verified = _verify(st, srv, t0, final=False)
+            summary["verified"] = verified
+            with st.lock:
+                st.base = srv.base
+                acked_req, doubt = st.requests_ok, st.requests_in_doubt
+            st.up.set()
+            log(f"kill {k + 1}/{kills}: restart {restart_s:.2f}s, {verified} acknowledged samples verified, "
+                f"{acked_req} requests acknowledged, {doubt} in doubt so far")
+        # Let every in-doubt batch be resent and acknowledged, then stop the writers.
+        time.sleep(0.3)
+        with st.lock:
+            st.stop = True
+        for th in threads:
+            th.join(120)
+            check(not th.is_alive(), "a writer did not finish")
+        with st.lock:
+            check(not st.errors, "; ".join(st.errors))
+        # One last clean restart, then the exact check.
+        code = srv.stop(signal.SIGTERM)
+        check(code == 0, f"server exited {code} on SIGTERM:\n{srv.log_tail()}")
+        srv = Server(binary, list(server_args), data_dir=data_dir)
+        servers.append(srv)
+        srv.start(timeout=120)
+        summary["verified"] = _verify(st, srv, t0, final=True)
+        code = srv.stop(signal.SIGTERM)
+        check(code == 0, f"server exited {code} on SIGTERM:\n{srv.log_tail()}")
+        for s in servers:
+            rep = s.sanitizer_report()
+            check(rep is None, f"sanitizer report:\n{rep}")
+        with st.lock:
+            summary.update(requests_acknowledged=st.requests_ok, requests_in_doubt=st.requests_in_doubt,
+                           requests_refused=st.refused, series=len(st.sent),
+                           samples_sent=sum(len(v) for v in st.sent.values()))
+        summary["seconds"] = round(time.time() - started, 1)
+        return summary
+    finally:
+        with st.lock:
+            st.stop = True
+        st.up.set()
+        for s in servers:
+            if s.alive():
+                s.stop(signal.SIGKILL)
+            if not keep:
+                s.cleanup()
+        if not keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--binary", default="build/metricstor")
+    ap.add_argument("--kills", type=int, default=100)
+    ap.add_argument("--writers", type=int, default=4)
+    ap.add_argument("--series", type=int, default=8, help="series per writer")
+    ap.add_argument("--per-batch", type=int, default=5, help="samples per series per request")
+    ap.add_argument("--min-run", type=float, default=0.2, help="shortest time between restart and kill (s)")
+    ap.add_argument("--max-run", type=float, default=1.5, help="longest time between restart and kill (s)")
+    ap.add_argument("--seed", type=int)
+    ap.add_argument("--server-arg", action="append", default=[], help="extra server flag (repeatable)")
+    ap.add_argument("--keep", action="store_true", help="keep the data dir and logs")
+    a = ap.parse_args()
+    try:
+        s = run(os.path.abspath(a.binary), a.kills, a.writers, a.series, a.per_batch, a.min_run, a.max_run,
+                a.seed, a.server_arg, keep=a.keep)
+    except TestFailure as e:
+        print(f"FAIL: {e}")
+        return 1
+    print("crashloop: " + json.dumps(s))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
