@@ -2,14 +2,16 @@
  * each query through a storage querier and answers with the negotiated response type, SAMPLES
  * (snappy ReadResponse) or STREAMED_XOR_CHUNKS (CRC-framed ChunkedReadResponse messages).
  * Errors are plain text with Prometheus's status codes: 400 bad request, 413 too large, 500 storage.
- * The response is built whole before it is sent (no incremental streaming over the wire). */
+ * The response is built whole before it is sent (no incremental streaming over the wire), so both
+ * types share one sample limit per request. */
 #include "api/api_read.h"
 #include "ingest/rr_codec.h"
 #include "ingest/rw_encode.h"
 #include "util/status.h"
 #include <stdio.h>
 
-/* Runs one query; for each selected series calls emit. Returns 0 or a storage status. */
+/* Runs one query, appending each selected series to out in the response type's encoding.
+ * Returns 0 or a storage status; sets *over_limit past API_READ_SAMPLE_LIMIT samples in total. */
 static int run_query(db_t *db, const rr_query_t *q, rr_response_type_t rt, int64_t qi, buf_t *out,
                      uint64_t *samples_total, bool *over_limit)
 {
@@ -25,12 +27,13 @@ static int run_query(db_t *db, const rr_query_t *q, rr_response_type_t rt, int64
         rc = series_set_samples(ss, i, q->start_ms, q->end_ms, &sv);
         if (rc != 0) break;
         labels_t ls = series_set_labels(ss, i);
+        /* Both types are limited: the streamed body is built whole before it is sent. */
+        *samples_total += sv.n;
+        if (*samples_total > API_READ_SAMPLE_LIMIT) {
+            *over_limit = true;
+            break;
+        }
         if (rt == RR_SAMPLES) {
-            *samples_total += sv.n;
-            if (*samples_total > API_READ_SAMPLE_LIMIT) {
-                *over_limit = true;
-                break;
-            }
             rr_encode_timeseries(out, ls.v, ls.n, sv.v, sv.n);
         } else {
             rr_encode_chunked_series(out, qi, ls.v, ls.n, sv.v, sv.n, RR_MAX_FRAME_BYTES);
