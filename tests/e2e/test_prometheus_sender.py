@@ -1,6 +1,8 @@
 """test_prometheus_sender owns the proof that a real Prometheus can be Metricstor's sender: a real
 prometheus-node-exporter is scraped every second by a real Prometheus 2.42 (which also scrapes
-itself, for real histograms), that Prometheus remote_writes everything to Metricstor, and the same
+itself, for real histograms), that Prometheus remote_writes everything to Metricstor; once both
+hold the same number of samples, every raw sample of every series in the window must be
+identical, and the same
 PromQL queries (instant and range; rate, irate, increase, aggregations, topk, histogram_quantile,
 *_over_time) answered by that Prometheus from its own TSDB and by Metricstor must agree: same
 label sets exactly, values within 1e-9 relative, over a window that ends a few seconds before
@@ -122,7 +124,25 @@ def test_prometheus_remote_write_sender(ctx):
         t_from = math.ceil(t_start) + 12
         check(t_end - t_from >= 8, "window too short")
 
-        # Remote write must have delivered at least up to t_end for the node job.
+        # Remote write lags a little (and its shards independently): wait until both hold the same
+        # number of samples up to t_end before comparing anything.
+        raw_q = f'{{__name__=~".+"}}[{t_end - t_from + 20}s]'
+
+        def points(data):
+            return sum(len(r["values"]) for r in data["result"])
+        deadline = time.time() + 20
+        while True:
+            raw_theirs = prom.api("/api/v1/query", {"query": raw_q, "time": str(t_end)})
+            raw_ours = srv.query(raw_q, t_end, "POST")
+            if points(raw_theirs) == points(raw_ours) and points(raw_ours) > 0:
+                break
+            check(time.time() < deadline, f"remote_write never caught up: prometheus holds "
+                                          f"{points(raw_theirs)} samples, ours {points(raw_ours)}")
+            time.sleep(0.5)
+        # Every raw sample of every series in the window, identical.
+        compare_results(raw_q, raw_theirs, raw_ours)
+        check(len(raw_ours["result"]) > 200, f"only {len(raw_ours['result'])} series arrived")
+        # Remote write must have delivered at least up to t_end for both jobs.
         up_theirs = prom.api("/api/v1/query", {"query": "up", "time": str(t_end)})
         up_ours = srv.query("up", t_end)
         check(len(up_theirs["result"]) == 2 and len(up_ours["result"]) == 2,
@@ -150,7 +170,8 @@ def test_prometheus_remote_write_sender(ctx):
         status, doc = srv.get_json("/api/v1/metadata", {"metric": "node_cpu_seconds_total"})
         check(status == 200 and doc["data"].get("node_cpu_seconds_total", [{}])[0].get("type") == "counter",
               f"metadata for node_cpu_seconds_total: {doc}")
-        ctx.note(f"{compared} queries agreed over {t_end - t_from}s")
+        ctx.note(f"{points(raw_ours)} raw samples of {len(raw_ours['result'])} series identical, "
+                 f"{compared} queries agreed over {t_end - t_from}s")
     finally:
         if prom is not None:
             prom.stop()
