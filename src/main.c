@@ -4,6 +4,7 @@
 #include "api/api.h"
 #include "api/http_server.h"
 #include "api/params.h"
+#include "api/selfmon.h"
 #include "api/version.h"
 #include "ingest/remote_write.h"
 #include "promql/promql.h"
@@ -24,15 +25,18 @@ typedef struct flag {
 } flag_t;
 
 enum {
-    F_HTTP_ADDR, F_DATA_DIR, F_RETENTION, F_LOG_LEVEL, F_WAL_FSYNC, F_MAX_FUTURE, F_MAX_REQUEST_BYTES,
+    F_HTTP_ADDR, F_DATA_DIR, F_RETENTION, F_HEAD_WINDOW, F_LOG_LEVEL, F_WAL_FSYNC, F_MAX_FUTURE, F_MAX_REQUEST_BYTES,
     F_LOOKBACK, F_QUERY_TIMEOUT, F_MAX_SAMPLES, F_MAX_CONCURRENCY, F_MAX_POINTS,
-    F_MAX_CONC_WRITES, F_MAX_REQ_SAMPLES, F_MAX_LABELS, F_MAX_LNAME, F_MAX_LVALUE, F_MAX_MATCH, F_COUNT
+    F_MAX_CONC_WRITES, F_MAX_REQ_SAMPLES, F_MAX_LABELS, F_MAX_LNAME, F_MAX_LVALUE, F_MAX_MATCH, F_SELF_SCRAPE, F_COUNT
 };
 
 static flag_t flags[F_COUNT] = {
     [F_HTTP_ADDR] = {"http-addr", "127.0.0.1:9101", "address to listen on (host:port)", NULL},
     [F_DATA_DIR] = {"data-dir", "./data", "directory for the WAL and blocks", NULL},
     [F_RETENTION] = {"retention", "15d", "how long to keep samples (e.g. 15d, 12h); 0 keeps forever", NULL},
+    [F_HEAD_WINDOW] = {"storage.head-window", "2h",
+                       "keep this much recent data in memory; older samples are cut into on-disk blocks (0: never)",
+                       NULL},
     [F_LOG_LEVEL] = {"log-level", "info", "debug, info, warn or error", NULL},
     [F_WAL_FSYNC] = {"wal-fsync", "always", "always, never, or an interval such as 1s", NULL},
     [F_MAX_FUTURE] = {"max-future", "10m", "drop samples further than this ahead of now", NULL},
@@ -50,6 +54,8 @@ static flag_t flags[F_COUNT] = {
     [F_MAX_LNAME] = {"max-label-name-length", "1024", "bytes in a written label name", NULL},
     [F_MAX_LVALUE] = {"max-label-value-length", "8192", "bytes in a written label value", NULL},
     [F_MAX_MATCH] = {"max-match-selectors", "1000", "match[] selectors in one request", NULL},
+    [F_SELF_SCRAPE] = {"self-scrape-interval", "0",
+                       "append our own /metrics into storage this often (job=\"metricstor\"); 0: off", NULL},
 };
 
 static void usage(FILE *f)
@@ -140,6 +146,7 @@ int main(int argc, char **argv)
     dbo.data_dir = flags[F_DATA_DIR].value;
     if (!*dbo.data_dir) die_usage("invalid value for --data-dir: empty%s%s", "", "");
     dbo.retention_ms = duration_flag(F_RETENTION, true);
+    dbo.head_window_ms = duration_flag(F_HEAD_WINDOW, true);
     dbo.max_future_ms = duration_flag(F_MAX_FUTURE, true);
     const char *fs = flags[F_WAL_FSYNC].value;
     if (!strcmp(fs, "always")) {
@@ -212,6 +219,8 @@ int main(int argc, char **argv)
     api.flags = api_flags;
     api.n_flags = F_COUNT;
     api.start_time_ms = clock_now_ms();
+    int64_t self_scrape_ms = duration_flag(F_SELF_SCRAPE, true);
+    selfmon_new(&api.selfmon);
     atomic_init(&api.ready, false);
 
     http_options_t ho = {flags[F_HTTP_ADDR].value, 0, 0, 0};
@@ -225,6 +234,8 @@ int main(int argc, char **argv)
     http_server_log_routes();
     atomic_store(&api.ready, true);
     log_info("ready");
+    if (self_scrape_ms > 0 && selfmon_scrape_start(api.selfmon, db, self_scrape_ms, flags[F_HTTP_ADDR].value) != 0)
+        log_error("cannot start the self-scrape thread");
 
     int sig = 0;
     while (sigwait(&sigs, &sig) != 0) {}
@@ -234,6 +245,7 @@ int main(int argc, char **argv)
     int64_t drain = po.default_timeout_ms + 1000;
     if (drain > 30000) drain = 30000;
     http_server_stop(srv, drain);
+    selfmon_free(api.selfmon); /* joins the self-scrape thread before the db goes */
     promql_engine_free(engine);
     db_close(db);
     log_info("stopped");

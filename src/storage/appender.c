@@ -33,7 +33,7 @@ struct appender {
     size_t nmeta, capmeta;
     buf_t buf;
     uint64_t too_old, too_new;
-    int64_t maxt;
+    int64_t mint, maxt;
     appender_t *next_free;
 };
 
@@ -53,6 +53,7 @@ int db_appender(db_t *db, appender_t **out)
     a->db = db;
     a->ne = a->ns = a->nmeta = 0;
     a->too_old = a->too_new = 0;
+    a->mint = INT64_MAX;
     a->maxt = INT64_MIN;
     buf_reset(&a->buf);
     gclock_read_lock(&db->gc_lock);
@@ -112,6 +113,7 @@ int appender_add(appender_t *a, const label_t *labels, size_t n, uint64_t hash, 
         else {
             a->smp[a->ns++] = samples[i];
             if (t > a->maxt) a->maxt = t;
+            if (t < a->mint) a->mint = t;
         }
     }
     if (a->ns == off) return MS_OK;
@@ -201,7 +203,9 @@ int appender_commit(appender_t *a, append_result_t *res)
         }
         for (size_t i = 0; i < a->ne; i++) atomic_store(&a->e[i].s->wal_logged, true);
     }
-    /* 4. apply to the head under per-series locks */
+    /* 4. apply to the head under per-series locks; a sample older than a running block cut's
+     * boundary marks its series so the cut keeps it in the head (blocks.c) */
+    int64_t dirty_below = atomic_load(&db->cut_dirty_below);
     for (size_t i = 0; i < a->ne; i++) {
         const app_entry_t *e = &a->e[i];
         series_t *s = e->s;
@@ -210,6 +214,7 @@ int appender_commit(appender_t *a, append_result_t *res)
             uint64_t bits;
             memcpy(&bits, &a->smp[e->off + k].v, sizeof(bits));
             series_append(s, a->smp[e->off + k].t, bits, &h->mem, &h->nchunks);
+            if (a->smp[e->off + k].t < dirty_below) s->cut_dirty = true;
         }
         pthread_mutex_unlock(&s->mu);
         r.samples_accepted += e->n;
@@ -218,6 +223,7 @@ int appender_commit(appender_t *a, append_result_t *res)
         const app_meta_t *m = &a->meta[i];
         db_meta_set(db, m->s[0], m->len[0], m->s[1], m->len[1], m->s[2], m->len[2], m->s[3], m->len[3]);
     }
+    if (a->ne) db_note_samples(db, a->mint, a->maxt);
     atomic_fetch_add(&db->samples_appended, r.samples_accepted);
     if (res) *res = r;
     appender_release(a);

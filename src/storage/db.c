@@ -1,5 +1,6 @@
-/* db.c owns the database lifecycle (options, open + replay, close), metadata storage,
- * statistics, and retention: dropping old head chunks and empty series under the gc_lock's
+/* db.c owns the database lifecycle (options, open + block loading + replay, close, the
+ * background thread that cuts blocks and applies retention), metadata storage, statistics,
+ * and retention: dropping old head chunks and empty series under the gc_lock's
  * write side, and deleting WAL segments wholly older than retention after re-logging every
  * live series and metadata entry into a fresh segment (so no needed series record is lost). */
 #include "storage/db_internal.h"
@@ -21,6 +22,7 @@
 #include <time.h>
 
 #define RETENTION_INTERVAL_MS 60000
+#define CUT_CHECK_INTERVAL_MS 1000
 
 void db_options_default(db_options_t *o)
 {
@@ -31,20 +33,29 @@ void db_options_default(db_options_t *o)
     o->wal_fsync = WAL_FSYNC_ALWAYS;
     o->wal_fsync_interval_ms = 1000;
     o->wal_segment_bytes = 128LL << 20;
+    o->head_window_ms = 2LL * 3600 * 1000;
+    o->block_range_ms = 2LL * 3600 * 1000;
+    o->block_zstd_level = 3;
 }
 
 static void *bg_main(void *arg)
 {
     db_t *db = arg;
+    int64_t last_retention = clock_mono_ns() / 1000000;
     pthread_mutex_lock(&db->bg_mu);
     while (!db->bg_stop) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += RETENTION_INTERVAL_MS / 1000;
+        ts.tv_sec += CUT_CHECK_INTERVAL_MS / 1000;
         pthread_cond_timedwait(&db->bg_cond, &db->bg_mu, &ts);
         if (db->bg_stop) break;
         pthread_mutex_unlock(&db->bg_mu);
-        db_apply_retention(db, clock_now_ms());
+        db_cut_blocks(db);
+        int64_t now = clock_mono_ns() / 1000000;
+        if (now - last_retention >= RETENTION_INTERVAL_MS) {
+            last_retention = now;
+            db_apply_retention(db, clock_now_ms());
+        }
         pthread_mutex_lock(&db->bg_mu);
     }
     pthread_mutex_unlock(&db->bg_mu);
@@ -100,17 +111,30 @@ int db_open(const db_options_t *opts, db_t **out, char *err, size_t err_len)
     if (db->opts.max_future_ms <= 0) db->opts.max_future_ms = 10LL * 60 * 1000;
     if (db->opts.wal_segment_bytes <= 0) db->opts.wal_segment_bytes = 128LL << 20;
     if (db->opts.retention_ms < 0) db->opts.retention_ms = 0;
+    if (db->opts.head_window_ms < 0) db->opts.head_window_ms = 0;
+    if (db->opts.block_range_ms <= 0) db->opts.block_range_ms = 2LL * 3600 * 1000;
+    if (db->opts.block_zstd_level > 19) db->opts.block_zstd_level = 19;
+    atomic_init(&db->head_maxt, INT64_MIN);
+    atomic_init(&db->head_mint_hint, INT64_MAX);
+    atomic_init(&db->cut_dirty_below, INT64_MIN);
+    db->cut_T = INT64_MIN;
     head_init(&db->head);
     gclock_init(&db->gc_lock);
     pthread_mutex_init(&db->meta_mu, NULL);
     pthread_mutex_init(&db->pool_mu, NULL);
     pthread_mutex_init(&db->bg_mu, NULL);
     pthread_cond_init(&db->bg_cond, NULL);
+    pthread_mutex_init(&db->cut_mu, NULL);
 
+    int rc = blocks_load(db, err, err_len);
+    if (rc != MS_OK) {
+        db_close(db);
+        return rc;
+    }
     char wdir[PATH_MAX];
     snprintf(wdir, sizeof(wdir), "%s/wal", db->data_dir);
     wal_opts_t wo = {db->opts.wal_fsync, db->opts.wal_fsync_interval_ms, db->opts.wal_segment_bytes};
-    int rc = wal_open(wdir, &wo, &db->wal, err, err_len);
+    rc = wal_open(wdir, &wo, &db->wal, err, err_len);
     if (rc == MS_OK) {
         rc = head_replay(db);
         if (rc != MS_OK) snprintf(err, err_len, "wal replay in %s: %s", wdir, ms_strerror(rc));
@@ -135,6 +159,7 @@ void db_close(db_t *db)
         pthread_join(db->bg, NULL);
     }
     wal_close(db->wal);
+    blocks_close_all(db);
     appender_pool_free(db);
     head_destroy(&db->head);
     meta_free_all(db);
@@ -143,6 +168,7 @@ void db_close(db_t *db)
     pthread_mutex_destroy(&db->pool_mu);
     pthread_mutex_destroy(&db->bg_mu);
     pthread_cond_destroy(&db->bg_cond);
+    pthread_mutex_destroy(&db->cut_mu);
     free(db->data_dir);
     close(db->lock_fd); /* releases the flock */
     free(db);
@@ -236,6 +262,19 @@ void db_stats(db_t *db, db_stats_t *out)
     out->wal_replay_corrupt = db->replay_corrupt;
     out->wal_replay_ms = db->replay_ms;
     out->head_bytes = (uint64_t)atomic_load(&db->head.mem);
+    out->cuts = atomic_load(&db->cuts);
+    out->cut_failures = atomic_load(&db->cut_failures);
+    gclock_read_lock(&db->gc_lock);
+    for (size_t i = 0; i < db->nblocks; i++) {
+        const block_meta_t *m = block_meta(db->blocks[i]);
+        if (out->blocks == 0 || m->mint < out->blocks_mint) out->blocks_mint = m->mint;
+        if (out->blocks == 0 || m->maxt > out->blocks_maxt) out->blocks_maxt = m->maxt;
+        out->blocks++;
+        out->block_bytes += block_disk_bytes(db->blocks[i]);
+        out->block_samples += m->nsamples;
+        out->block_series += m->nseries;
+    }
+    gclock_read_unlock(&db->gc_lock);
 }
 
 /* ---- retention ---- */
@@ -247,7 +286,7 @@ static void relog_series_fn(series_t *s, void *arg)
 
 /* Writes every live series and metadata entry into the (fresh) open segment. Caller holds the
  * gc write lock, so no appender runs concurrently. */
-static int relog_live(db_t *db)
+int db_relog_live(db_t *db)
 {
     buf_t b = BUF_INIT;
     size_t hdr = record_begin(&b, REC_SERIES);
@@ -280,17 +319,20 @@ int db_apply_retention(db_t *db, int64_t now_ms)
 {
     if (!db) return MS_EINVAL;
     int64_t cutoff = db->opts.retention_ms > 0 ? now_ms - db->opts.retention_ms : INT64_MIN;
+    pthread_mutex_lock(&db->cut_mu);
     gclock_write_lock(&db->gc_lock, 100);
     head_gc(&db->head, cutoff);
+    if (db->opts.retention_ms > 0) blocks_apply_retention(db, cutoff);
     int rc = MS_OK;
     if (db->opts.retention_ms > 0 && wal_deletable(db->wal, cutoff) > 0) {
         rc = wal_cut(db->wal);
-        if (rc == MS_OK) rc = relog_live(db);
+        if (rc == MS_OK) rc = db_relog_live(db);
         uint64_t deleted = 0;
         if (rc == MS_OK) rc = wal_delete_before(db->wal, cutoff, &deleted);
         if (rc != MS_OK) log_warn("retention: WAL cleanup failed: %s", ms_strerror(rc));
         else if (deleted) log_info("retention: deleted %llu WAL segments", (unsigned long long)deleted);
     }
     gclock_write_unlock(&db->gc_lock);
+    pthread_mutex_unlock(&db->cut_mu);
     return rc;
 }

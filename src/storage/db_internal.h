@@ -1,9 +1,12 @@
 /* db_internal.h owns struct db, shared by db.c (open/close, retention, metadata, stats),
  * appender.c, querier.c and head_replay.c. Internal to src/storage.
  * Locking: gc_lock is read-held by every live appender and querier, write-held by garbage
- * collection (retention), so series pointers they hold stay valid; meta_mu guards metadata. */
+ * collection (retention) and by the short phases of a block cut, so series pointers and blocks
+ * they hold stay valid; the block list changes only under its write side. meta_mu guards
+ * metadata; cut_mu serialises block cuts and retention's block deletion. */
 #ifndef MS_STORAGE_DB_INTERNAL_H
 #define MS_STORAGE_DB_INTERNAL_H
+#include "storage/block.h"
 #include "storage/gclock.h"
 #include "storage/head.h"
 #include "storage/storage.h"
@@ -33,6 +36,19 @@ struct db {
     appender_t *pool;
     size_t npool;
 
+    /* on-disk blocks (blocks.c) */
+    char *blocks_dir;
+    block_t **blocks; /* sorted by seq (oldest first); changed under the gc write lock */
+    size_t nblocks, capblocks;
+    uint32_t next_block_seq;
+    pthread_mutex_t cut_mu;
+    _Atomic int64_t head_maxt;       /* newest sample time applied to the head; INT64_MIN: none */
+    _Atomic int64_t head_mint_hint;  /* <= oldest sample that may need cutting; INT64_MAX: none */
+    _Atomic int64_t cut_dirty_below; /* boundary of the cut in progress, else INT64_MIN */
+    uint32_t cut_wal_seg;            /* from <blocks>/cut: replay skips samples t < cut_T in */
+    int64_t cut_T;                   /* WAL segments numbered below cut_wal_seg */
+    _Atomic uint64_t cuts, cut_failures;
+
     pthread_t bg;
     bool bg_started, bg_stop;
     pthread_mutex_t bg_mu;
@@ -44,5 +60,18 @@ void db_meta_set(db_t *db, const char *metric, size_t ml, const char *type, size
 void appender_pool_free(db_t *db);
 /* Replays the WAL into the head and metadata (called by db_open). */
 int head_replay(db_t *db);
+/* Writes every live series and metadata entry into the open WAL segment (caller holds the gc
+ * write lock), so older segments can be deleted. */
+int db_relog_live(db_t *db);
+/* Notes samples applied to the head in [mint, maxt] (for deciding when to cut). */
+void db_note_samples(db_t *db, int64_t mint, int64_t maxt);
+
+/* blocks.c: loads <data_dir>/blocks (removing *.tmp, reading the cut marker) at open. */
+int blocks_load(db_t *db, char *err, size_t err_len);
+void blocks_close_all(db_t *db);
+/* Adds a reader for every block overlapping [mint, maxt] to q (caller holds the gc read lock). */
+void blocks_add_readers(db_t *db, querier_t *q, int64_t mint, int64_t maxt);
+/* Deletes blocks whose newest sample is older than cutoff; caller holds the gc write lock. */
+void blocks_apply_retention(db_t *db, int64_t cutoff);
 
 #endif

@@ -37,6 +37,8 @@ typedef struct series {
     xor_chunk_t *chunks; /* time-sorted, non-overlapping; guarded by mu */
     pthread_mutex_t mu;
     atomic_bool wal_logged; /* a series record for ref is in the WAL */
+    bool cut_dirty;         /* guarded by mu: a sample older than the running cut's boundary
+                               arrived after the cut copied this series (blocks.c) */
     struct series *next;    /* stripe bucket chain */
 } series_t;
 
@@ -50,6 +52,10 @@ void series_read(series_t *s, int64_t mint, int64_t maxt, sample_vec_t *out);
 bool series_has_data(series_t *s, int64_t mint, int64_t maxt);
 /* Drops chunks whose samples are all < cutoff; returns chunks left. Caller holds s->mu. */
 uint32_t series_drop_before(series_t *s, int64_t cutoff, _Atomic int64_t *mem, _Atomic int64_t *nchunks);
+
+/* Drops every sample < cutoff (re-encoding the chunk that straddles it); returns chunks left.
+ * Caller holds s->mu. */
+uint32_t series_truncate_before(series_t *s, int64_t cutoff, _Atomic int64_t *mem, _Atomic int64_t *nchunks);
 
 /* ---- postings index ---- */
 typedef struct postings {
@@ -120,5 +126,9 @@ series_t *head_get_or_create(head_t *h, const label_t *ls, size_t n, uint64_t ha
 void head_each(head_t *h, void (*fn)(series_t *s, void *arg), void *arg);
 /* Drops chunks older than cutoff and removes empty series. Caller holds the db gc write lock. */
 void head_gc(head_t *h, int64_t cutoff);
+/* After a block cut at boundary T: drops samples < T from every series not marked cut_dirty,
+ * removes series left empty, and returns the oldest sample time left (INT64_MAX if none).
+ * Caller holds the db gc write lock. */
+int64_t head_truncate(head_t *h, int64_t T);
 
 #endif

@@ -1,6 +1,6 @@
 /* head_append.c owns adding samples to a series' chunks: the O(1) in-order path on the open
  * chunk's encoder state, and the out-of-order path (decode the covering chunk, merge,
- * re-encode, split past CHUNK_MAX_SAMPLES). Also drops chunks for retention. */
+ * re-encode, split past CHUNK_MAX_SAMPLES). Also drops chunks for retention and block cuts. */
 #include "storage/head.h"
 #include "util/alloc.h"
 #include <stdlib.h>
@@ -120,5 +120,21 @@ uint32_t series_drop_before(series_t *s, int64_t cutoff, _Atomic int64_t *mem, _
         s->nchunks -= k;
         atomic_fetch_sub(nchunks, (int64_t)k);
     }
+    return s->nchunks;
+}
+
+uint32_t series_truncate_before(series_t *s, int64_t cutoff, _Atomic int64_t *mem, _Atomic int64_t *nchunks)
+{
+    series_drop_before(s, cutoff, mem, nchunks);
+    if (s->nchunks == 0 || s->chunks[0].mint >= cutoff) return s->nchunks;
+    /* the first chunk straddles the cutoff: keep its samples >= cutoff */
+    raw_t r[CHUNK_MAX_SAMPLES + 2];
+    size_t n = decode_all(&s->chunks[0], r), k = 0;
+    while (k < n && r[k].t < cutoff) k++;
+    xor_chunk_t *c = &s->chunks[0];
+    atomic_fetch_sub(mem, (int64_t)c->cap);
+    chunk_free(c);
+    for (size_t i = k; i < n; i++) chunk_append(c, r[i].t, r[i].v);
+    atomic_fetch_add(mem, (int64_t)c->cap);
     return s->nchunks;
 }

@@ -1,6 +1,8 @@
 /* head_replay.c owns rebuilding the head and metadata from the WAL at db_open: series records
  * recreate series under their logged refs (a replay-local ref map resolves them), samples are
- * applied with the retention filter, metadata is last-write-wins. */
+ * applied with the retention filter, metadata is last-write-wins. Samples that a completed
+ * block cut already stored in blocks (older than its boundary, in a segment before its WAL
+ * mark; docs/format/block.md) are skipped. */
 #include "storage/db_internal.h"
 #include "storage/record.h"
 #include "util/alloc.h"
@@ -59,7 +61,8 @@ typedef struct replay_ctx {
     refmap_t refs;
     rec_scratch_t sc;
     int64_t oldest;
-    uint64_t unknown_refs, too_old, samples, ref_conflicts;
+    uint64_t unknown_refs, too_old, samples, ref_conflicts, in_blocks;
+    int64_t mint, maxt;
 } replay_ctx_t;
 
 static void bump_next_ref(head_t *h, uint64_t ref)
@@ -110,6 +113,7 @@ static int on_record(void *arg, int pass, uint8_t type, const uint8_t *p, size_t
     if (record_decode_samples(p, n, &c->sc) != MS_OK) return MS_ECORRUPT;
     series_t *s = NULL;
     uint64_t cur = 0;
+    int64_t in_blocks_below = wal_replaying_segment(db->wal) < db->cut_wal_seg ? db->cut_T : INT64_MIN;
     for (size_t i = 0; i < c->sc.nsamples; i++) {
         const rec_sample_t *rs = &c->sc.samples[i];
         if (rs->t > *maxt) *maxt = rs->t;
@@ -128,7 +132,13 @@ static int on_record(void *arg, int pass, uint8_t type, const uint8_t *p, size_t
             c->too_old++;
             continue;
         }
+        if (rs->t < in_blocks_below) {
+            c->in_blocks++;
+            continue;
+        }
         series_append(s, rs->t, rs->vbits, &h->mem, &h->nchunks);
+        if (rs->t < c->mint) c->mint = rs->t;
+        if (rs->t > c->maxt) c->maxt = rs->t;
         c->samples++;
     }
     if (s) pthread_mutex_unlock(&s->mu);
@@ -138,7 +148,7 @@ static int on_record(void *arg, int pass, uint8_t type, const uint8_t *p, size_t
 int head_replay(db_t *db)
 {
     int64_t t0 = clock_mono_ns();
-    replay_ctx_t c = {.db = db};
+    replay_ctx_t c = {.db = db, .mint = INT64_MAX, .maxt = INT64_MIN};
     c.oldest = db->opts.retention_ms > 0 ? clock_now_ms() - db->opts.retention_ms : INT64_MIN;
     wal_replay_stats_t st;
     int rc = wal_replay(db->wal, on_record, &c, &st);
@@ -151,8 +161,11 @@ int head_replay(db_t *db)
     db->replay_ms = (uint64_t)((clock_mono_ns() - t0) / 1000000);
     /* series that only ever had dropped samples hold no chunks: drop them now */
     head_gc(&db->head, c.oldest);
-    log_info("wal replay: %llu records, %llu samples, %llu too old, %llu corrupt, %llu torn, %llu ms",
-             (unsigned long long)st.records, (unsigned long long)c.samples, (unsigned long long)c.too_old,
+    if (c.samples) db_note_samples(db, c.mint, c.maxt);
+    log_info("wal replay: %llu records, %llu samples, %llu already in blocks, %llu too old, %llu corrupt, "
+             "%llu torn, %llu ms",
+             (unsigned long long)st.records, (unsigned long long)c.samples, (unsigned long long)c.in_blocks,
+             (unsigned long long)c.too_old,
              (unsigned long long)st.corrupt, (unsigned long long)st.torn, (unsigned long long)db->replay_ms);
     free(c.refs.k);
     free(c.refs.v);

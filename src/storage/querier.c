@@ -1,5 +1,5 @@
-/* querier.c owns the read path: a querier is a consistent view over a list of readers (today
- * only the head; on-disk blocks later, see reader.h) holding the db gc_lock shared, so series
+/* querier.c owns the read path: a querier is a consistent view over a list of readers (the
+ * on-disk blocks overlapping its range, oldest first, then the head; see reader.h) holding the db gc_lock shared, so series
  * and their label strings stay valid until querier_close. It merges the readers' series by
  * labels (sorted with labels_cmp), their samples by timestamp, and their label names/values. */
 #include "storage/db_internal.h"
@@ -9,11 +9,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+typedef struct owned {
+    void *self;
+    void (*free_self)(void *);
+} owned_t;
+
 struct querier {
     db_t *db;
     int64_t mint, maxt;
-    reader_t readers[QUERIER_MAX_READERS];
-    size_t nreaders; /* oldest first: on equal timestamps the later reader wins */
+    reader_t *readers;
+    size_t nreaders, capreaders; /* oldest first: on equal timestamps the later reader wins */
+    owned_t *owned;
+    size_t nowned, capowned;
 };
 
 /* Series i of a set is sources [first[i], first[i+1]) of src: one per reader that has it. */
@@ -51,14 +58,17 @@ int db_querier(db_t *db, int64_t mint, int64_t maxt, querier_t **out)
     q->mint = mint;
     q->maxt = maxt;
     gclock_read_lock(&db->gc_lock);
+    XGROW(q->readers, q->capreaders, 1);
     q->readers[q->nreaders++] = (reader_t){&head_reader_ops, &db->head};
+    if (mint <= maxt) blocks_add_readers(db, q, mint, maxt);
     *out = q;
     return MS_OK;
 }
 
 int querier_add_reader(querier_t *q, const reader_ops_t *ops, void *self)
 {
-    if (q->nreaders == QUERIER_MAX_READERS) return MS_ELIMIT;
+    if (!q || !ops) return MS_EINVAL;
+    if (q->nreaders == q->capreaders) XGROW(q->readers, q->capreaders, q->nreaders + 1);
     /* keep the head last: it is the newest */
     q->readers[q->nreaders] = q->readers[q->nreaders - 1];
     q->readers[q->nreaders - 1] = (reader_t){ops, self};
@@ -66,10 +76,22 @@ int querier_add_reader(querier_t *q, const reader_ops_t *ops, void *self)
     return MS_OK;
 }
 
+int querier_add_reader_owned(querier_t *q, const reader_ops_t *ops, void *self, void (*free_self)(void *))
+{
+    int rc = querier_add_reader(q, ops, self);
+    if (rc != MS_OK) return rc;
+    if (q->nowned == q->capowned) XGROW(q->owned, q->capowned, q->nowned + 1);
+    q->owned[q->nowned++] = (owned_t){self, free_self};
+    return MS_OK;
+}
+
 void querier_close(querier_t *q)
 {
     if (!q) return;
+    for (size_t i = 0; i < q->nowned; i++) q->owned[i].free_self(q->owned[i].self);
     gclock_read_unlock(&q->db->gc_lock);
+    free(q->owned);
+    free(q->readers);
     free(q);
 }
 

@@ -1,5 +1,5 @@
-/* reader.h owns the seam between the querier and a source of series: the head today, immutable
- * on-disk blocks later. The querier asks every reader overlapping its range and merges series
+/* reader.h owns the seam between the querier and a source of series: the head and immutable
+ * on-disk blocks (block.h). The querier asks every reader overlapping its range and merges series
  * with equal labels (samples merged by timestamp, the later reader winning on ties).
  * Lifetime: handles and borrowed strings a reader hands out stay valid while the querier that
  * asked is open (the head guarantees this through the db gc_lock). */
@@ -48,8 +48,9 @@ typedef struct reader {
 extern const reader_ops_t head_reader_ops;
 
 /* Adds a reader to a querier, ahead of the head (readers added are older than the head, and
- * among themselves in the order added). MS_ELIMIT when QUERIER_MAX_READERS is reached. */
-#define QUERIER_MAX_READERS 16
+ * among themselves in the order added). Any number of readers may be added. */
 int querier_add_reader(querier_t *q, const reader_ops_t *ops, void *self);
+/* The same, and the querier calls free_self(self) at querier_close. */
+int querier_add_reader_owned(querier_t *q, const reader_ops_t *ops, void *self, void (*free_self)(void *));
 
 #endif

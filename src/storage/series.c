@@ -172,3 +172,32 @@ void head_gc(head_t *h, int64_t cutoff)
         pthread_rwlock_unlock(&st->lock);
     }
 }
+
+int64_t head_truncate(head_t *h, int64_t T)
+{
+    int64_t oldest = INT64_MAX;
+    for (size_t i = 0; i < HEAD_STRIPES; i++) {
+        stripe_t *st = &h->stripes[i];
+        pthread_rwlock_wrlock(&st->lock);
+        for (size_t b = 0; b < st->nbuckets; b++) {
+            series_t **pp = &st->buckets[b];
+            while (*pp) {
+                series_t *s = *pp;
+                pthread_mutex_lock(&s->mu);
+                uint32_t left = s->cut_dirty ? s->nchunks : series_truncate_before(s, T, &h->mem, &h->nchunks);
+                if (left && s->chunks[0].mint < oldest) oldest = s->chunks[0].mint;
+                pthread_mutex_unlock(&s->mu);
+                if (left == 0) {
+                    *pp = s->next;
+                    st->n--;
+                    index_remove(&h->index, s);
+                    series_free(h, s);
+                } else {
+                    pp = &s->next;
+                }
+            }
+        }
+        pthread_rwlock_unlock(&st->lock);
+    }
+    return oldest;
+}

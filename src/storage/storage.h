@@ -49,9 +49,16 @@ typedef struct db_options {
     wal_fsync_t wal_fsync;
     int64_t wal_fsync_interval_ms;
     int64_t wal_segment_bytes;  /* segment size before a new file is cut; default 128 MiB */
+    /* On-disk blocks (docs/format/block.md): samples older than the head's newest minus
+     * head_window_ms are cut into immutable blocks of aligned block_range_ms ranges.
+     * head_window_ms 0 (the zero value) keeps everything in the head (no blocks are cut). */
+    int64_t head_window_ms;     /* default 2h */
+    int64_t block_range_ms;     /* default 2h; <= 0 means 2h */
+    int block_zstd_level;       /* default 3; <= 0 stores block chunks uncompressed */
 } db_options_t;
 
-/* Fills defaults: data_dir "./data", retention 15d, max_future 10m, fsync always, 128 MiB. */
+/* Fills defaults: data_dir "./data", retention 15d, max_future 10m, fsync always, 128 MiB,
+ * head window 2h, block range 2h, zstd level 3. */
 void db_options_default(db_options_t *o);
 
 /* Opens (creating if needed) the database and replays its WAL. On failure writes a message. */
@@ -123,10 +130,21 @@ typedef struct db_stats {
     uint64_t wal_bytes;
     uint64_t wal_replay_records, wal_replay_corrupt, wal_replay_ms;
     uint64_t head_bytes;         /* memory held by head structures (series, chunks, index) */
+    uint64_t blocks;             /* on-disk blocks */
+    uint64_t block_bytes;        /* their size on disk (chunks + index + meta) */
+    uint64_t block_samples, block_series; /* summed over blocks (a series in two blocks counts twice) */
+    int64_t blocks_mint, blocks_maxt;     /* 0 when there are no blocks */
+    uint64_t cuts, cut_failures;          /* block cuts since start */
 } db_stats_t;
 void db_stats(db_t *db, db_stats_t *out);
 
-/* Applies retention now (also runs periodically in the background). */
+/* Applies retention now (also runs periodically in the background): head chunks, WAL
+ * segments and whole blocks older than the retention window are deleted. */
 int db_apply_retention(db_t *db, int64_t now_ms);
+
+/* Cuts head samples older than (newest sample - head_window_ms), aligned down to block_range_ms,
+ * into on-disk blocks now, then truncates the head and the WAL (also runs in the background
+ * about once a second). MS_OK when there was nothing to cut. */
+int db_cut_blocks(db_t *db);
 
 #endif

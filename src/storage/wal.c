@@ -39,6 +39,7 @@ struct wal {
     size_t nsegs, capsegs;
     uint64_t written; /* logical bytes written since open */
     bool broken;
+    uint32_t replaying; /* segment number inside wal_replay's callback */
 
     pthread_mutex_t smu; /* group commit state */
     pthread_cond_t scond;
@@ -253,6 +254,7 @@ int wal_replay(wal_t *w, wal_record_fn fn, void *arg, wal_replay_stats_t *st)
                 }
                 continue;
             }
+            w->replaying = idx[i];
             replay_segment(w, pass, path, b, len, i + 1 == n, fn, arg, st, &maxts[i]);
             free(b);
         }
@@ -448,11 +450,27 @@ size_t wal_deletable(wal_t *w, int64_t cutoff)
     return k;
 }
 
+uint32_t wal_replaying_segment(const wal_t *w) { return w->replaying; }
+
+uint32_t wal_open_segment_idx(wal_t *w)
+{
+    pthread_mutex_lock(&w->mu);
+    uint32_t idx = w->nsegs ? w->segs[w->nsegs - 1].idx : 0;
+    pthread_mutex_unlock(&w->mu);
+    return idx;
+}
+
 int wal_delete_before(wal_t *w, int64_t cutoff, uint64_t *deleted)
+{
+    return wal_delete_upto(w, UINT32_MAX, cutoff, deleted);
+}
+
+int wal_delete_upto(wal_t *w, uint32_t below, int64_t cutoff, uint64_t *deleted)
 {
     *deleted = 0;
     pthread_mutex_lock(&w->mu);
     size_t k = w->fd >= 0 ? deletable_locked(w, cutoff) : 0;
+    while (k > 0 && w->segs[k - 1].idx >= below) k--;
     int rc = MS_OK;
     size_t i = 0;
     for (; i < k; i++) {

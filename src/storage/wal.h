@@ -50,6 +50,13 @@ int wal_delete_before(wal_t *w, int64_t cutoff, uint64_t *deleted);
 int wal_cut(wal_t *w);
 /* Number of segments that wal_delete_before would delete. */
 size_t wal_deletable(wal_t *w, int64_t cutoff);
+/* During wal_replay (inside the callback): the number of the segment being replayed. */
+uint32_t wal_replaying_segment(const wal_t *w);
+/* The number of the open segment (records written from now on land in it or later ones). */
+uint32_t wal_open_segment_idx(wal_t *w);
+/* Deletes the prefix of closed segments numbered below `below` whose newest sample is older
+ * than cutoff (same re-logging precondition as wal_delete_before). */
+int wal_delete_upto(wal_t *w, uint32_t below, int64_t cutoff, uint64_t *deleted);
 void wal_close(wal_t *w); /* syncs unless fsync mode is NEVER; accepts NULL */
 
 #endif

@@ -1,0 +1,27 @@
+/* bchunk.h owns the on-disk block chunk encoding: one series' samples as a timestamp column
+ * (delta-of-delta varints) and a value column (scaled decimal integers with deltas, or XOR'd
+ * bit patterns), zstd-compressed when that is smaller; byte layout in docs/format/block.md.
+ * Decoding reads only through cursor_t and bounds every length, so damaged files are safe. */
+#ifndef MS_STORAGE_BCHUNK_H
+#define MS_STORAGE_BCHUNK_H
+#include "storage/storage.h"
+#include "util/buf.h"
+#include <stddef.h>
+#include <stdint.h>
+
+#define BCHUNK_MAX_SAMPLES 65536
+#define BCHUNK_MAX_RAW (16u << 20)
+
+enum { BCHUNK_RAW = 0, BCHUNK_ZSTD = 1 };
+
+/* Appends one chunk record for samples s[0..n) (1 <= n <= BCHUNK_MAX_SAMPLES, strictly
+ * increasing t). zlevel <= 0 stores raw columns; otherwise the smaller of raw and zstd. */
+void bchunk_encode(const sample_t *s, size_t n, int zlevel, buf_t *out);
+/* Just the columns (uncompressed), for measurement and tests. */
+void bchunk_columns(const sample_t *s, size_t n, buf_t *out);
+
+/* Decodes the record starting at p (avail bytes readable) and appends samples with
+ * mint <= t <= maxt to out. MS_ECORRUPT on any malformed byte (out is left as it was). */
+int bchunk_decode(const uint8_t *p, size_t avail, int64_t mint, int64_t maxt, sample_vec_t *out);
+
+#endif

@@ -1,0 +1,369 @@
+/* blocks.c owns the db's set of on-disk blocks: loading them at open (deleting leftover tmp
+ * dirs, reading the cut marker), cutting head samples older than the head window into blocks
+ * and then truncating the head and the WAL, handing block readers to queriers, and deleting
+ * blocks past retention. The cut protocol and its crash-safety argument are in
+ * docs/format/block.md ("Cutting", "cut"). */
+#include "storage/db_internal.h"
+#include "storage/reader.h"
+#include "util/alloc.h"
+#include "util/crc32c.h"
+#include "util/cursor.h"
+#include "util/log.h"
+#include "util/status.h"
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define CUT_MARKER_LEN 24
+
+static bool is_seq_name(const char *s, size_t len)
+{
+    if (len != 8) return false;
+    for (size_t i = 0; i < 8; i++)
+        if (s[i] < '0' || s[i] > '9') return false;
+    return true;
+}
+
+static int read_cut_marker(db_t *db)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/cut", db->blocks_dir);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return errno == ENOENT ? MS_OK : MS_EIO;
+    uint8_t b[CUT_MARKER_LEN + 1];
+    ssize_t n = read(fd, b, sizeof(b));
+    close(fd);
+    cursor_t c;
+    cursor_init(&c, b, n > 0 ? (size_t)n : 0);
+    const uint8_t *magic = cursor_bytes(&c, 4);
+    uint8_t ver = cursor_u8(&c);
+    cursor_skip(&c, 3);
+    uint32_t seg = cursor_u32le(&c);
+    int64_t T = (int64_t)cursor_u64le(&c);
+    uint32_t crc = cursor_u32le(&c);
+    if (!cursor_ok(&c) || !cursor_done(&c) || memcmp(magic, "MSCT", 4) != 0 || ver != 1 || crc32c(0, b, 20) != crc) {
+        /* without a trustworthy marker replay keeps every WAL sample: duplicates of block data
+         * are harmless (readers dedupe), losing samples would not be */
+        log_warn("blocks: %s is damaged; replaying the whole WAL", path);
+        return MS_OK;
+    }
+    db->cut_wal_seg = seg;
+    db->cut_T = T;
+    return MS_OK;
+}
+
+static int write_cut_marker(db_t *db, uint32_t seg, int64_t T)
+{
+    buf_t b = BUF_INIT;
+    buf_append(&b, "MSCT\1\0\0\0", 8);
+    buf_put_u32le(&b, seg);
+    buf_put_u64le(&b, (uint64_t)T);
+    buf_put_u32le(&b, crc32c(0, b.data, b.len));
+    char tmp[PATH_MAX], path[PATH_MAX];
+    snprintf(tmp, sizeof(tmp), "%s/cut.tmp", db->blocks_dir);
+    snprintf(path, sizeof(path), "%s/cut", db->blocks_dir);
+    int rc = MS_OK;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0 || write(fd, b.data, b.len) != (ssize_t)b.len || fsync(fd) != 0) rc = MS_EIO;
+    if (fd >= 0) close(fd);
+    if (rc == MS_OK && rename(tmp, path) != 0) rc = MS_EIO;
+    if (rc == MS_OK) {
+        int dfd = open(db->blocks_dir, O_RDONLY | O_CLOEXEC);
+        if (dfd < 0 || fsync(dfd) != 0) rc = MS_EIO;
+        if (dfd >= 0) close(dfd);
+    }
+    buf_free(&b);
+    if (rc != MS_OK) log_error("blocks: writing %s failed: %s", path, strerror(errno));
+    return rc;
+}
+
+static int block_ptr_cmp(const void *a, const void *b)
+{
+    uint32_t x = block_seq(*(block_t *const *)a), y = block_seq(*(block_t *const *)b);
+    return x < y ? -1 : x > y;
+}
+
+static void blocks_push(db_t *db, block_t *b)
+{
+    if (db->nblocks == db->capblocks) XGROW(db->blocks, db->capblocks, db->nblocks + 1);
+    db->blocks[db->nblocks++] = b;
+}
+
+int blocks_load(db_t *db, char *err, size_t err_len)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/blocks", db->data_dir);
+    db->blocks_dir = xstrdup(path);
+    db->next_block_seq = 1;
+    db->cut_T = INT64_MIN;
+    if (mkdir(path, 0755) != 0 && errno != EEXIST) {
+        snprintf(err, err_len, "mkdir %s: %s", path, strerror(errno));
+        return MS_EIO;
+    }
+    DIR *d = opendir(path);
+    if (!d) {
+        snprintf(err, err_len, "opendir %s: %s", path, strerror(errno));
+        return MS_EIO;
+    }
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        char sub[PATH_MAX + 256];
+        snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
+        if (len == 12 && is_seq_name(e->d_name, 8) && !strcmp(e->d_name + 8, ".tmp")) {
+            log_info("blocks: removing unfinished block %s", sub);
+            block_rmdir(sub);
+            uint32_t seq = (uint32_t)strtoul(e->d_name, NULL, 10);
+            if (seq >= db->next_block_seq) db->next_block_seq = seq + 1;
+            continue;
+        }
+        if (!is_seq_name(e->d_name, len)) continue;
+        uint32_t seq = (uint32_t)strtoul(e->d_name, NULL, 10);
+        if (seq >= db->next_block_seq) db->next_block_seq = seq + 1;
+        block_t *b;
+        char berr[PATH_MAX + 512];
+        if (block_open(sub, seq, &b, berr, sizeof(berr)) != MS_OK) {
+            log_error("blocks: skipping unreadable block: %s", berr);
+            continue;
+        }
+        blocks_push(db, b);
+    }
+    closedir(d);
+    if (db->nblocks > 1) qsort(db->blocks, db->nblocks, sizeof(block_t *), block_ptr_cmp);
+    int rc = read_cut_marker(db);
+    if (rc != MS_OK) snprintf(err, err_len, "reading %s/cut failed", path);
+    if (db->nblocks) log_info("blocks: %zu blocks loaded", db->nblocks);
+    return rc;
+}
+
+void blocks_close_all(db_t *db)
+{
+    for (size_t i = 0; i < db->nblocks; i++) block_close(db->blocks[i]);
+    free(db->blocks);
+    db->blocks = NULL;
+    db->nblocks = db->capblocks = 0;
+    free(db->blocks_dir);
+    db->blocks_dir = NULL;
+}
+
+static void view_free(void *v) { block_view_free(v); }
+
+void blocks_add_readers(db_t *db, querier_t *q, int64_t mint, int64_t maxt)
+{
+    for (size_t i = 0; i < db->nblocks; i++) {
+        const block_meta_t *m = block_meta(db->blocks[i]);
+        if (m->maxt < mint || m->mint > maxt) continue;
+        querier_add_reader_owned(q, &block_reader_ops, block_view_new(db->blocks[i]), view_free);
+    }
+}
+
+void blocks_apply_retention(db_t *db, int64_t cutoff)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < db->nblocks; i++) {
+        block_t *b = db->blocks[i];
+        if (block_meta(b)->maxt < cutoff) {
+            char dir[PATH_MAX];
+            snprintf(dir, sizeof(dir), "%s", block_dir(b));
+            block_close(b);
+            if (block_rmdir(dir) != MS_OK) log_warn("retention: removing block %s failed: %s", dir, strerror(errno));
+            else log_info("retention: deleted block %s", dir);
+            continue;
+        }
+        db->blocks[k++] = b;
+    }
+    db->nblocks = k;
+}
+
+/* ---- cutting ---- */
+
+static int64_t floor_div(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+    if ((a % b != 0) && ((a < 0) != (b < 0))) q--;
+    return q;
+}
+
+typedef struct cut_series {
+    series_t **v;
+    size_t n, cap;
+    int64_t T;
+} cut_series_t;
+
+static void collect_fn(series_t *s, void *arg)
+{
+    cut_series_t *c = arg;
+    pthread_mutex_lock(&s->mu);
+    bool old = s->nchunks && s->chunks[0].mint < c->T;
+    pthread_mutex_unlock(&s->mu);
+    if (!old) return;
+    if (c->n == c->cap) XGROW(c->v, c->cap, c->n + 1);
+    c->v[c->n++] = s;
+}
+
+static int series_label_cmp(const void *a, const void *b)
+{
+    const series_t *x = *(series_t *const *)a, *y = *(series_t *const *)b;
+    return labels_cmp(x->labels, x->nlabels, y->labels, y->nlabels);
+}
+
+typedef struct range_writer {
+    int64_t start; /* aligned range start */
+    block_writer_t *w;
+} range_writer_t;
+
+static int rw_cmp(const void *a, const void *b)
+{
+    const range_writer_t *x = a, *y = b;
+    return x->start < y->start ? -1 : x->start > y->start;
+}
+
+static void hint_lower(db_t *db, int64_t t)
+{
+    int64_t cur = atomic_load(&db->head_mint_hint);
+    while (t < cur && !atomic_compare_exchange_weak(&db->head_mint_hint, &cur, t)) {
+    }
+}
+
+void db_note_samples(db_t *db, int64_t mint, int64_t maxt)
+{
+    hint_lower(db, mint);
+    int64_t cur = atomic_load(&db->head_maxt);
+    while (maxt > cur && !atomic_compare_exchange_weak(&db->head_maxt, &cur, maxt)) {
+    }
+}
+
+/* Phase 2: copies samples < T of every old series, in label order, into one writer per aligned
+ * range; finishes and opens the blocks (appended to *out). Caller holds the gc read lock. */
+static int write_blocks(db_t *db, int64_t T, block_t ***out, size_t *nout)
+{
+    const int64_t R = db->opts.block_range_ms;
+    cut_series_t cs = {.T = T};
+    head_each(&db->head, collect_fn, &cs);
+    if (cs.n > 1) qsort(cs.v, cs.n, sizeof(series_t *), series_label_cmp);
+    range_writer_t *rw = NULL;
+    size_t nrw = 0, caprw = 0;
+    sample_vec_t sv = {0};
+    int rc = MS_OK;
+    for (size_t i = 0; i < cs.n && rc == MS_OK; i++) {
+        series_t *s = cs.v[i];
+        sv.n = 0;
+        pthread_mutex_lock(&s->mu);
+        series_read(s, INT64_MIN, T - 1, &sv);
+        s->cut_dirty = false;
+        pthread_mutex_unlock(&s->mu);
+        for (size_t a = 0; a < sv.n && rc == MS_OK;) {
+            int64_t start = floor_div(sv.v[a].t, R) * R;
+            size_t b = a;
+            while (b < sv.n && floor_div(sv.v[b].t, R) * R == start) b++;
+            range_writer_t key = {start, NULL};
+            range_writer_t *x = nrw ? bsearch(&key, rw, nrw, sizeof(*rw), rw_cmp) : NULL;
+            if (!x) {
+                if (nrw == caprw) XGROW(rw, caprw, nrw + 1);
+                rc = block_writer_open(db->blocks_dir, db->next_block_seq++, db->opts.block_zstd_level, &key.w);
+                if (rc != MS_OK) break;
+                rw[nrw++] = key;
+                qsort(rw, nrw, sizeof(*rw), rw_cmp);
+                x = bsearch(&key, rw, nrw, sizeof(*rw), rw_cmp);
+            }
+            rc = block_writer_add(x->w, s->labels, s->nlabels, &sv.v[a], b - a);
+            a = b;
+        }
+    }
+    sample_vec_free(&sv);
+    free(cs.v);
+    for (size_t i = 0; i < nrw; i++) {
+        if (rc != MS_OK) {
+            block_writer_abort(rw[i].w);
+            continue;
+        }
+        char dir[PATH_MAX];
+        snprintf(dir, sizeof(dir), "%s", block_writer_final_dir(rw[i].w));
+        uint32_t seq = block_writer_seq(rw[i].w);
+        rc = block_writer_finish(rw[i].w, NULL);
+        if (rc != MS_OK) continue;
+        block_t *b;
+        char err[PATH_MAX + 384];
+        rc = block_open(dir, seq, &b, err, sizeof(err));
+        if (rc != MS_OK) {
+            log_error("cut: reopening a block just written failed: %s", err);
+            continue;
+        }
+        *out = xrealloc(*out, (*nout + 1) * sizeof(block_t *));
+        (*out)[(*nout)++] = b;
+    }
+    free(rw);
+    return rc;
+}
+
+int db_cut_blocks(db_t *db)
+{
+    if (!db) return MS_EINVAL;
+    if (db->opts.head_window_ms <= 0) return MS_OK;
+    pthread_mutex_lock(&db->cut_mu);
+    int64_t hmax = atomic_load(&db->head_maxt), hint = atomic_load(&db->head_mint_hint);
+    const int64_t R = db->opts.block_range_ms;
+    if (hmax == INT64_MIN || hint == INT64_MAX || hmax < INT64_MIN + db->opts.head_window_ms + R) {
+        pthread_mutex_unlock(&db->cut_mu);
+        return MS_OK;
+    }
+    int64_t T = floor_div(hmax - db->opts.head_window_ms, R) * R;
+    if (hint >= T) {
+        pthread_mutex_unlock(&db->cut_mu);
+        return MS_OK;
+    }
+    /* phase 1: no commit in flight; everything logged in segments < N is in the head */
+    gclock_write_lock(&db->gc_lock, 100);
+    atomic_store(&db->cut_dirty_below, T);
+    atomic_store(&db->head_mint_hint, INT64_MAX);
+    int rc = wal_cut(db->wal);
+    uint32_t N = wal_open_segment_idx(db->wal);
+    gclock_write_unlock(&db->gc_lock);
+
+    /* phase 2: write the blocks while ingestion and queries go on */
+    block_t **nb = NULL;
+    size_t nnb = 0;
+    if (rc == MS_OK) {
+        gclock_read_lock(&db->gc_lock);
+        rc = write_blocks(db, T, &nb, &nnb);
+        gclock_read_unlock(&db->gc_lock);
+    }
+    if (rc == MS_OK) rc = write_cut_marker(db, N, T);
+
+    /* phase 3: publish, truncate head and WAL */
+    gclock_write_lock(&db->gc_lock, 100);
+    for (size_t i = 0; i < nnb; i++) blocks_push(db, nb[i]); /* complete blocks are valid even on failure */
+    if (db->nblocks > 1) qsort(db->blocks, db->nblocks, sizeof(block_t *), block_ptr_cmp);
+    uint64_t deleted = 0;
+    if (rc == MS_OK) {
+        int64_t oldest = head_truncate(&db->head, T);
+        hint_lower(db, oldest);
+        db->cut_wal_seg = N;
+        db->cut_T = T;
+        int wrc = wal_cut(db->wal);
+        if (wrc == MS_OK) wrc = db_relog_live(db);
+        if (wrc == MS_OK) wrc = wal_delete_upto(db->wal, N, T, &deleted);
+        if (wrc != MS_OK) log_warn("cut: WAL truncation failed: %s (will retry at the next cut)", ms_strerror(wrc));
+    } else {
+        hint_lower(db, hint); /* the head still holds everything */
+    }
+    atomic_store(&db->cut_dirty_below, INT64_MIN);
+    gclock_write_unlock(&db->gc_lock);
+    free(nb);
+    if (rc == MS_OK) {
+        atomic_fetch_add(&db->cuts, 1);
+        log_info("cut: %zu blocks below %lld, %llu WAL segments deleted", nnb, (long long)T,
+                 (unsigned long long)deleted);
+    } else {
+        atomic_fetch_add(&db->cut_failures, 1);
+        log_error("cut: failed: %s (data stays in the head and WAL)", ms_strerror(rc));
+    }
+    pthread_mutex_unlock(&db->cut_mu);
+    return rc;
+}
