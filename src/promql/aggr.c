@@ -19,6 +19,93 @@ typedef struct group {
     size_t nvals;
 } group_t;
 
+/* Per aggregation node, for the whole query: the group of each input series (by sid), so the
+ * grouping labels of a series are hashed once per query instead of once per step. Groups are
+ * still told apart by the same grouping-label hash as on the uncached path; gids only number
+ * the distinct hashes seen. Everything lives in the query arena. */
+typedef struct agg_cache {
+    uint32_t *gid_of_sid;  /* gid + 1 per sid; 0 = not seen yet */
+    uint32_t nsid;
+    uint64_t *keys;        /* grouping-label hash -> gid, open addressing */
+    uint32_t *kgid;
+    uint8_t *kused;
+    size_t kmask, kcount;
+    uint64_t *stamp;       /* per gid: the evaluation (gen) it last appeared in */
+    uint32_t *slot;        /* per gid: its group index in that evaluation */
+    uint32_t ngid, cap_gid;
+    uint64_t gen;
+} agg_cache_t;
+
+static void agg_keys_init(arena_t *a, agg_cache_t *ac, size_t cap)
+{
+    ac->keys = arena_alloc(a, cap * sizeof(uint64_t));
+    ac->kgid = arena_alloc(a, cap * sizeof(uint32_t));
+    ac->kused = arena_calloc(a, cap, 1);
+    ac->kmask = cap - 1;
+    ac->kcount = 0;
+}
+
+static uint32_t agg_key_gid(ev_query_t *q, agg_cache_t *ac, uint64_t key)
+{
+    if ((ac->kcount + 1) * 2 > ac->kmask + 1) { /* grow: rehash into twice the slots */
+        uint64_t *ok = ac->keys;
+        uint32_t *og = ac->kgid;
+        uint8_t *ou = ac->kused;
+        size_t ocap = ac->kmask + 1;
+        agg_keys_init(&q->arena, ac, ocap * 2);
+        for (size_t i = 0; i < ocap; i++) {
+            if (!ou[i]) continue;
+            size_t j = (size_t)(ok[i] ^ (ok[i] >> 29)) & ac->kmask;
+            while (ac->kused[j]) j = (j + 1) & ac->kmask;
+            ac->kused[j] = 1;
+            ac->keys[j] = ok[i];
+            ac->kgid[j] = og[i];
+            ac->kcount++;
+        }
+    }
+    size_t j = (size_t)(key ^ (key >> 29)) & ac->kmask;
+    while (ac->kused[j]) {
+        if (ac->keys[j] == key) return ac->kgid[j];
+        j = (j + 1) & ac->kmask;
+    }
+    if (ac->ngid == ac->cap_gid) {
+        uint32_t nc = ac->cap_gid ? ac->cap_gid * 2 : 64;
+        uint64_t *st = arena_calloc(&q->arena, nc, sizeof(uint64_t));
+        uint32_t *sl = arena_alloc(&q->arena, nc * sizeof(uint32_t));
+        if (ac->ngid) {
+            memcpy(st, ac->stamp, ac->ngid * sizeof(uint64_t));
+            memcpy(sl, ac->slot, ac->ngid * sizeof(uint32_t));
+        }
+        ac->stamp = st;
+        ac->slot = sl;
+        ac->cap_gid = nc;
+    }
+    ac->kused[j] = 1;
+    ac->keys[j] = key;
+    ac->kgid[j] = ac->ngid;
+    ac->kcount++;
+    ac->stamp[ac->ngid] = 0;
+    return ac->ngid++;
+}
+
+static agg_cache_t *agg_cache_for(ev_query_t *q, const node_t *n)
+{
+    agg_cache_t *ac = ev_node_cache_get(q, n, NCACHE_AGG);
+    if (!ac) {
+        ac = arena_calloc(&q->arena, 1, sizeof *ac);
+        agg_keys_init(&q->arena, ac, 64);
+        ev_node_cache_put(q, n, NCACHE_AGG, ac);
+    }
+    if (ac->nsid <= q->n_sids) { /* sids handed out since (later subqueries): grow */
+        uint32_t nn = q->n_sids + 1;
+        uint32_t *g = arena_calloc(&q->arena, nn, sizeof(uint32_t));
+        if (ac->nsid) memcpy(g, ac->gid_of_sid, ac->nsid * sizeof(uint32_t));
+        ac->gid_of_sid = g;
+        ac->nsid = nn;
+    }
+    return ac;
+}
+
 /* Formats v like Go's strconv.FormatFloat(v, 'f', -1, 64). */
 static int format_float_f(double v, char *out, size_t n)
 {
@@ -178,7 +265,10 @@ void ev_aggregate(ev_ctx_t *c, node_t *n, ev_val_t *out)
     group_t *groups = arena_alloc(c->a, (in.vec.n + 1) * sizeof(group_t));
     size_t ng = 0;
     hmap_t h;
-    hmap_init(&h, c->a, in.vec.n);
+    /* count_values groups by a label made from the value: no per-series cache there */
+    agg_cache_t *ac = op == T_COUNT_VALUES || in.vec.n == 0 ? NULL : agg_cache_for(c->q, n);
+    if (ac) ac->gen++;
+    else hmap_init(&h, c->a, in.vec.n);
     bool top = op == T_TOPK;
     for (size_t i = 0; i < in.vec.n; i++) {
         ev_sample_t *s = &in.vec.s[i];
@@ -189,10 +279,27 @@ void ev_aggregate(ev_ctx_t *c, node_t *n, ev_val_t *out)
             char *v = arena_strndup(c->a, buf, (size_t)len);
             metric = lbl_set(c->a, metric, value_label, value_label_len, v, (size_t)len);
         }
-        uint64_t key = n->agg.without ? lbl_sig(c->q, metric, false, grouping, ngrouping)
-                                      : lbl_sig(c->q, metric, true, grouping, ngrouping);
         bool found;
-        size_t *slot = hmap_put(&h, key, &found);
+        size_t gslot, *slot = &gslot;
+        if (ac) {
+            uint32_t gid;
+            if (s->sid && s->sid < ac->nsid && ac->gid_of_sid[s->sid]) {
+                gid = ac->gid_of_sid[s->sid] - 1;
+            } else {
+                uint64_t key = lbl_sig(c->q, metric, !n->agg.without, grouping, ngrouping);
+                gid = agg_key_gid(c->q, ac, key);
+                if (s->sid && s->sid < ac->nsid) ac->gid_of_sid[s->sid] = gid + 1;
+            }
+            found = ac->stamp[gid] == ac->gen;
+            if (!found) {
+                ac->stamp[gid] = ac->gen;
+                ac->slot[gid] = (uint32_t)ng;
+            }
+            gslot = ac->slot[gid];
+        } else {
+            uint64_t key = lbl_sig(c->q, metric, !n->agg.without, grouping, ngrouping);
+            slot = hmap_put(&h, key, &found);
+        }
         if (!found) {
             group_t *g = &groups[ng];
             *slot = ng++;
@@ -296,6 +403,6 @@ void ev_aggregate(ev_ctx_t *c, node_t *n, ev_val_t *out)
         case T_QUANTILE: v = kern_quantile(pv.scalar, g->vals, g->nvals); break;
         default: break;
         }
-        out->vec.s[out->vec.n++] = (ev_sample_t){g->labels, v, c->t};
+        out->vec.s[out->vec.n++] = (ev_sample_t){g->labels, v, c->t, 0};
     }
 }

@@ -156,7 +156,7 @@ static void vector_vector(ev_ctx_t *c, node_t *n, ev_vec_t *lhs, ev_vec_t *rhs, 
             if (found)
                 ev_fail(c->q, PROMQL_ERR_EXECUTION, "multiple matches for labels: grouping labels must ensure unique matches");
         }
-        res.s[res.n++] = (ev_sample_t){m, value, c->t};
+        res.s[res.n++] = (ev_sample_t){m, value, c->t, 0};
     }
     out->type = VT_VECTOR;
     out->vec = res;
@@ -182,7 +182,7 @@ static void vector_scalar(ev_ctx_t *c, node_t *n, ev_vec_t *v, double s, bool sw
         if (!keep) continue;
         labels_t m = v->s[i].metric;
         if (drops_name(n->bin.op) || n->bin.ret_bool) m = lbl_drop_name(c->a, m);
-        res.s[res.n++] = (ev_sample_t){m, value, c->t};
+        res.s[res.n++] = (ev_sample_t){m, value, c->t, v->s[i].sid}; /* labels: fixed function of the input's */
     }
     out->type = VT_VECTOR;
     out->vec = res;

@@ -10,9 +10,11 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define STALE_NAN_BITS 0x7ff0000000000002ULL
 #define DEFAULT_SUBQUERY_STEP_MS 60000
@@ -23,6 +25,7 @@ struct promql_engine {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int active;
+    int nthreads; /* online CPUs, capped: threads one query may use for series-parallel work */
 };
 
 void promql_options_default(promql_options_t *o)
@@ -50,6 +53,8 @@ int promql_engine_new(db_t *db, const promql_options_t *opts, promql_engine_t **
     if (e->o.max_points_per_series == 0) e->o.max_points_per_series = d.max_points_per_series;
     pthread_mutex_init(&e->mu, NULL);
     pthread_cond_init(&e->cv, NULL);
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    e->nthreads = ncpu < 1 ? 1 : ncpu > 16 ? 16 : (int)ncpu;
     *out = e;
     return 0;
 }
@@ -98,6 +103,35 @@ void ev_check_deadline(ev_query_t *q)
     if ((++q->tick & 63) != 0) return;
     if (clock_mono_ns() > q->deadline_ns)
         ev_fail(q, PROMQL_ERR_TIMEOUT, "query timed out in expression evaluation");
+}
+
+void *ev_node_cache_get(ev_query_t *q, const node_t *n, int kind)
+{
+    for (size_t i = 0; i < q->n_ncache; i++)
+        if (q->ncache[i].n == n && q->ncache[i].kind == kind) return q->ncache[i].p;
+    return NULL;
+}
+
+void ev_node_cache_put(ev_query_t *q, const node_t *n, int kind, void *p)
+{
+    for (size_t i = 0; i < q->n_ncache; i++)
+        if (q->ncache[i].n == n && q->ncache[i].kind == kind) {
+            q->ncache[i].p = p;
+            return;
+        }
+    XGROW(q->ncache, q->cap_ncache, q->n_ncache + 1);
+    q->ncache[q->n_ncache++] = (node_cache_t){n, kind, p};
+}
+
+/* Hands out the sids of a complete state's series. */
+static void assign_sids(ev_query_t *q, sel_state_t *st)
+{
+    if ((uint64_t)q->n_sids + st->n + 1 > UINT32_MAX) {
+        st->sid_base = 0; /* out of ids: this state's series carry no identity */
+        return;
+    }
+    st->sid_base = q->n_sids + 1;
+    q->n_sids += (uint32_t)st->n;
 }
 
 static void count_samples(ev_query_t *q, size_t n)
@@ -257,6 +291,8 @@ typedef struct coll {
     size_t cap;
     hmap_t h;
     size_t hcap;
+    uint32_t *idx_of_sid; /* output series index + 1 per input sid, 0 = not seen yet */
+    uint32_t nsid;
 } coll_t;
 
 static void coll_rehash(ev_query_t *q, coll_t *c)
@@ -276,11 +312,15 @@ static void coll_rehash(ev_query_t *q, coll_t *c)
     }
 }
 
-static void coll_add(ev_query_t *q, coll_t *c, labels_t m, int64_t t, double v)
+static void coll_add(ev_query_t *q, coll_t *c, labels_t m, uint32_t sid, int64_t t, double v)
 {
+    size_t idx = SIZE_MAX;
+    if (sid && sid < c->nsid && c->idx_of_sid[sid]) { /* same sid, same labels: found before */
+        idx = c->idx_of_sid[sid] - 1;
+        goto push;
+    }
     if (c->st->n + 1 > c->hcap / 2) coll_rehash(q, c);
     uint64_t hsh = lbl_hash(m);
-    size_t idx = SIZE_MAX;
     while (1) {
         size_t *slot = hmap_get(&c->h, hsh);
         if (!slot) break;
@@ -301,6 +341,8 @@ static void coll_add(ev_query_t *q, coll_t *c, labels_t m, int64_t t, double v)
         size_t *slot = hmap_put(&c->h, hsh, &found);
         *slot = idx;
     }
+    if (sid && sid < c->nsid && idx < UINT32_MAX) c->idx_of_sid[sid] = (uint32_t)(idx + 1);
+push:;
     sample_vec_t *sv = &c->st->data[idx];
     if (sv->n && sv->v[sv->n - 1].t == t)
         ev_fail(q, PROMQL_ERR_EXECUTION, "vector cannot contain metrics with the same labelset");
@@ -315,7 +357,7 @@ typedef struct scratch_stack {
 } scratch_stack_t;
 static _Thread_local scratch_stack_t *tl_scratch;
 
-static void prepare(ev_query_t *q, node_t *n, int64_t rs, int64_t re);
+static void prepare(ev_query_t *q, node_t *n, int64_t rs, int64_t re, int64_t step);
 
 /* Evaluates root at every step of [start, end] and returns the outputs as series. */
 static sel_state_t *run_steps(ev_query_t *q, node_t *root, int64_t start, int64_t end, int64_t step)
@@ -324,21 +366,24 @@ static sel_state_t *run_steps(ev_query_t *q, node_t *root, int64_t start, int64_
     c.st = state_new(q, 0);
     coll_rehash(q, &c);
     if (start > end) return c.st;
-    prepare(q, root, start, end);
+    prepare(q, root, start, end, step);
+    c.nsid = q->n_sids + 1; /* every sid the loop can see exists once prepare is done */
+    c.idx_of_sid = arena_calloc(&q->arena, c.nsid, sizeof(uint32_t));
     scratch_stack_t *ss = tl_scratch;
     if (ss->n == 64) ev_fail(q, PROMQL_ERR_EXECUTION, "subqueries nested too deeply");
     arena_t *a = xcalloc(1, sizeof *a);
     ss->a[ss->n++] = a;
     for (int64_t t = start; t <= end; t += step) {
         ev_check_deadline(q);
-        ev_ctx_t ctx = {q, a, t, start};
+        ev_ctx_t ctx = {q, a, t, start, step};
         ev_val_t v;
         ev_eval(&ctx, root, &v);
         if (v.type == VT_SCALAR) {
             labels_t none = {NULL, 0};
-            coll_add(q, &c, none, t, v.scalar);
+            coll_add(q, &c, none, 0, t, v.scalar);
         } else if (v.type == VT_VECTOR) {
-            for (size_t i = 0; i < v.vec.n; i++) coll_add(q, &c, v.vec.s[i].metric, t, v.vec.s[i].v);
+            for (size_t i = 0; i < v.vec.n; i++)
+                coll_add(q, &c, v.vec.s[i].metric, v.vec.s[i].sid, t, v.vec.s[i].v);
         }
         arena_free(a);
         if (step <= 0) break;
@@ -348,8 +393,65 @@ static sel_state_t *run_steps(ev_query_t *q, node_t *root, int64_t start, int64_
     return c.st;
 }
 
-/* Loads selectors and materialises subqueries for evaluation over outer times [rs, re]. */
-static void prepare(ev_query_t *q, node_t *n, int64_t rs, int64_t re)
+/* ---- loading a selector's samples, in parallel over series ---- */
+
+#define LOAD_CHUNK 32        /* series per work item */
+#define LOAD_BATCH 8192      /* series loaded between checks of max_samples and the deadline */
+#define LOAD_PAR_MIN 256     /* fewer series than this load on the query thread alone */
+
+typedef struct load_job {
+    const series_set_t *set;
+    sel_state_t *st;
+    size_t base;
+    int64_t mint, maxt;
+    bool range;
+    atomic_int rc;           /* first storage error */
+} load_job_t;
+
+/* ev_parallel_for callback. Relies on series_set_samples being safe to call from several
+ * threads at once for distinct series of one set: the head reader locks each series, the block
+ * reader only reads its mapped files. */
+static void load_chunk(void *arg, size_t i0, size_t i1)
+{
+    load_job_t *j = arg;
+    for (size_t i = j->base + i0; i < j->base + i1; i++) {
+        sample_vec_t *sv = &j->st->data[i];
+        int rc = series_set_samples(j->set, i, j->mint, j->maxt, sv);
+        if (rc != 0) {
+            int none = 0;
+            atomic_compare_exchange_strong(&j->rc, &none, rc);
+            return;
+        }
+        if (j->range) { /* range vectors never contain stale markers */
+            size_t k = 0;
+            for (size_t x = 0; x < sv->n; x++)
+                if (!is_stale(sv->v[x].v)) sv->v[k++] = sv->v[x];
+            sv->n = k;
+        }
+    }
+}
+
+static void load_series(ev_query_t *q, const series_set_t *set, sel_state_t *st, int64_t mint, int64_t maxt, bool range)
+{
+    size_t ns = st->n;
+    for (size_t i = 0; i < ns; i++) st->lbls[i] = series_set_labels(set, i);
+    load_job_t job = {set, st, 0, mint, maxt, range, 0};
+    int nth = ns >= LOAD_PAR_MIN ? q->nthreads : 1;
+    for (size_t b0 = 0; b0 < ns; b0 += LOAD_BATCH) {
+        if (clock_mono_ns() > q->deadline_ns)
+            ev_fail(q, PROMQL_ERR_TIMEOUT, "query timed out in expression evaluation");
+        size_t b1 = b0 + LOAD_BATCH < ns ? b0 + LOAD_BATCH : ns;
+        job.base = b0;
+        ev_parallel_for(nth, b1 - b0, LOAD_CHUNK, load_chunk, &job);
+        int rc = atomic_load(&job.rc);
+        if (rc != 0) ev_fail(q, PROMQL_ERR_INTERNAL, "storage read failed: %s", ms_strerror(rc));
+        for (size_t i = b0; i < b1; i++) count_samples(q, st->data[i].n);
+    }
+}
+
+/* Loads selectors and materialises subqueries for evaluation over outer times [rs, re] every
+ * step (0: one instant evaluation), and sets up per-node caches for that loop. */
+static void prepare(ev_query_t *q, node_t *n, int64_t rs, int64_t re, int64_t step)
 {
     if (!n) return;
     switch (n->kind) {
@@ -370,40 +472,30 @@ static void prepare(ev_query_t *q, node_t *n, int64_t rs, int64_t re)
         size_t ns = series_set_len(set);
         sel_state_t *st = state_new(q, ns);
         vs->vs.st = st;
-        for (size_t i = 0; i < ns; i++) {
-            ev_check_deadline(q);
-            st->lbls[i] = series_set_labels(set, i);
-            rc = series_set_samples(set, i, mint, maxt, &st->data[i]);
-            if (rc != 0) ev_fail(q, PROMQL_ERR_INTERNAL, "storage read failed: %s", ms_strerror(rc));
-            if (range) { /* range vectors never contain stale markers */
-                sample_vec_t *sv = &st->data[i];
-                size_t k = 0;
-                for (size_t j = 0; j < sv->n; j++)
-                    if (!is_stale(sv->v[j].v)) sv->v[k++] = sv->v[j];
-                sv->n = k;
-            }
-            count_samples(q, st->data[i].n);
-        }
+        load_series(q, set, st, mint, maxt, range);
+        assign_sids(q, st);
         return;
     }
     case N_SUBQUERY: {
-        int64_t is, ie, step;
-        subquery_span(q, n, rs, re, &is, &ie, &step);
-        n->sq.st = run_steps(q, n->sq.expr, is, ie, step);
+        int64_t is, ie, istep;
+        subquery_span(q, n, rs, re, &is, &ie, &istep);
+        n->sq.st = run_steps(q, n->sq.expr, is, ie, istep);
+        assign_sids(q, n->sq.st);
         return;
     }
-    case N_PAREN: prepare(q, n->paren.expr, rs, re); return;
-    case N_UNARY: prepare(q, n->unary.expr, rs, re); return;
+    case N_PAREN: prepare(q, n->paren.expr, rs, re, step); return;
+    case N_UNARY: prepare(q, n->unary.expr, rs, re, step); return;
     case N_BINARY:
-        prepare(q, n->bin.lhs, rs, re);
-        prepare(q, n->bin.rhs, rs, re);
+        prepare(q, n->bin.lhs, rs, re, step);
+        prepare(q, n->bin.rhs, rs, re, step);
         return;
     case N_AGG:
-        prepare(q, n->agg.param, rs, re);
-        prepare(q, n->agg.expr, rs, re);
+        prepare(q, n->agg.param, rs, re, step);
+        prepare(q, n->agg.expr, rs, re, step);
         return;
     case N_CALL:
-        for (size_t i = 0; i < n->call.nargs; i++) prepare(q, n->call.args[i], rs, re);
+        for (size_t i = 0; i < n->call.nargs; i++) prepare(q, n->call.args[i], rs, re, step);
+        ev_range_prepare(q, n, rs, re, step);
         return;
     default: return;
     }
@@ -411,16 +503,16 @@ static void prepare(ev_query_t *q, node_t *n, int64_t rs, int64_t re)
 
 /* ---- selector evaluation ---- */
 
-static int64_t sel_time(int64_t t, at_kind_t k, int64_t at, int64_t offset)
+int64_t ev_sel_time(int64_t t, at_kind_t k, int64_t at, int64_t offset)
 {
     return (k != AT_NONE ? at : t) - offset;
 }
 
-static int64_t vs_time(const ev_ctx_t *c, const node_t *vs)
+int64_t ev_vs_time(const ev_ctx_t *c, const node_t *vs)
 {
     if (vs->vs.at_kind != AT_NONE && vs->vs.at_shift) return vs->vs.at + (c->t - c->run_start) - vs->vs.offset;
     if (vs->vs.at_kind != AT_NONE && vs->vs.at_ignores_offset) return vs->vs.at;
-    return sel_time(c->t, vs->vs.at_kind, vs->vs.at, vs->vs.offset);
+    return ev_sel_time(c->t, vs->vs.at_kind, vs->vs.at, vs->vs.offset);
 }
 
 static void state_seek(sel_state_t *st, int64_t tp)
@@ -436,7 +528,7 @@ static void state_seek(sel_state_t *st, int64_t tp)
 static void eval_vector_sel(ev_ctx_t *c, node_t *n, ev_val_t *out)
 {
     sel_state_t *st = n->vs.st;
-    int64_t tp = vs_time(c, n);
+    int64_t tp = ev_vs_time(c, n);
     state_seek(st, tp);
     out->type = VT_VECTOR;
     out->vec.s = arena_alloc(c->a, (st->n ? st->n : 1) * sizeof(ev_sample_t));
@@ -449,7 +541,7 @@ static void eval_vector_sel(ev_ctx_t *c, node_t *n, ev_val_t *out)
         if (hi == 0) continue;
         const sample_t *s = &sv->v[hi - 1];
         if (s->t < tp - c->q->lookback + c->q->open || is_stale(s->v)) continue;
-        out->vec.s[out->vec.n++] = (ev_sample_t){st->lbls[i], s->v, s->t};
+        out->vec.s[out->vec.n++] = (ev_sample_t){st->lbls[i], s->v, s->t, st->sid_base ? st->sid_base + (uint32_t)i : 0};
     }
 }
 
@@ -469,7 +561,9 @@ static void eval_window(ev_ctx_t *c, sel_state_t *st, int64_t tp, int64_t range,
         while (hi < sv->n && sv->v[hi].t <= tp) hi++;
         st->lo[i] = lo;
         st->hi[i] = hi;
-        if (hi > lo) out->mat.s[out->mat.n++] = (ev_rser_t){st->lbls[i], sv->v + lo, hi - lo};
+        if (hi > lo)
+            out->mat.s[out->mat.n++] =
+                (ev_rser_t){st->lbls[i], sv->v + lo, hi - lo, st->sid_base ? st->sid_base + (uint32_t)i : 0};
     }
 }
 
@@ -489,11 +583,11 @@ void ev_eval(ev_ctx_t *c, node_t *n, ev_val_t *out)
     case N_VECTOR_SEL: eval_vector_sel(c, n, out); return;
     case N_MATRIX_SEL: {
         node_t *vs = n->ms.vs;
-        eval_window(c, vs->vs.st, vs_time(c, vs), n->ms.range, out);
+        eval_window(c, vs->vs.st, ev_vs_time(c, vs), n->ms.range, out);
         return;
     }
     case N_SUBQUERY:
-        eval_window(c, n->sq.st, sel_time(c->t, n->sq.at_kind, n->sq.at, n->sq.offset), n->sq.range, out);
+        eval_window(c, n->sq.st, ev_sel_time(c->t, n->sq.at_kind, n->sq.at, n->sq.offset), n->sq.range, out);
         return;
     case N_UNARY: {
         ev_eval(c, n->unary.expr, out);
@@ -598,6 +692,7 @@ static int run_query(promql_engine_t *e, const char *query, int64_t start, int64
     q->lookback = e->o.lookback_delta_ms;
     q->open = e->o.left_open_windows ? 1 : 0;
     q->max_samples = e->o.max_samples;
+    q->nthreads = e->nthreads;
     q->err = err;
     node_t *root = NULL;
     char perr[1024];
@@ -632,10 +727,10 @@ static int run_query(promql_engine_t *e, const char *query, int64_t start, int64
             sel_state_t *st = run_steps(q, root, start, end, step);
             result_from_state(res, st);
         } else {
-            prepare(q, root, start, start);
+            prepare(q, root, start, start, 0);
             arena_t *a = xcalloc(1, sizeof *a);
             ss.a[ss.n++] = a;
-            ev_ctx_t ctx = {q, a, start, start};
+            ev_ctx_t ctx = {q, a, start, start, 0};
             ev_val_t v;
             ev_eval(&ctx, root, &v);
             switch (v.type) {
@@ -692,6 +787,7 @@ static int run_query(promql_engine_t *e, const char *query, int64_t start, int64
     free(q->sets);
     querier_close(q->q);
     buf_free(&q->hbuf);
+    free(q->ncache); /* the caches themselves live in q->arena */
     ev_regex_cache_free(q);
     ast_free_matchers(root);
     arena_free(&q->arena);

@@ -14,10 +14,18 @@
 #include "util/buf.h"
 #include <setjmp.h>
 
+/* Series identity (sid): a query-wide number for each series of a selector or materialised
+ * subquery (sel_state_t.sid_base + index), 0 for none. Invariant every node keeps: within the
+ * output of one node, equal non-zero sids always carry equal labels, at every step. Nodes whose
+ * output labels are a fixed function of one input series' labels (selectors, range functions,
+ * elementwise functions, vector-scalar operators, unary minus, set operators, topk/bottomk)
+ * pass the sid on; all others output 0. Consumers use it to compute per-series label work
+ * (grouping keys, output series lookup) once per query instead of once per step. */
 typedef struct ev_sample {
     labels_t metric;
     double v;
     int64_t t;       /* the sample's own timestamp for selector output, else the step time */
+    uint32_t sid;    /* see above; 0 = unknown */
 } ev_sample_t;
 
 typedef struct ev_vec {
@@ -29,6 +37,7 @@ typedef struct ev_rser {
     labels_t metric;
     const sample_t *pts;
     size_t n;
+    uint32_t sid;
 } ev_rser_t;
 
 /* A range vector at one step: only series with samples in the window. */
@@ -54,6 +63,7 @@ typedef struct sel_state {
     size_t *lo, *hi;
     int64_t last_t;
     bool started;
+    uint32_t sid_base;  /* series i has sid sid_base + i (assigned once the set is complete) */
 } sel_state_t;
 
 typedef struct ev_query {
@@ -75,6 +85,10 @@ typedef struct ev_query {
     buf_t hbuf;               /* scratch for hashing label subsets */
     struct re_cache *recache; /* compiled label_replace regexes, one per call node (funcs.c) */
     size_t n_recache, cap_recache;
+    uint32_t n_sids;          /* sids handed out so far (sid 0 is "none") */
+    int nthreads;             /* worker threads a query may use for series-parallel work */
+    struct node_cache *ncache;/* per-node evaluation caches (eval_range.c, aggr.c) */
+    size_t n_ncache, cap_ncache;
 } ev_query_t;
 
 /* Context for evaluating at one step. */
@@ -83,6 +97,7 @@ typedef struct ev_ctx {
     arena_t *a;  /* scratch for this step */
     int64_t t;
     int64_t run_start; /* first step of the loop this evaluation belongs to */
+    int64_t step;      /* that loop's step (0 for an instant evaluation) */
 } ev_ctx_t;
 
 /* Raises an evaluation error (type + message) and unwinds to the query's handler. */
@@ -92,6 +107,19 @@ _Noreturn void ev_fail(ev_query_t *q, promql_error_type_t type, const char *fmt,
 void ev_check_deadline(ev_query_t *q);
 
 void ev_eval(ev_ctx_t *c, node_t *n, ev_val_t *out);
+/* The time a selector node is read at for the evaluation context (offset, @ and 2.42 quirks). */
+int64_t ev_vs_time(const ev_ctx_t *c, const node_t *vs);
+int64_t ev_sel_time(int64_t t, at_kind_t k, int64_t at, int64_t offset);
+
+/* ---- per-node caches living for the whole query (query arena) ---- */
+typedef struct node_cache {
+    const node_t *n;
+    int kind;       /* which module's cache */
+    void *p;
+} node_cache_t;
+enum { NCACHE_RANGE = 1, NCACHE_AGG = 2 };
+void *ev_node_cache_get(ev_query_t *q, const node_t *n, int kind);
+void ev_node_cache_put(ev_query_t *q, const node_t *n, int kind, void *p);
 
 /* ---- label helpers (eval_util.c) ---- */
 bool str_in(const str_t *list, size_t n, const char *s, size_t len);
@@ -111,6 +139,13 @@ uint64_t lbl_hash(labels_t m);
 void vec_check_dups(ev_ctx_t *c, const ev_vec_t *v);
 bool label_name_valid(const char *s, size_t n);
 
+/* Runs fn(arg, i0, i1) over [0, n) in chunks of `chunk` indexes, handed out dynamically to up to
+ * nthreads threads (the caller is one of them); returns when all are done. fn runs off the query
+ * thread: it must not longjmp (no ev_fail / ev_check_deadline), allocate from query arenas or
+ * touch state other chunks touch. */
+#define EV_MAX_THREADS 16
+void ev_parallel_for(int nthreads, size_t n, size_t chunk, void (*fn)(void *arg, size_t i0, size_t i1), void *arg);
+
 /* A fixed-capacity open-addressing map from 64-bit keys to indexes, in a scratch arena. */
 typedef struct hmap {
     uint64_t *keys;
@@ -129,5 +164,21 @@ void ev_aggregate(ev_ctx_t *c, node_t *n, ev_val_t *out);
 void ev_call(ev_ctx_t *c, node_t *n, ev_val_t *out);
 /* Frees the query's compiled regexes. */
 void ev_regex_cache_free(ev_query_t *q);
+/* Applies range function id to one window (pts, n) = (range_start, range_end] read at eval
+ * time t, with the call's scalar arguments sc; false for "no output element". Pure apart from
+ * quantile_over_time's scratch (taken from a when non-NULL). */
+bool ev_range_kernel(func_id_t id, const sample_t *pts, size_t n, int64_t range_start, int64_t range_end, int64_t t,
+                     const double *sc, arena_t *a, double *out);
+
+/* ---- series-major evaluation of range functions (eval_range.c) ----
+ * For a call such as rate(x[5m]) evaluated over a step loop, computes the function for blocks
+ * of steps series by series (each series' samples stay in cache while its windows slide), in
+ * parallel over series on q->nthreads threads; the step loop then only copies values out. The
+ * kernels and windows are exactly those of the step-by-step path, so results are identical. */
+/* Called by prepare once the call's arguments are prepared, for the loop [start, end] / step. */
+void ev_range_prepare(ev_query_t *q, node_t *call, int64_t start, int64_t end, int64_t step);
+/* Fills out (a vector) from the cache for c->t; false when the node has no cache for this
+ * loop/time (the caller then evaluates step by step). sc: the call's scalar arguments. */
+bool ev_range_lookup(ev_ctx_t *c, node_t *call, const double *sc, ev_val_t *out);
 
 #endif

@@ -1,7 +1,10 @@
 /* eval_util.c owns the evaluator's label-set building (drop name, keep, delete, set), label
- * subset hashing for matching and grouping, duplicate-labelset detection and a small hash map. */
+ * subset hashing for matching and grouping, duplicate-labelset detection, a small hash map and
+ * the parallel-for used for series-parallel work. */
 #include "promql/eval.h"
 #include "util/hash.h"
+#include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 
 bool str_in(const str_t *list, size_t n, const char *s, size_t len)
@@ -169,4 +172,47 @@ bool label_name_valid(const char *s, size_t n)
         if (!ok) return false;
     }
     return true;
+}
+
+/* ---- parallel for ---- */
+
+typedef struct pfor {
+    atomic_size_t next;
+    size_t n, chunk;
+    void (*fn)(void *arg, size_t i0, size_t i1);
+    void *arg;
+} pfor_t;
+
+static void pfor_run(pfor_t *p)
+{
+    while (1) {
+        size_t i0 = atomic_fetch_add(&p->next, p->chunk);
+        if (i0 >= p->n) return;
+        p->fn(p->arg, i0, i0 + p->chunk < p->n ? i0 + p->chunk : p->n);
+    }
+}
+
+static void *pfor_thread(void *arg)
+{
+    pfor_run(arg);
+    return NULL;
+}
+
+void ev_parallel_for(int nthreads, size_t n, size_t chunk, void (*fn)(void *arg, size_t i0, size_t i1), void *arg)
+{
+    if (chunk == 0) chunk = 1;
+    size_t nchunks = (n + chunk - 1) / chunk;
+    if (nthreads > EV_MAX_THREADS) nthreads = EV_MAX_THREADS;
+    if ((size_t)nthreads > nchunks) nthreads = (int)nchunks;
+    if (nthreads <= 1) {
+        for (size_t i0 = 0; i0 < n; i0 += chunk) fn(arg, i0, i0 + chunk < n ? i0 + chunk : n);
+        return;
+    }
+    pfor_t p = {0, n, chunk, fn, arg};
+    pthread_t th[EV_MAX_THREADS];
+    bool started[EV_MAX_THREADS] = {false};
+    for (int w = 1; w < nthreads; w++) started[w] = pthread_create(&th[w], NULL, pfor_thread, &p) == 0;
+    pfor_run(&p); /* the caller works too; chunks a thread failed to start for are taken here */
+    for (int w = 1; w < nthreads; w++)
+        if (started[w]) pthread_join(th[w], NULL);
 }

@@ -42,32 +42,33 @@ static labels_t absent_labels(ev_ctx_t *c, node_t *arg)
     return m;
 }
 
-static bool range_kernel(func_id_t id, const ev_mat_t *mat, const ev_rser_t *s, ev_ctx_t *c, const double *sc,
-                         double *out)
+bool ev_range_kernel(func_id_t id, const sample_t *pts, size_t n, int64_t range_start, int64_t range_end, int64_t t,
+                     const double *sc, arena_t *a, double *out)
 {
     switch (id) {
-    case F_RATE: return kern_rate(s->pts, s->n, mat->range_start, mat->range_end, out);
-    case F_INCREASE: return kern_increase(s->pts, s->n, mat->range_start, mat->range_end, out);
-    case F_DELTA: return kern_delta(s->pts, s->n, mat->range_start, mat->range_end, out);
-    case F_IRATE: return kern_irate(s->pts, s->n, out);
-    case F_IDELTA: return kern_idelta(s->pts, s->n, out);
-    case F_DERIV: return kern_deriv(s->pts, s->n, out);
-    case F_PREDICT_LINEAR: return kern_predict_linear(s->pts, s->n, c->t, sc[0], out);
-    case F_RESETS: return kern_resets(s->pts, s->n, out);
-    case F_CHANGES: return kern_changes(s->pts, s->n, out);
-    case F_HOLT_WINTERS: return kern_holt_winters(s->pts, s->n, sc[0], sc[1], out);
-    case F_AVG_OVER_TIME: return kern_avg_over_time(s->pts, s->n, out);
-    case F_MIN_OVER_TIME: return kern_min_over_time(s->pts, s->n, out);
-    case F_MAX_OVER_TIME: return kern_max_over_time(s->pts, s->n, out);
-    case F_SUM_OVER_TIME: return kern_sum_over_time(s->pts, s->n, out);
-    case F_COUNT_OVER_TIME: return kern_count_over_time(s->pts, s->n, out);
-    case F_LAST_OVER_TIME: return kern_last_over_time(s->pts, s->n, out);
-    case F_PRESENT_OVER_TIME: return kern_present_over_time(s->pts, s->n, out);
-    case F_STDDEV_OVER_TIME: return kern_stddev_over_time(s->pts, s->n, out);
-    case F_STDVAR_OVER_TIME: return kern_stdvar_over_time(s->pts, s->n, out);
+    case F_RATE: return kern_rate(pts, n, range_start, range_end, out);
+    case F_INCREASE: return kern_increase(pts, n, range_start, range_end, out);
+    case F_DELTA: return kern_delta(pts, n, range_start, range_end, out);
+    case F_IRATE: return kern_irate(pts, n, out);
+    case F_IDELTA: return kern_idelta(pts, n, out);
+    case F_DERIV: return kern_deriv(pts, n, out);
+    case F_PREDICT_LINEAR: return kern_predict_linear(pts, n, t, sc[0], out);
+    case F_RESETS: return kern_resets(pts, n, out);
+    case F_CHANGES: return kern_changes(pts, n, out);
+    case F_HOLT_WINTERS: return kern_holt_winters(pts, n, sc[0], sc[1], out);
+    case F_AVG_OVER_TIME: return kern_avg_over_time(pts, n, out);
+    case F_MIN_OVER_TIME: return kern_min_over_time(pts, n, out);
+    case F_MAX_OVER_TIME: return kern_max_over_time(pts, n, out);
+    case F_SUM_OVER_TIME: return kern_sum_over_time(pts, n, out);
+    case F_COUNT_OVER_TIME: return kern_count_over_time(pts, n, out);
+    case F_LAST_OVER_TIME: return kern_last_over_time(pts, n, out);
+    case F_PRESENT_OVER_TIME: return kern_present_over_time(pts, n, out);
+    case F_STDDEV_OVER_TIME: return kern_stddev_over_time(pts, n, out);
+    case F_STDVAR_OVER_TIME: return kern_stdvar_over_time(pts, n, out);
     case F_QUANTILE_OVER_TIME: {
-        double *scratch = arena_alloc(c->a, (s->n + 1) * sizeof(double));
-        return kern_quantile_over_time(sc[0], s->pts, s->n, scratch, out);
+        if (!a) return false;
+        double *scratch = arena_alloc(a, (n + 1) * sizeof(double));
+        return kern_quantile_over_time(sc[0], pts, n, scratch, out);
     }
     default: return false;
     }
@@ -90,6 +91,7 @@ static void call_range(ev_ctx_t *c, node_t *n, ev_val_t *out)
             ev_fail(c->q, PROMQL_ERR_EXECUTION, "invalid smoothing factor. Expected: 0 < sf < 1, got: %f", sc[0]);
         ev_fail(c->q, PROMQL_ERR_EXECUTION, "invalid trend factor. Expected: 0 < tf < 1, got: %f", sc[1]);
     }
+    if (ev_range_lookup(c, n, sc, out)) return;
     ev_val_t mv;
     ev_eval(c, n->call.args[mi], &mv);
     const ev_mat_t *mat = &mv.mat;
@@ -97,14 +99,15 @@ static void call_range(ev_ctx_t *c, node_t *n, ev_val_t *out)
     out->vec = new_vec(c, mat->n);
     if (id == F_ABSENT_OVER_TIME) {
         if (mat->n == 0)
-            out->vec.s[out->vec.n++] = (ev_sample_t){absent_labels(c, node_unparen(n->call.args[0])), 1, c->t};
+            out->vec.s[out->vec.n++] = (ev_sample_t){absent_labels(c, node_unparen(n->call.args[0])), 1, c->t, 0};
         return;
     }
     for (size_t i = 0; i < mat->n; i++) {
         double v;
-        if (!range_kernel(id, mat, &mat->s[i], c, sc, &v)) continue;
-        labels_t m = id == F_LAST_OVER_TIME ? mat->s[i].metric : lbl_drop_name(c->a, mat->s[i].metric);
-        out->vec.s[out->vec.n++] = (ev_sample_t){m, v, c->t};
+        const ev_rser_t *rs = &mat->s[i];
+        if (!ev_range_kernel(id, rs->pts, rs->n, mat->range_start, mat->range_end, c->t, sc, c->a, &v)) continue;
+        labels_t m = id == F_LAST_OVER_TIME ? rs->metric : lbl_drop_name(c->a, rs->metric);
+        out->vec.s[out->vec.n++] = (ev_sample_t){m, v, c->t, rs->sid};
     }
     vec_check_dups(c, &out->vec);
 }
@@ -233,6 +236,7 @@ static void call_label_replace(ev_ctx_t *c, node_t *n, ev_val_t *out)
             char *v = arena_strndup(c->a, o.data ? (char *)o.data : "", o.len);
             s.metric = lbl_set(c->a, s.metric, dst.str.s, dst.str.len, v, o.len);
         }
+        s.sid = 0;
         s.t = c->t;
         out->vec.s[out->vec.n++] = s;
     }
@@ -281,6 +285,7 @@ static void call_label_join(ev_ctx_t *c, node_t *n, ev_val_t *out)
             k += vl;
         }
         s.metric = lbl_set(c->a, s.metric, dst.str.s, dst.str.len, v, k);
+        s.sid = 0;
         s.t = c->t;
         out->vec.s[out->vec.n++] = s;
     }
@@ -333,7 +338,7 @@ static void call_histogram_quantile(ev_ctx_t *c, node_t *n, ev_val_t *out)
         for (size_t i = 0; i < nin; i++)
             if (gof[i] == g) b[nb++] = (kern_bucket_t){ub[i], in.vec.s[i].v};
         double v = kern_histogram_quantile(qv.scalar, b, nb);
-        out->vec.s[out->vec.n++] = (ev_sample_t){glabels[g], v, c->t};
+        out->vec.s[out->vec.n++] = (ev_sample_t){glabels[g], v, c->t, 0};
     }
 }
 
@@ -382,7 +387,7 @@ void ev_call(ev_ctx_t *c, node_t *n, ev_val_t *out)
         ev_eval(c, n->call.args[0], &v);
         out->type = VT_VECTOR;
         out->vec = new_vec(c, 1);
-        out->vec.s[out->vec.n++] = (ev_sample_t){{NULL, 0}, v.scalar, c->t};
+        out->vec.s[out->vec.n++] = (ev_sample_t){{NULL, 0}, v.scalar, c->t, 0};
         return;
     }
     case F_SCALAR: {
@@ -405,7 +410,7 @@ void ev_call(ev_ctx_t *c, node_t *n, ev_val_t *out)
     } else {
         in.type = VT_VECTOR;
         in.vec = new_vec(c, 1);
-        in.vec.s[in.vec.n++] = (ev_sample_t){{NULL, 0}, (double)c->t / 1000.0, c->t};
+        in.vec.s[in.vec.n++] = (ev_sample_t){{NULL, 0}, (double)c->t / 1000.0, c->t, 0};
     }
     double sc[2] = {0, 0};
     for (size_t i = 1, k = 0; i < n->call.nargs && k < 2; i++) {
@@ -419,7 +424,7 @@ void ev_call(ev_ctx_t *c, node_t *n, ev_val_t *out)
     switch (fn->id) {
     case F_ABSENT:
         if (in.vec.n == 0)
-            out->vec.s[out->vec.n++] = (ev_sample_t){absent_labels(c, node_unparen(n->call.args[0])), 1, c->t};
+            out->vec.s[out->vec.n++] = (ev_sample_t){absent_labels(c, node_unparen(n->call.args[0])), 1, c->t, 0};
         return;
     case F_SORT:
     case F_SORT_DESC: {
@@ -460,7 +465,7 @@ void ev_call(ev_ctx_t *c, node_t *n, ev_val_t *out)
                 ev_fail(c->q, PROMQL_ERR_INTERNAL, "function %s is not implemented", fn->name);
             }
         }
-        out->vec.s[out->vec.n++] = (ev_sample_t){lbl_drop_name(c->a, s->metric), v, c->t};
+        out->vec.s[out->vec.n++] = (ev_sample_t){lbl_drop_name(c->a, s->metric), v, c->t, s->sid};
     }
     vec_check_dups(c, &out->vec);
 }
