@@ -17,7 +17,7 @@ import time
 import urllib.request
 
 from lib import TestFailure, check, free_port
-from test_remote_read import Prom, doc_snippet
+from test_remote_read import Prom, doc_snippet, ensure_installed
 
 NODE_EXPORTER = "/usr/bin/prometheus-node-exporter"
 WAIT_S = 32
@@ -108,8 +108,7 @@ def test_prometheus_remote_write_sender(ctx):
     if "asan" in ctx.binary:
         ctx.note("skipped under ASan (waits ~30 s of real time)")
         return
-    if not os.path.exists(NODE_EXPORTER):
-        raise TestFailure(f"{NODE_EXPORTER} missing (apt-get install prometheus-node-exporter)")
+    ensure_installed(NODE_EXPORTER, "prometheus-node-exporter")
     srv = ctx.server()
     ne, ne_port, ne_tmp = _start_node_exporter()
     prom = None

@@ -7,7 +7,7 @@ import math
 import subprocess
 
 from lib import check, now_ms
-from test_remote_read import Prom
+from test_remote_read import Prom, ensure_installed
 
 PROMTOOL = "/usr/bin/promtool"
 
@@ -25,6 +25,7 @@ def _data(t0):
 
 
 def _run(*args):
+    ensure_installed(PROMTOOL, "prometheus")
     r = subprocess.run([PROMTOOL, "query"] + list(args), capture_output=True, text=True, timeout=30)
     return r.returncode, r.stdout, r.stderr
 

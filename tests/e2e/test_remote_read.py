@@ -32,10 +32,25 @@ STREAMED_CT = "application/x-streamed-protobuf; proto=prometheus.ChunkedReadResp
 
 # ---------------------------------------------------------------- a real Prometheus process
 
+def ensure_installed(path, package):
+    """Installs a Debian package with apt-get when the binary the test needs is missing."""
+    if os.path.exists(path):
+        return
+    sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    r = subprocess.run(sudo + ["apt-get", "install", "-y", "-qq", package], capture_output=True, text=True,
+                       timeout=600, env=env)
+    if not os.path.exists(path):
+        r = subprocess.run(sudo + ["sh", "-c", f"apt-get update -qq && apt-get install -y -qq {package}"],
+                           capture_output=True, text=True, timeout=900, env=env)
+    check(os.path.exists(path), f"{path} missing and apt-get install {package} failed: {r.stderr[-500:]}")
+
+
 class Prom:
     """A real Prometheus on a free port with its own temp dir; stop() kills it and cleans up."""
 
     def __init__(self, config_yaml, extra_args=(), port=None):
+        ensure_installed(PROMETHEUS, "prometheus")
         self.tmp = tempfile.mkdtemp(prefix="ms-prom-")
         self.port = port or free_port()
         self.base = f"http://127.0.0.1:{self.port}"
