@@ -557,7 +557,8 @@ def test_prometheus_remote_read_client(ctx):
     try:
         t_eval = (t0 + 119 * 10000) / 1000.0
         for q in ("rrc_requests_total", 'rrc_requests_total{code=~"5.."}', "sum by (job) (rate(rrc_requests_total[5m]))",
-                  "rrc_temp", 'rrc_requests_total{code!="200"}', "count({__name__=~\"rrc_.*\"})"):
+                  "rrc_temp", 'rrc_requests_total{code!="200"}', "count({__name__=~\"rrc_.*\"})",
+                  'rrc_requests_total{code!~"2..", job=~"a.i"}', 'max_over_time(rrc_temp[3m]) - rrc_temp offset 1m'):
             theirs = prom.api("/api/v1/query", {"query": q, "time": f"{t_eval:.3f}"})
             ours = srv.query(q, t_eval, "POST")
             check(theirs["result"], f"prometheus returned nothing for {q!r} through remote_read")
