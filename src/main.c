@@ -4,6 +4,7 @@
 #include "api/api.h"
 #include "api/http_server.h"
 #include "api/params.h"
+#include "api/selfmon.h"
 #include "api/version.h"
 #include "ingest/remote_write.h"
 #include "promql/promql.h"
@@ -26,7 +27,7 @@ typedef struct flag {
 enum {
     F_HTTP_ADDR, F_DATA_DIR, F_RETENTION, F_HEAD_WINDOW, F_LOG_LEVEL, F_WAL_FSYNC, F_MAX_FUTURE, F_MAX_REQUEST_BYTES,
     F_LOOKBACK, F_QUERY_TIMEOUT, F_MAX_SAMPLES, F_MAX_CONCURRENCY, F_MAX_POINTS,
-    F_MAX_CONC_WRITES, F_MAX_REQ_SAMPLES, F_MAX_LABELS, F_MAX_LNAME, F_MAX_LVALUE, F_MAX_MATCH, F_COUNT
+    F_MAX_CONC_WRITES, F_MAX_REQ_SAMPLES, F_MAX_LABELS, F_MAX_LNAME, F_MAX_LVALUE, F_MAX_MATCH, F_SELF_SCRAPE, F_COUNT
 };
 
 static flag_t flags[F_COUNT] = {
@@ -53,6 +54,8 @@ static flag_t flags[F_COUNT] = {
     [F_MAX_LNAME] = {"max-label-name-length", "1024", "bytes in a written label name", NULL},
     [F_MAX_LVALUE] = {"max-label-value-length", "8192", "bytes in a written label value", NULL},
     [F_MAX_MATCH] = {"max-match-selectors", "1000", "match[] selectors in one request", NULL},
+    [F_SELF_SCRAPE] = {"self-scrape-interval", "0",
+                       "append our own /metrics into storage this often (job=\"metricstor\"); 0: off", NULL},
 };
 
 static void usage(FILE *f)
@@ -216,6 +219,8 @@ int main(int argc, char **argv)
     api.flags = api_flags;
     api.n_flags = F_COUNT;
     api.start_time_ms = clock_now_ms();
+    int64_t self_scrape_ms = duration_flag(F_SELF_SCRAPE, true);
+    selfmon_new(&api.selfmon);
     atomic_init(&api.ready, false);
 
     http_options_t ho = {flags[F_HTTP_ADDR].value, 0, 0, 0};
@@ -229,6 +234,8 @@ int main(int argc, char **argv)
     http_server_log_routes();
     atomic_store(&api.ready, true);
     log_info("ready");
+    if (self_scrape_ms > 0 && selfmon_scrape_start(api.selfmon, db, self_scrape_ms, flags[F_HTTP_ADDR].value) != 0)
+        log_error("cannot start the self-scrape thread");
 
     int sig = 0;
     while (sigwait(&sigs, &sig) != 0) {}
@@ -238,6 +245,7 @@ int main(int argc, char **argv)
     int64_t drain = po.default_timeout_ms + 1000;
     if (drain > 30000) drain = 30000;
     http_server_stop(srv, drain);
+    selfmon_free(api.selfmon); /* joins the self-scrape thread before the db goes */
     promql_engine_free(engine);
     db_close(db);
     log_info("stopped");

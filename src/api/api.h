@@ -32,6 +32,7 @@ typedef struct api {
     const api_flag_t *flags;     /* borrowed, n_flags entries */
     size_t n_flags;
     int64_t start_time_ms;
+    struct selfmon *selfmon;     /* self-monitoring counters (api/selfmon.h); NULL: none kept */
     /* Overload and hostile-input limits, enforced by http_server.c before a handler runs
      * (0: unlimited). Excess writes get 429 and excess queries 503, both with Retry-After. */
     unsigned max_concurrent_writes;   /* remote_write requests handled at once */

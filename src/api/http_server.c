@@ -3,8 +3,10 @@
  * order), its body is accumulated under a hard cap, then it is routed to one api handler whose
  * api_response_t becomes the MHD response. Shutdown quiesces, drains in-flight requests, stops. */
 #include "api/http_server.h"
+#include "api/api_ops.h"
 #include "api/api_read.h"
 #include "api/api_ui.h"
+#include "api/selfmon.h"
 #include "util/alloc.h"
 #include "util/clock.h"
 #include "util/log.h"
@@ -50,6 +52,10 @@ static const route_t routes[] = {
     {"/api/v1/alerts", API_GET, api_handle_alerts, false},
     {"/-/healthy", GH, api_handle_healthy, false},
     {"/-/ready", GH, api_handle_ready, false},
+    {"/metrics", GH, api_handle_metrics, false},
+    {"/api/v1/import/prometheus", API_POST, api_handle_import_prometheus, false},
+    {"/api/v1/import", API_POST, api_handle_import, false},
+    {"/api/v1/export", GP, api_handle_export, true},
     {"/", GH, api_handle_ui, false},
     {"/ui/app.js", GH, api_handle_ui, false},
     {"/ui/style.css", GH, api_handle_ui, false},
@@ -276,6 +282,15 @@ static void run_handler(http_server_t *s, api_handler_fn fn, const api_request_t
     if (count && limit) atomic_fetch_sub(count, 1);
 }
 
+/* The static route pattern of a routed path, as the self-monitoring handler label. */
+static const char *route_name(const char *path, bool label_values)
+{
+    if (label_values) return "/api/v1/label/:name/values";
+    for (size_t i = 0; i < N_ROUTES; i++)
+        if (!strcmp(routes[i].path, path)) return routes[i].path;
+    return "other";
+}
+
 /* Routes a fully received request and queues the handler's response. */
 static enum MHD_Result dispatch(http_server_t *s, struct MHD_Connection *con, const char *method, req_ctx_t *rc)
 {
@@ -319,6 +334,8 @@ static enum MHD_Result dispatch(http_server_t *s, struct MHD_Connection *con, co
     } else if (params_check(s->api, &req, &res)) {
         int64_t t0 = clock_mono_ns();
         run_handler(s, fn, &req, &res);
+        selfmon_request(s->api->selfmon, route_name(req.path, path_arg != NULL), res.status,
+                        (double)(clock_mono_ns() - t0) / 1e9);
         log_debug("%s %s -> %d (%.3f ms)", method, req.path, res.status, (double)(clock_mono_ns() - t0) / 1e6);
     }
     enum MHD_Result ret = send_response(s, con, &res);
