@@ -333,7 +333,9 @@ class Chart {
     window.addEventListener('resize', () => this.draw());
   }
   /* series: [{name, color, visible, values: Float64Array aligned on the step grid (NaN = absent)}] */
-  set(data) { this.data = data; this.hoverIdx = -1; this.tooltip.hidden = true; this.draw(); }
+  set(data, emptyText) {
+    this.data = data; this.emptyText = emptyText; this.hoverIdx = -1; this.tooltip.hidden = true; this.draw();
+  }
 
   /* The values drawn: raw, or running sums over visible series when stacked (absent counts as 0
    * for the sum but the series' own absent points stay gaps). */
@@ -366,7 +368,7 @@ class Chart {
     const d = this.data;
     if (!d || !d.series.length) {
       g.fillStyle = '#8a94a3'; g.textAlign = 'center';
-      g.fillText(d ? 'No data points in this range' : 'Run a query to see a graph', W / 2, H / 2);
+      g.fillText(d ? 'No data points in this range' : this.emptyText || 'Run a query to see a graph', W / 2, H / 2);
       c.dataset.series = '0';
       return;
     }
@@ -541,13 +543,50 @@ $('table-time').addEventListener('change', () => execute());
 $('table-now').addEventListener('click', () => { $('table-time').value = ''; execute(); });
 $('stacked').addEventListener('change', () => {
   if (chart.data) { chart.data.stacked = $('stacked').checked; chart.draw(); }
+  if (exprEl.value.trim()) saveURL();
 });
+
+/* The query page's state lives in the URL (#query?expr=...&view=...), so a reload or a shared link
+ * shows the same thing. replaceState does not fire hashchange, nor add history entries. */
+function saveURL() {
+  const p = new URLSearchParams();
+  p.set('expr', exprEl.value.trim());
+  p.set('view', state.view);
+  if (state.view === 'graph') {
+    p.set('range', $('range').value.trim());
+    if ($('end').value) p.set('end', String(Math.round(inputTime($('end')))));
+    if ($('step').value.trim()) p.set('step', $('step').value.trim());
+    if ($('stacked').checked) p.set('stacked', '1');
+  } else if ($('table-time').value) {
+    p.set('time', String(Math.round(inputTime($('table-time')))));
+  }
+  history.replaceState(null, '', '#query?' + p.toString());
+}
+function loadURL() {
+  const h = location.hash.replace(/^#/, '');
+  const q = h.indexOf('?');
+  if (!h.startsWith('query') || q < 0) return false;
+  const p = new URLSearchParams(h.slice(q + 1));
+  if (!p.get('expr')) return false;
+  exprEl.value = p.get('expr');
+  autosize();
+  if (p.get('range') && parseDuration(p.get('range'))) $('range').value = p.get('range');
+  if (p.get('step')) $('step').value = p.get('step');
+  if (p.get('end') && isFinite(+p.get('end'))) setInputTime($('end'), +p.get('end'));
+  if (p.get('time') && isFinite(+p.get('time'))) setInputTime($('table-time'), +p.get('time'));
+  $('stacked').checked = p.get('stacked') === '1';
+  setView(p.get('view') === 'graph' ? 'graph' : 'table');
+  return true;
+}
 
 let runSeq = 0;
 async function execute() {
   const expr = exprEl.value.trim();
   if (!expr) return;
+  saveURL();
   const seq = ++runSeq;
+  const page = $('page-query');
+  page.dataset.state = 'loading'; /* 'loading' | 'done' | 'error': for people and tests alike */
   const t0 = performance.now();
   const errBox = $('error');
   state.lastExpr = expr;
@@ -558,6 +597,7 @@ async function execute() {
       if (seq !== runSeq) return;
       showError(errBox, null);
       renderTable(data);
+      page.dataset.state = 'done';
       $('stats').textContent = `Load time: ${Math.round(performance.now() - t0)} ms · Result series: ${resultCount(data)}`;
     } else {
       const range = parseDuration($('range').value);
@@ -577,14 +617,16 @@ async function execute() {
       if (seq !== runSeq) return;
       showError(errBox, null);
       renderGraph(data, start, stop, step);
+      page.dataset.state = 'done';
       $('stats').textContent = `Load time: ${Math.round(performance.now() - t0)} ms · Resolution: ${formatDuration(step)} · Result series: ${resultCount(data)}`;
     }
   } catch (e) {
     if (seq !== runSeq) return;
     showError(errBox, e, 'Error executing query:');
     $('stats').textContent = '';
-    if (state.view === 'graph') { chart.set(null); $('legend').textContent = ''; }
+    if (state.view === 'graph') { chart.set(null, 'No graph: the query failed'); $('legend').textContent = ''; }
     else renderTable(null);
+    page.dataset.state = 'error';
   }
 }
 
@@ -777,6 +819,7 @@ function route() {
 }
 window.addEventListener('hashchange', route);
 route();
+if (location.hash.startsWith('#query')) loadURL();
 metricNames(); /* warm the autocomplete cache */
 exprEl.focus();
 

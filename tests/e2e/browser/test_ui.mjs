@@ -109,6 +109,7 @@ async function main() {
     await page.locator('#ac li[data-kind="value"]').first().waitFor();
     const values = await acItems.allTextContents();
     check(JSON.stringify(values) === '["api","web"]', `label values offered, got ${JSON.stringify(values)}`);
+    if (shots) await page.screenshot({ path: path.join(imgDir, 'ui-autocomplete-values.png'), clip: { x: 0, y: 0, width: 1280, height: 260 } });
     await expr.press('Enter');
     check((await expr.inputValue()) === 'rate(ui_demo_requests_total{job="api"', 'label value inserted and quoted');
     await expr.pressSequentially('}[5m])', { delay: 15 });
@@ -183,6 +184,18 @@ async function main() {
     await page.waitForFunction(() => document.getElementById('chart').dataset.series === '2');
     check((await countColours()).counts[0] === 0, 'hidden series no longer drawn');
 
+    // the URL carries the query page's state: a fresh tab shows the same graph
+    const shared = page.url();
+    check(/#query\?/.test(shared) && shared.includes('view=graph'), `state in the URL: ${shared}`);
+    const tab2 = await browserCtx.newPage();
+    tab2.on('pageerror', (e) => pageErrors.push(String(e)));
+    await tab2.goto(shared);
+    await tab2.waitForFunction(() => document.getElementById('chart').dataset.series === '3');
+    check((await tab2.locator('#expr').inputValue()) === 'rate(ui_demo_requests_total{job="api"}[5m])' &&
+      (await tab2.locator('#range').inputValue()) === '30m' && (await tab2.locator('#step').inputValue()) === '30s',
+      'a link restores expression, range and step');
+    await tab2.close();
+
     // ---- a PromQL error is shown with the server's message ----
     const bad = 'sum(rate(ui_demo_requests_total[5m])';
     const direct = await getJSON(`${base}/api/v1/query?query=${encodeURIComponent(bad)}`);
@@ -196,12 +209,14 @@ async function main() {
       `error box shows "${direct.body.errorType}: ${direct.body.error}", got "${errText}"`);
     if (shots) await page.screenshot({ path: path.join(imgDir, 'ui-error.png') });
     await page.locator('.tab[data-view="table"]').click();
-    await page.locator('#error').waitFor({ state: 'visible' });
+    await page.locator('#page-query[data-state="error"]').waitFor();
+    check(await page.locator('#error').isVisible(), 'the table view shows the error too');
     check((await page.locator('#result-table td.series').count()) === 0, 'no stale rows under an error');
     await expr.fill('sum by (job) (ui_demo_requests_total)');
     await expr.press('Escape');
     await page.locator('#run').click();
-    await page.locator('#error').waitFor({ state: 'hidden' });
+    await page.locator('#page-query[data-state="done"]').waitFor();
+    check(await page.locator('#error').isHidden(), 'error box hidden after a good query');
     check((await page.locator('#result-table td.series').count()) === 2, 'error clears on the next good query');
 
     // ---- series explorer ----
