@@ -61,9 +61,10 @@ $(SANB)/tests/%: $(SANB)/obj/tests/unit/%.o $(SANB)/libmetricstor.a
 	$(CC) $(SAN_FLAGS) -o $@ $^ $(LIBS) -lcmocka
 
 # The web UI (web/) is embedded: scripts/embed-web.sh writes build/gen/web_assets.c, which
-# src/api/api_ui.c includes (so every build of the library, fuzzers too, gets it).
+# src/api/api_ui.c includes (so every build of the library, fuzzers too, gets it). The web/ directory
+# itself is a prerequisite so that adding or removing a file regenerates it too.
 WEB_FILES := web/index.html $(filter-out web/index.html,$(sort $(wildcard web/*.html web/*.js web/*.css web/vendor/*)))
-$(BUILD)/gen/web_assets.c: scripts/embed-web.sh $(WEB_FILES)
+$(BUILD)/gen/web_assets.c: scripts/embed-web.sh $(WEB_FILES) web
 	@mkdir -p $(dir $@)
 	sh scripts/embed-web.sh $@ $(WEB_FILES)
 $(BUILD)/obj/src/api/api_ui.o $(SANB)/obj/src/api/api_ui.o: $(BUILD)/gen/web_assets.c
