@@ -391,9 +391,10 @@ def _dataset(t0, wide=True):
                    [(t0 + i * 15000, float(i)) for i in range(60)]))
     series.append(({"__name__": "rr_regular", "job": "b", "instance": "y"},
                    [(t0 + i * 15000, 100.0 + 0.5 * i) for i in range(60)]))
-    # Successive time deltas chosen so the delta-of-delta hits every bucket (0, 14, 17, 20, 64 bits).
-    deltas = [10000, 10001, 9999, 10007, 18192, 10000, 75000, 10000, 534000, 10000, 10000, 10000,
-              3600000 if wide else 10003, 10005, 10000, 10002]
+    # Successive time deltas chosen so the delta-of-delta hits every bucket (0, 14, 17, 20, 64 bits)
+    # and both edges of each: +8192/-8191, +8193, +65536/-65535, +524288/-524287, then beyond.
+    deltas = [10000, 18192, 10001, 18194, 83730, 18195, 542483, 18196, 600000, 10000, 10000,
+              3600000 if wide else 10003, 10005, 10000, 10002, 10002]
     ts, t = [], t0
     for k in range(30):
         t += deltas[k % len(deltas)]
@@ -405,9 +406,9 @@ def _dataset(t0, wide=True):
 
 
 def _fresh_t0():
-    """A start ~35 min ago that does not cross a 2h boundary (Prometheus cuts head chunks there)."""
+    """A start ~50 min ago that does not cross a 2h boundary (Prometheus cuts head chunks there)."""
     now = now_ms()
-    t0 = now - 35 * 60 * 1000
+    t0 = now - 50 * 60 * 1000
     two_h = 7200 * 1000
     if t0 // two_h != now // two_h:
         t0 = (now // two_h) * two_h + 1000

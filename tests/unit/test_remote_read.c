@@ -46,34 +46,43 @@ static uint64_t bits64(double d)
 
 /* Captured from Prometheus 2.42 (remote_read STREAMED_XOR_CHUNKS of a remote-written series). */
 static const char GOLDEN_CHUNK[] =
-    "000c80b098bac3683ff00000000000009875309bffd6007b8ad383ebe33e43c8800759f09c3b0fff8df90f22001d6773f7a6fff0000"
-    "00000000358f17ff8000000000000f0000000000081650a00490fcf80dc3377fffffffffffb7fa84013087e7c06e19bb763c600008"
-    "00000000001c30d40";
+    "001480b098bac3683ff00000000000009875309bffd6007b8ad383ebe33e43c8800759f09c3b0fff8df90f22001d6773f7a6fff0"
+    "00000000000358f17ff8000000000000f0000000000081650a00490fcf80dc3377fffffffffffb7fa84013087e7c06e19bb763c6"
+    "0000800000000001c30d40eea06f8000000000001b7d2000000000001242e80000000000007402ff6a8000000154da8004000000"
+    "00000030037f8400000002c0040000000000000008";
+
+#define N_GOLDEN 20
 
 static void golden_samples(sample_t *s)
 {
     const int64_t t0 = 1795760000000;
-    const int64_t ts[12] = {0, 15000, 30000, 45000, 45001, 55000, 130000, 200000, 800000, 810000, 810001, 910002};
-    const double vs[12] = {1.0, 1.0, 2.5, -2.5, 1e300, 5e-324, 0 /* NaN below */, 0.0, 3.14159, 42.0, 42.5, 42.5};
-    for (int i = 0; i < 12; i++) s[i] = (sample_t){t0 + ts[i], vs[i]};
+    const int64_t ts[N_GOLDEN] = {0,      15000,  30000,  45000,  45001,  55000,  130000, 200000, 800000, 810000,
+                                  810001, 910002, 920002, 930002, 940002, 950002, 960002, 970002, 980002, 990002};
+    /* 1.5 -> -1.5 narrows the window to the sign bit (trailing 63); -1.5 -> -1.5000000000000002
+     * then needs a new window whose 63 leading zeros are clamped to 31; -1.5000000000000002 -> 1.5
+     * differs in the sign and the last bit: 64 significant bits, written as 0. */
+    const double vs[N_GOLDEN] = {1.0,  1.0,  2.5,  -2.5,          1e300,         5e-324, 0 /* NaN below */,
+                                 0.0,  3.14159, 42.0, 42.5, 42.5, 42.5000000001, 42.5000000003,
+                                 42.50000000031, 1.0, 1.5, -1.5, -1.5000000000000002, 1.5};
+    for (int i = 0; i < N_GOLDEN; i++) s[i] = (sample_t){t0 + ts[i], vs[i]};
     s[6].v = f64(0x7ff8000000000000ull);
 }
 
 static void test_xor_golden(void **state)
 {
     (void)state;
-    sample_t s[12];
+    sample_t s[N_GOLDEN];
     golden_samples(s);
     uint8_t want[256];
     size_t wn = unhex(GOLDEN_CHUNK, want);
     buf_t c = BUF_INIT;
-    rr_xor_encode(&c, s, 12);
+    rr_xor_encode(&c, s, N_GOLDEN);
     assert_int_equal(c.len, wn);
     assert_memory_equal(c.data, want, wn);
     sample_vec_t out = {0};
     assert_int_equal(rr_xor_decode(want, wn, &out), 0);
-    assert_int_equal(out.n, 12);
-    for (int i = 0; i < 12; i++) {
+    assert_int_equal(out.n, N_GOLDEN);
+    for (int i = 0; i < N_GOLDEN; i++) {
         assert_int_equal(out.v[i].t, s[i].t);
         assert_true(bits64(out.v[i].v) == bits64(s[i].v));
     }
@@ -95,7 +104,8 @@ static void test_xor_roundtrip_random(void **state)
             t += steps[rand() % 8] + (rand() % 3);
             uint64_t r = ((uint64_t)rand() << 33) ^ ((uint64_t)rand() << 11) ^ (uint64_t)rand();
             double v;
-            switch (rand() % 5) {
+            switch (rand() % 6) {
+            case 5: v = i ? f64(bits64(s[i - 1].v) ^ (uint64_t)(rand() % 4096)) : 1.0; break; /* tiny XOR */
             case 0: v = (double)(rand() % 100); break;
             case 1: v = f64(r); break; /* any bit pattern, NaNs included */
             case 2: v = i ? s[i - 1].v : 0.5; break;
