@@ -77,6 +77,13 @@ def test_grafana_datasource_calls(ctx):
                                                       "(rate(gf_latency_seconds_bucket[2m])))",
                                              "start": str(start + 120), "end": str(end), "step": "60"}),
             ("POST", "/api/v1/query", {"query": "gf_cpu_seconds_total{mode!=\"idle\"}", "time": str(end)}),
+            # With the data source's "Query timeout" set, and with HTTP method GET chosen.
+            ("POST", "/api/v1/query_range", {"query": "rate(gf_cpu_seconds_total{mode=\"user\"}[1m])",
+                                             "start": str(start + 60), "end": str(end), "step": "15",
+                                             "timeout": "60s"}),
+            ("GET", "/api/v1/query_range", {"query": "sum(gf_latency_seconds_bucket) by (le)",
+                                            "start": str(start), "end": str(end), "step": "120"}),
+            ("GET", "/api/v1/query", {"query": "count by (instance) (gf_cpu_seconds_total)", "time": str(end)}),
             ("POST", "/api/v1/query", {"query": "sum(", "time": str(end)}),
             # Query editor: label names, label values (with and without match[]), series.
             ("GET", "/api/v1/labels", span),
@@ -91,6 +98,9 @@ def test_grafana_datasource_calls(ctx):
             ("POST", "/api/v1/query_exemplars", {"query": "gf_latency_seconds_bucket", "start": str(start),
                                                  "end": str(end)}),
             ("GET", "/api/v1/rules", {}),
+            ("GET", "/api/v1/query_exemplars", {"query": "gf_latency_seconds_bucket", "start": str(start),
+                                                "end": str(end)}),
+            ("GET", "/api/v1/alerts", {}),
         ]
         for method, path, params in same:
             s1, d1, h1 = _call(prom, method, path, params)
