@@ -83,8 +83,16 @@ function formatDuration(sec) {
   return out || '0s';
 }
 
+/* A sample value as the API writes it ("1.5", "+Inf", "-Inf", "NaN") -> number. */
+function parseValue(v) {
+  if (typeof v !== 'string') return v;
+  if (v === '+Inf' || v === 'Inf') return Infinity;
+  if (v === '-Inf') return -Infinity;
+  return parseFloat(v);
+}
+
 function formatValue(v) {
-  if (typeof v === 'string') v = parseFloat(v);
+  v = parseValue(v);
   if (!isFinite(v)) return String(v);
   const a = Math.abs(v);
   if (a !== 0 && (a >= 1e15 || a < 1e-4)) return v.toExponential(3);
@@ -675,7 +683,7 @@ function renderGraph(data, start, end, step) {
     const values = new Float64Array(n).fill(NaN);
     for (const [t, v] of r.values || []) {
       const k = Math.round((t - start) / step);
-      if (k >= 0 && k < n) values[k] = parseFloat(v);
+      if (k >= 0 && k < n) values[k] = parseValue(v);
     }
     return { name: seriesName(r.metric), color: colorFor(i), visible: true, values };
   });

@@ -89,6 +89,23 @@ async function main() {
     await page.goto(base + '/');
     check((await page.title()) === 'Metricstor', 'page title');
 
+    // the editor's context rules and duration parsing, in the page itself
+    const ctx = await page.evaluate(() => {
+      const c = window.metricstorUI.completionContext, d = window.metricstorUI.parseDuration;
+      const k = (t) => { const r = c(t); return r ? [r.kind, r.prefix, r.label || r.metric || ''].join('|') : null; };
+      return {
+        metric: k('sum(rate(http_re'), afterOp: k('a + b_'), label: k('up{jo'), labelOfMetric: k('up{job="x", inst'),
+        value: k('up{job=~"ap'), escaped: k('up{job="a\\"b'), by: k('sum by (jo'), range: k('rate(up[5'),
+        str: k('label_replace(up, "ds'), number: k('1e'), closed: k('up{job="a"} + fo'),
+        d1: d('1h30m'), d2: d('90'), d3: d('1x'), d4: d('2d'), d5: d('500ms'), d6: d(''),
+      };
+    });
+    check(JSON.stringify(ctx) === JSON.stringify({
+      metric: 'metric|http_re|', afterOp: 'metric|b_|', label: 'label|jo|up', labelOfMetric: 'label|inst|up',
+      value: 'value|ap|job', escaped: 'value|a\\"b|job', by: 'label|jo|', range: null, str: null, number: null,
+      closed: 'metric|fo|', d1: 5400, d2: 90, d3: null, d4: 172800, d5: 0.5, d6: null,
+    }), `completion contexts and durations: ${JSON.stringify(ctx)}`);
+
     // ---- autocomplete: metric name, label name (restricted to the metric), label value ----
     const expr = page.locator('#expr');
     await expr.click();
