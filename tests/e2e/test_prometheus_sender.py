@@ -123,8 +123,8 @@ def test_prometheus_remote_write_sender(ctx):
         t_from = math.ceil(t_start) + 12
         check(t_end - t_from >= 8, "window too short")
 
-        # Remote write lags a little (and its shards independently): wait until both hold the same
-        # number of samples up to t_end before comparing anything.
+        # Remote write lags a little (and its shards independently): wait until both hold exactly the
+        # same raw samples up to t_end before comparing queries.
         raw_q = f'{{__name__=~".+"}}[{t_end - t_from + 20}s]'
 
         def points(data):
@@ -133,13 +133,15 @@ def test_prometheus_remote_write_sender(ctx):
         while True:
             raw_theirs = prom.api("/api/v1/query", {"query": raw_q, "time": str(t_end)})
             raw_ours = srv.query(raw_q, t_end, "POST")
-            if points(raw_theirs) == points(raw_ours) and points(raw_ours) > 0:
+            try:
+                check(points(raw_ours) > 0, "no samples arrived")
+                # Every raw sample of every series in the window, identical.
+                compare_results(raw_q, raw_theirs, raw_ours)
                 break
-            check(time.time() < deadline, f"remote_write never caught up: prometheus holds "
-                                          f"{points(raw_theirs)} samples, ours {points(raw_ours)}")
-            time.sleep(0.5)
-        # Every raw sample of every series in the window, identical.
-        compare_results(raw_q, raw_theirs, raw_ours)
+            except TestFailure as e:
+                check(time.time() < deadline, f"remote_write never caught up (prometheus holds "
+                                              f"{points(raw_theirs)} samples, ours {points(raw_ours)}): {e}")
+                time.sleep(0.5)
         check(len(raw_ours["result"]) > 200, f"only {len(raw_ours['result'])} series arrived")
         # Remote write must have delivered at least up to t_end for both jobs.
         up_theirs = prom.api("/api/v1/query", {"query": "up", "time": str(t_end)})
