@@ -44,7 +44,7 @@ static void test_unknown_routes(void **state)
     unsigned allowed = 0;
     bool form = false;
     char *arg = NULL;
-    const char *bad[] = {"/", "/api/v1", "/api/v1/query/", "/api/v1/querys", "/api/v1/label/values",
+    const char *bad[] = {"/ui/", "/ui/index.html", "/api/v1", "/api/v1/query/", "/api/v1/querys", "/api/v1/label/values",
                          "/api/v1/label//values", "/api/v1/label/a/b/values", "/api/v1/label/x/value", "/%zz"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         assert_null(route(bad[i], &allowed, &form, &arg));
