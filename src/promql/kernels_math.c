@@ -1,6 +1,9 @@
 /* kernels_math.c owns PromQL's elementwise math functions (abs ... atanh, deg, rad, pi, round,
- * clamp family) and binary-operator arithmetic, with Go's math package semantics where they
- * differ from C's (math.Max/Min with NaN and Inf). */
+ * clamp family) and binary-operator arithmetic, with Go's math package semantics and bits:
+ * transcendental functions, ^, % and atan2 come from gomath.c (Go 1.19 amd64 algorithms), the
+ * exact operations (abs, floor, ceil, sqrt, + - * /) from C, and math.Max/Min's NaN and Inf
+ * rules are spelled out here. */
+#include "promql/gomath.h"
 #include "promql/kernels.h"
 #include <math.h>
 #include <string.h>
@@ -30,43 +33,30 @@ bool kern_math_lookup(const char *name, size_t len, kern_math_fn_t *out)
     return false;
 }
 
-/* Go's math.Log10: ln(x) times 1/ln(10) rounded once (Go constant arithmetic), not C's log10. */
-static double go_log10(double x) { return log(x) * 0.43429448190325182765; }
-
-/* Go's math.Log2: exact for powers of two, else ln(frac) / ln(2) + exp from frexp. */
-static double go_log2(double x)
-{
-    int e;
-    double frac = frexp(x, &e);
-    if (frac == 0.5)
-        return (double)(e - 1);
-    return log(frac) * 1.44269504088896340736 + (double)e;
-}
-
 double kern_math_apply(kern_math_fn_t fn, double v)
 {
     switch (fn) {
     case KERN_MATH_ABS: return fabs(v);
     case KERN_MATH_CEIL: return ceil(v);
     case KERN_MATH_FLOOR: return floor(v);
-    case KERN_MATH_EXP: return exp(v);
-    case KERN_MATH_LN: return log(v);
+    case KERN_MATH_EXP: return go_exp(v);
+    case KERN_MATH_LN: return go_log(v);
     case KERN_MATH_LOG2: return go_log2(v);
     case KERN_MATH_LOG10: return go_log10(v);
     case KERN_MATH_SQRT: return sqrt(v);
     case KERN_MATH_SGN: return v < 0 ? -1.0 : (v > 0 ? 1.0 : v);
-    case KERN_MATH_SIN: return sin(v);
-    case KERN_MATH_COS: return cos(v);
-    case KERN_MATH_TAN: return tan(v);
-    case KERN_MATH_ASIN: return asin(v);
-    case KERN_MATH_ACOS: return acos(v);
-    case KERN_MATH_ATAN: return atan(v);
-    case KERN_MATH_SINH: return sinh(v);
-    case KERN_MATH_COSH: return cosh(v);
-    case KERN_MATH_TANH: return tanh(v);
-    case KERN_MATH_ASINH: return asinh(v);
-    case KERN_MATH_ACOSH: return acosh(v);
-    case KERN_MATH_ATANH: return atanh(v);
+    case KERN_MATH_SIN: return go_sin(v);
+    case KERN_MATH_COS: return go_cos(v);
+    case KERN_MATH_TAN: return go_tan(v);
+    case KERN_MATH_ASIN: return go_asin(v);
+    case KERN_MATH_ACOS: return go_acos(v);
+    case KERN_MATH_ATAN: return go_atan(v);
+    case KERN_MATH_SINH: return go_sinh(v);
+    case KERN_MATH_COSH: return go_cosh(v);
+    case KERN_MATH_TANH: return go_tanh(v);
+    case KERN_MATH_ASINH: return go_asinh(v);
+    case KERN_MATH_ACOSH: return go_acosh(v);
+    case KERN_MATH_ATANH: return go_atanh(v);
     case KERN_MATH_DEG: return v * 180 / PI;
     case KERN_MATH_RAD: return v * PI / 180;
     case KERN_MATH__COUNT: break;
@@ -165,9 +155,9 @@ double kern_binop_apply(promql_binop_t op, double a, double b, bool *keep)
     case PROMQL_OP_SUB: return a - b;
     case PROMQL_OP_MUL: return a * b;
     case PROMQL_OP_DIV: return a / b;
-    case PROMQL_OP_MOD: return fmod(a, b);
-    case PROMQL_OP_POW: return pow(a, b);
-    case PROMQL_OP_ATAN2: return atan2(a, b);
+    case PROMQL_OP_MOD: return go_mod(a, b);
+    case PROMQL_OP_POW: return go_pow(a, b);
+    case PROMQL_OP_ATAN2: return go_atan2(a, b);
     case PROMQL_OP_EQL: *keep = a == b; return a;
     case PROMQL_OP_NEQ: *keep = a != b; return a;
     case PROMQL_OP_GTR: *keep = a > b; return a;
