@@ -8,8 +8,9 @@ LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -pthread
 OPT     ?= -O2 -g
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
-# Everything under src/ except main.c forms the library both the server and the tests link.
-LIB_SRCS  := $(filter-out src/main.c,$(shell find src -name '*.c' | sort))
+# Everything under src/ except main.c and src/cli/ (metricstor-cli's own program) forms the library both the server and the tests link.
+LIB_SRCS  := $(filter-out src/main.c src/cli/%,$(shell find src -name '*.c' | sort))
+CLI_SRCS  := $(sort $(wildcard src/cli/*.c))
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 
 BUILD   := build
@@ -23,7 +24,7 @@ BENCH_SRCS    := $(wildcard bench/*.c)
 BENCH_BINS    := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 
 .PHONY: all deps run test unit unit-asan e2e asan clean check-layers bench bench-smoke bench-deps fuzz fuzz-build fuzz-deps test-browser
-all: $(BUILD)/metricstor $(BUILD)/push_metrics $(BENCH_BINS)
+all: $(BUILD)/metricstor $(BUILD)/metricstor-cli $(BUILD)/push_metrics $(BENCH_BINS)
 
 deps:
 	@sh scripts/install-deps.sh
@@ -45,6 +46,9 @@ $(BUILD)/metricstor: $(BUILD)/obj/src/main.o $(BUILD)/libmetricstor.a
 	$(CC) $(OPT) -o $@ $^ $(LIBS)
 $(SANB)/metricstor: $(SANB)/obj/src/main.o $(SANB)/libmetricstor.a
 	$(CC) $(SAN_FLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/metricstor-cli: $(CLI_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/libmetricstor.a
+	$(CC) $(OPT) -o $@ $^ $(LIBS)
 
 $(BUILD)/push_metrics: $(BUILD)/obj/examples/push_metrics.o $(BUILD)/libmetricstor.a
 	$(CC) $(OPT) -o $@ $^ $(LIBS)
