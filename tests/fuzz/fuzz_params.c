@@ -1,5 +1,7 @@
-/* fuzz_params.c is the libFuzzer target for HTTP parameter parsing (src/api/params.h): form and
- * query-string decoding, percent-unescaping, Prometheus times and durations, and Go %q quoting. */
+/* fuzz_params.c is the libFuzzer target for HTTP request-target parsing (src/api/params.h and the
+ * router in http_server.h): form and query-string decoding, percent-unescaping, path routing,
+ * Prometheus times and durations, and Go %q quoting. */
+#include "api/http_server.h"
 #include "api/params.h"
 #include <stdint.h>
 #include <stdlib.h>
@@ -36,6 +38,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             free(u);
         }
     }
+
+    /* The path part of a request target, as the router sees it. */
+    unsigned allowed = 0;
+    bool form = false;
+    char *path_arg = NULL;
+    size_t plen = strcspn(s, "?");
+    if (http_route(s, plen, &allowed, &form, &path_arg) && (allowed == 0)) abort();
+    free(path_arg);
 
     /* NUL-terminated forms, as the handlers see parameter values. */
     int64_t ms = 0;
