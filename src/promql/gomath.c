@@ -76,7 +76,11 @@ static bool cpu_has_fma(void)
 #define EXP_C7 1.9841269841269841270e-4
 #define EXP_C8 2.4801587301587301587e-5
 
-double go_exp(double x)
+double go_exp(double x) { return go_exp_variant(x, cpu_has_fma()); }
+
+bool go_exp_uses_fma(void) { return cpu_has_fma(); }
+
+double go_exp_variant(double x, bool use_fma)
 {
     uint64_t bx = d2u(x);
     if ((bx & ~(UINT64_C(1) << 63)) >= UINT64_C(0x7FF0000000000000)) {
@@ -91,7 +95,7 @@ double go_exp(double x)
     int32_t k = (kr >= -2147483648.0 && kr <= 2147483647.0) ? (int32_t)kr : INT32_MIN;
     double kd = (double)k;
     double r, t;
-    if (cpu_has_fma()) {
+    if (use_fma) {
         r = fma(-kd, EXP_LN2U, x);
         r = fma(-kd, EXP_LN2L, r);
         r *= 0.0625;
@@ -752,7 +756,7 @@ double go_pow(double x, double y)
             ae += xe;
         }
         x1 *= x1;
-        xe <<= 1;
+        xe *= 2; /* Go: xe <<= 1 on a signed int */
         if (x1 < .5) {
             x1 += x1;
             xe--;

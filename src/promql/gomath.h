@@ -13,8 +13,13 @@
  *    exact by definition) in both C and Go, so C's are used as they are. */
 #ifndef MS_PROMQL_GOMATH_H
 #define MS_PROMQL_GOMATH_H
+#include <stdbool.h>
 
 double go_exp(double x);
+/* Whether go_exp takes Go's FMA path on this CPU (AVX2 and FMA present). */
+bool go_exp_uses_fma(void);
+/* go_exp with the path forced (for tests: the path not taken on this CPU). */
+double go_exp_variant(double x, bool use_fma);
 double go_log(double x);
 double go_log2(double x);
 double go_log10(double x);
