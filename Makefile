@@ -23,7 +23,7 @@ UNIT_BINS_SAN := $(UNIT_SRCS:tests/unit/%.c=$(SANB)/tests/%)
 BENCH_SRCS    := $(wildcard bench/*.c)
 BENCH_BINS    := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all deps run test unit unit-asan e2e asan clean check-layers bench bench-smoke bench-deps fuzz fuzz-build fuzz-deps test-browser
+.PHONY: all deps run test unit unit-asan e2e promql-diff asan clean check-layers bench bench-smoke bench-deps fuzz fuzz-build fuzz-deps test-browser
 all: $(BUILD)/metricstor $(BUILD)/metricstor-cli $(BUILD)/push_metrics $(BENCH_BINS)
 
 deps:
@@ -89,10 +89,15 @@ e2e: all asan
 	python3 tests/e2e/run_all.py --binary $(BUILD)/metricstor --asan-binary $(SANB)/metricstor \
 	        --example $(BUILD)/push_metrics --shared-e2e ../shared/e2e/seed_e2e.py
 
+# Differential PromQL test against a real Prometheus 2.42 (installs Debian's package if missing).
+promql-diff: all
+	python3 tests/promql_diff/test_compare.py && python3 tests/promql_diff/promql_diff.py --binary $(BUILD)/metricstor
+
 test: deps
 	$(MAKE) check-layers
 	$(MAKE) unit unit-asan
 	$(MAKE) e2e
+	$(MAKE) promql-diff
 
 run: deps all
 	./$(BUILD)/metricstor
