@@ -50,6 +50,7 @@ static void write_json_value(buf_t *b, double v)
     if (is_stale(v)) buf_puts(b, "\"stale\"");
     else if (isnan(v)) buf_puts(b, "\"NaN\"");
     else if (isinf(v)) buf_puts(b, v > 0 ? "\"+Inf\"" : "\"-Inf\"");
+    else if (v == 0 && signbit(v)) buf_puts(b, "-0"); /* keep the sign bit through the round trip */
     else {
         char tmp[JSON_FLOAT_MAX];
         size_t n = json_format_float(v, tmp);
