@@ -23,8 +23,10 @@ typedef struct block_meta {
 /* ---- writing ---- */
 typedef struct block_writer block_writer_t;
 
-/* Starts <parent>/<seq>.tmp/ (removing any leftover of that name). zlevel: zstd level, 0 = none. */
-int block_writer_open(const char *parent, uint32_t seq, int zlevel, block_writer_t **out);
+/* Starts <parent>/<seq>.tmp/ (removing any leftover of that name). zlevel: zstd level, 0 = none.
+ * sync false skips every fsync (the db passes it when the WAL fsync policy is "never": the
+ * tmp + rename order still makes a process crash safe, only an OS crash is not). */
+int block_writer_open(const char *parent, uint32_t seq, int zlevel, bool sync, block_writer_t **out);
 /* Adds one series; calls must come in strictly increasing labels_cmp order. samples strictly
  * increasing in t, n >= 1. Copies what it keeps. */
 int block_writer_add(block_writer_t *w, const label_t *ls, size_t nl, const sample_t *s, size_t n);

@@ -43,6 +43,7 @@ typedef struct wsym {
 struct block_writer {
     char *parent, *tmp, *final;
     int zlevel;
+    bool sync;
     uint32_t seq;
     int cfd;
     uint64_t coff; /* chunks file size */
@@ -100,7 +101,7 @@ int block_rmdir(const char *dir)
     return rmdir(dir) == 0 ? MS_OK : MS_EIO;
 }
 
-int block_writer_open(const char *parent, uint32_t seq, int zlevel, block_writer_t **out)
+int block_writer_open(const char *parent, uint32_t seq, int zlevel, bool sync, block_writer_t **out)
 {
     char p[PATH_MAX];
     block_writer_t *w = xcalloc(1, sizeof(*w));
@@ -111,6 +112,7 @@ int block_writer_open(const char *parent, uint32_t seq, int zlevel, block_writer
     w->final = xstrdup(p);
     w->zlevel = zlevel;
     w->seq = seq;
+    w->sync = sync;
     w->cfd = -1;
     w->meta.mint = INT64_MAX;
     w->meta.maxt = INT64_MIN;
@@ -306,14 +308,14 @@ static void encode_meta(const block_meta_t *m, uint8_t out[BLOCK_META_LEN])
     buf_free(&b);
 }
 
-static int write_file(const char *dir, const char *name, const void *p, size_t n)
+static int write_file(const char *dir, const char *name, const void *p, size_t n, bool sync)
 {
     char path[PATH_MAX];
     snprintf(path, sizeof(path), "%s/%s", dir, name);
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) return io_err();
     int rc = write_all(fd, p, n);
-    if (rc == MS_OK && fsync(fd) != 0) rc = MS_EIO;
+    if (rc == MS_OK && sync && fsync(fd) != 0) rc = MS_EIO;
     close(fd);
     return rc;
 }
@@ -326,22 +328,22 @@ int block_writer_finish(block_writer_t *w, block_meta_t *meta_out)
         return MS_ENOENT;
     }
     int rc = write_all(w->cfd, w->cbuf.data, w->cbuf.len);
-    if (rc == MS_OK && fsync(w->cfd) != 0) rc = MS_EIO;
+    if (rc == MS_OK && w->sync && fsync(w->cfd) != 0) rc = MS_EIO;
     close(w->cfd);
     w->cfd = -1;
     buf_t ix = BUF_INIT;
     if (rc == MS_OK) {
         build_index(w, &ix);
         w->meta.index_size = ix.len;
-        rc = write_file(w->tmp, "index", ix.data, ix.len);
+        rc = write_file(w->tmp, "index", ix.data, ix.len, w->sync);
     }
     buf_free(&ix);
     uint8_t meta[BLOCK_META_LEN];
     encode_meta(&w->meta, meta);
-    if (rc == MS_OK) rc = write_file(w->tmp, "meta", meta, sizeof(meta));
-    if (rc == MS_OK) rc = fsync_path(w->tmp);
+    if (rc == MS_OK) rc = write_file(w->tmp, "meta", meta, sizeof(meta), w->sync);
+    if (rc == MS_OK && w->sync) rc = fsync_path(w->tmp);
     if (rc == MS_OK && rename(w->tmp, w->final) != 0) rc = io_err();
-    if (rc == MS_OK) rc = fsync_path(w->parent);
+    if (rc == MS_OK && w->sync) rc = fsync_path(w->parent);
     if (rc != MS_OK) {
         log_error("block: writing %s failed: %s", w->final, ms_strerror(rc));
         block_writer_abort(w);

@@ -14,6 +14,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,11 +72,12 @@ static int write_cut_marker(db_t *db, uint32_t seg, int64_t T)
     snprintf(tmp, sizeof(tmp), "%s/cut.tmp", db->blocks_dir);
     snprintf(path, sizeof(path), "%s/cut", db->blocks_dir);
     int rc = MS_OK;
+    bool sync = db->opts.wal_fsync != WAL_FSYNC_NEVER;
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0 || write(fd, b.data, b.len) != (ssize_t)b.len || fsync(fd) != 0) rc = MS_EIO;
+    if (fd < 0 || write(fd, b.data, b.len) != (ssize_t)b.len || (sync && fsync(fd) != 0)) rc = MS_EIO;
     if (fd >= 0) close(fd);
     if (rc == MS_OK && rename(tmp, path) != 0) rc = MS_EIO;
-    if (rc == MS_OK) {
+    if (rc == MS_OK && sync) {
         int dfd = open(db->blocks_dir, O_RDONLY | O_CLOEXEC);
         if (dfd < 0 || fsync(dfd) != 0) rc = MS_EIO;
         if (dfd >= 0) close(dfd);
@@ -266,7 +270,8 @@ static int write_blocks(db_t *db, int64_t T, block_t ***out, size_t *nout)
             range_writer_t *x = nrw ? bsearch(&key, rw, nrw, sizeof(*rw), rw_cmp) : NULL;
             if (!x) {
                 if (nrw == caprw) XGROW(rw, caprw, nrw + 1);
-                rc = block_writer_open(db->blocks_dir, db->next_block_seq++, db->opts.block_zstd_level, &key.w);
+                rc = block_writer_open(db->blocks_dir, db->next_block_seq++, db->opts.block_zstd_level,
+                                       db->opts.wal_fsync != WAL_FSYNC_NEVER, &key.w);
                 if (rc != MS_OK) break;
                 rw[nrw++] = key;
                 qsort(rw, nrw, sizeof(*rw), rw_cmp);
@@ -356,6 +361,10 @@ int db_cut_blocks(db_t *db)
     atomic_store(&db->cut_dirty_below, INT64_MIN);
     gclock_write_unlock(&db->gc_lock);
     free(nb);
+#ifdef __GLIBC__
+    /* the head just freed many small chunk buffers: hand the pages back so RSS follows */
+    if (rc == MS_OK) malloc_trim(0);
+#endif
     if (rc == MS_OK) {
         atomic_fetch_add(&db->cuts, 1);
         log_info("cut: %zu blocks below %lld, %llu WAL segments deleted", nnb, (long long)T,

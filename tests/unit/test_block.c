@@ -3,7 +3,9 @@
  * block written and read back through the reader interface with every matcher kind, damaged
  * index files refused, and through storage.h: query results identical before a cut, after it,
  * after reopen, and after out-of-order samples land in an already-cut range and are cut again;
- * the WAL shrinks after a cut and replay skips what blocks hold; retention deletes old blocks. */
+ * the WAL shrinks after a cut and replay skips what blocks hold; retention deletes old blocks;
+ * 60 SIGKILLs of a child process at random moments of open + replay + cut, each followed by a
+ * reopen that must show exactly the data loaded before. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,7 +18,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include "model/matcher.h"
 #include "storage/bchunk.h"
@@ -193,7 +198,7 @@ static void test_block_write_read(void **state)
     char dir[] = "/tmp/ms_block_XXXXXX";
     assert_non_null(mkdtemp(dir));
     block_writer_t *w;
-    assert_int_equal(block_writer_open(dir, 7, 3, &w), MS_OK);
+    assert_int_equal(block_writer_open(dir, 7, 3, true, &w), MS_OK);
     const char *specs[] = {"__name__=up,job=a", "__name__=up,env=prod,job=b", "__name__=x,job=c"};
     sample_t s[100];
     for (int k = 0; k < 3; k++) {
@@ -295,7 +300,7 @@ static void test_block_write_read(void **state)
     block_view_free(v);
     block_close(b);
     /* an empty writer leaves nothing */
-    assert_int_equal(block_writer_open(dir, 8, 3, &w), MS_OK);
+    assert_int_equal(block_writer_open(dir, 8, 3, false, &w), MS_OK);
     assert_int_equal(block_writer_finish(w, NULL), MS_ENOENT);
     snprintf(bdir, sizeof(bdir), "%s/00000008.tmp", dir);
     assert_int_equal(access(bdir, F_OK), -1);
@@ -367,18 +372,18 @@ static char *dump(db_t *db, int64_t mint, int64_t maxt)
 #define T0 (1700000000000LL / (2 * H) * (2 * H))
 #define DAYS 3
 
-static void load(db_t *db, int nseries, int64_t step)
+static void load_days(db_t *db, int nseries, int64_t step, int days)
 {
     enum { BATCH = 60 };
     sample_t s[BATCH];
     double c[64] = {0};
     /* time-major, as scrapes arrive: WAL segments then age together */
-    for (int64_t t0 = T0; t0 < T0 + DAYS * 24 * H; t0 += BATCH * step) {
+    for (int64_t t0 = T0; t0 < T0 + days * 24 * H; t0 += BATCH * step) {
         for (int k = 0; k < nseries; k++) {
             char spec[128];
             snprintf(spec, sizeof(spec), "__name__=m%d,job=j%d,kind=%s", k % 3, k, k % 2 ? "dec" : "rnd");
             size_t n = 0;
-            for (int64_t t = t0; n < BATCH && t < T0 + DAYS * 24 * H; n++, t += step) {
+            for (int64_t t = t0; n < BATCH && t < T0 + days * 24 * H; n++, t += step) {
                 c[k] += (double)(xr() % 1000) / 10.0;
                 s[n] = (sample_t){t + (int64_t)(xr() % 3), k % 2 ? c[k] : from_bits(xr() >> 2)};
             }
@@ -386,6 +391,8 @@ static void load(db_t *db, int nseries, int64_t step)
         }
     }
 }
+
+static void load(db_t *db, int nseries, int64_t step) { load_days(db, nseries, step, DAYS); }
 
 static void check_ranges(db_t *db, char **want, const int64_t (*r)[2], size_t nr)
 {
@@ -487,6 +494,96 @@ static void test_db_cut_equivalence(void **state)
     rm_rf(f.dir);
 }
 
+static int64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Forks a child that opens f's dir (replaying the WAL), cuts blocks and closes; the parent may
+ * SIGKILL it at any moment. */
+static pid_t run_child(const fx_t *f)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        char err[256];
+        db_t *db;
+        if (db_open(&f->o, &db, err, sizeof(err)) != MS_OK) _exit(2);
+        if (db_cut_blocks(db) != MS_OK) _exit(3);
+        db_close(db);
+        _exit(0);
+    }
+    return pid;
+}
+
+static void test_db_cut_kill_loop(void **state)
+{
+    (void)state;
+    char base[] = "/tmp/ms_blockkill_XXXXXX";
+    assert_non_null(mkdtemp(base));
+    fx_t f;
+    snprintf(f.dir, sizeof(f.dir), "%.40s/data", base);
+    db_options_default(&f.o);
+    f.o.data_dir = f.dir;
+    f.o.retention_ms = 0;
+    f.o.wal_fsync = WAL_FSYNC_NEVER;
+    f.o.head_window_ms = 0;
+    f.o.wal_segment_bytes = 1 << 16;
+    dbopen(&f);
+    load_days(f.db, 6, 120000, 1);
+    char *want = dump(f.db, INT64_MIN, INT64_MAX);
+    db_close(f.db);
+    char cmd[512], work[64];
+    snprintf(work, sizeof(work), "%.40s/work", base);
+    f.o.head_window_ms = 2 * H;
+    /* how long an uninterrupted open + cut + close takes */
+    snprintf(cmd, sizeof(cmd), "rm -rf %s && cp -a %s %s", work, f.dir, work);
+    assert_int_equal(system(cmd), 0);
+    fx_t c = f;
+    memcpy(c.dir, work, sizeof(c.dir));
+    c.o.data_dir = c.dir;
+    int64_t t0 = mono_us();
+    pid_t pid = run_child(&c);
+    int ws;
+    assert_int_equal(waitpid(pid, &ws, 0), pid);
+    assert_true(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+    int64_t full = mono_us() - t0;
+    int killed = 0, finished = 0;
+    for (int iter = 0; iter < 60; iter++) {
+        assert_int_equal(system(cmd), 0);
+        c = f;
+        memcpy(c.dir, work, sizeof(c.dir));
+        c.o.data_dir = c.dir;
+        pid = run_child(&c);
+        usleep((useconds_t)(xr() % (uint64_t)(full + full / 5 + 1)));
+        kill(pid, SIGKILL);
+        assert_int_equal(waitpid(pid, &ws, 0), pid);
+        if (WIFSIGNALED(ws)) killed++;
+        else {
+            assert_int_equal(WEXITSTATUS(ws), 0);
+            finished++;
+        }
+        /* a second kill-free generation on top of whatever the first left */
+        c.db = NULL;
+        dbopen(&c);
+        char *got = dump(c.db, INT64_MIN, INT64_MAX);
+        assert_string_equal(got, want);
+        free(got);
+        assert_int_equal(db_cut_blocks(c.db), MS_OK);
+        got = dump(c.db, INT64_MIN, INT64_MAX);
+        assert_string_equal(got, want);
+        free(got);
+        db_close(c.db);
+    }
+    print_message("cut kill loop: uninterrupted run %lld us, %d killed mid-way, %d finished first\n",
+                  (long long)full, killed, finished);
+    assert_true(killed >= 20);
+    free(want);
+    rm_rf(base);
+}
+
 static void test_db_cut_leftover_tmp(void **state)
 {
     (void)state;
@@ -522,6 +619,7 @@ int main(void)
         cmocka_unit_test(test_block_write_read),
         cmocka_unit_test(test_db_cut_equivalence),
         cmocka_unit_test(test_db_cut_leftover_tmp),
+        cmocka_unit_test(test_db_cut_kill_loop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
