@@ -114,6 +114,21 @@ class CompareTest(unittest.TestCase):
         self.same("stdvar(timestamp(up))", "instant", x, y)
         self.differ("sum(timestamp(up))", "instant", x, y)
 
+    def test_nested_at_subquery(self):
+        q = 'absent_over_time((min_over_time((g{i="1"} @ 1795760415)[30m:1m] @ end()))[30m:45s])'
+        self.assertTrue(compare.nested_at_subquery(q))
+        self.assertTrue(compare.nested_at_subquery("max_over_time((rate(x[5m] @ 100)[10m:1m] offset 1m @ 200)[1h:])"))
+        # one level, or no @ inside the inner subquery, or no enclosing subquery: compared fully
+        self.assertFalse(compare.nested_at_subquery("min_over_time((x @ 100)[30m:1m] @ end())"))
+        self.assertFalse(compare.nested_at_subquery("(min_over_time((x)[30m:1m] @ end()))[30m:45s]"))
+        self.assertFalse(compare.nested_at_subquery("(min_over_time((x @ 100)[30m:1m]))[30m:45s]"))
+        self.assertFalse(compare.nested_at_subquery("rate(x[5m] @ 100)"))
+        x = ok("vector", vec(({}, 1, "1")))
+        self.same(q, "instant", x, ok("vector", []))
+        self.differ(q, "instant", x, ok("matrix", []))
+        self.differ(q, "instant", x, err("bad_data"))
+        self.differ("min_over_time((x @ 100)[30m:1m] @ end())", "instant", x, ok("vector", []))
+
     def test_ordered_query(self):
         self.assertIsNotNone(compare.ordered_query("sort_desc(rate(x[5m]))"))
         self.assertIsNotNone(compare.ordered_query("topk by (job) (2, x)"))
