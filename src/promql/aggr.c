@@ -32,6 +32,8 @@ typedef struct agg_cache {
     size_t kmask, kcount;
     uint64_t *stamp;       /* per gid: the evaluation (gen) it last appeared in */
     uint32_t *slot;        /* per gid: its group index in that evaluation */
+    labels_t *glabels;     /* per gid: output labels, once built from a member with a sid */
+    uint32_t *gsid;        /* per gid: the output's sid when glabels is set, else 0 */
     uint32_t ngid, cap_gid;
     uint64_t gen;
 } agg_cache_t;
@@ -72,12 +74,18 @@ static uint32_t agg_key_gid(ev_query_t *q, agg_cache_t *ac, uint64_t key)
         uint32_t nc = ac->cap_gid ? ac->cap_gid * 2 : 64;
         uint64_t *st = arena_calloc(&q->arena, nc, sizeof(uint64_t));
         uint32_t *sl = arena_alloc(&q->arena, nc * sizeof(uint32_t));
+        labels_t *gl = arena_alloc(&q->arena, nc * sizeof(labels_t));
+        uint32_t *gs = arena_alloc(&q->arena, nc * sizeof(uint32_t));
         if (ac->ngid) {
             memcpy(st, ac->stamp, ac->ngid * sizeof(uint64_t));
             memcpy(sl, ac->slot, ac->ngid * sizeof(uint32_t));
+            memcpy(gl, ac->glabels, ac->ngid * sizeof(labels_t));
+            memcpy(gs, ac->gsid, ac->ngid * sizeof(uint32_t));
         }
         ac->stamp = st;
         ac->slot = sl;
+        ac->glabels = gl;
+        ac->gsid = gs;
         ac->cap_gid = nc;
     }
     ac->kused[j] = 1;
@@ -85,6 +93,7 @@ static uint32_t agg_key_gid(ev_query_t *q, agg_cache_t *ac, uint64_t key)
     ac->kgid[j] = ac->ngid;
     ac->kcount++;
     ac->stamp[ac->ngid] = 0;
+    ac->gsid[ac->ngid] = 0;
     return ac->ngid++;
 }
 
@@ -96,8 +105,9 @@ static agg_cache_t *agg_cache_for(ev_query_t *q, const node_t *n)
         agg_keys_init(&q->arena, ac, 64);
         ev_node_cache_put(q, n, NCACHE_AGG, ac);
     }
-    if (ac->nsid <= q->n_sids) { /* sids handed out since (later subqueries): grow */
+    if (ac->nsid <= q->n_sids) { /* sids handed out since (subqueries, groups): grow */
         uint32_t nn = q->n_sids + 1;
+        if (ac->nsid && nn < UINT32_MAX / 2 && nn < ac->nsid * 2) nn = ac->nsid * 2;
         uint32_t *g = arena_calloc(&q->arena, nn, sizeof(uint32_t));
         if (ac->nsid) memcpy(g, ac->gid_of_sid, ac->nsid * sizeof(uint32_t));
         ac->gid_of_sid = g;
@@ -263,6 +273,7 @@ void ev_aggregate(ev_ctx_t *c, node_t *n, ev_val_t *out)
         }
     }
     group_t *groups = arena_alloc(c->a, (in.vec.n + 1) * sizeof(group_t));
+    uint32_t *group_sid = arena_alloc(c->a, (in.vec.n + 1) * sizeof(uint32_t));
     size_t ng = 0;
     hmap_t h;
     /* count_values groups by a label made from the value: no per-series cache there */
@@ -281,8 +292,8 @@ void ev_aggregate(ev_ctx_t *c, node_t *n, ev_val_t *out)
         }
         bool found;
         size_t gslot, *slot = &gslot;
+        uint32_t gid = 0;
         if (ac) {
-            uint32_t gid;
             if (s->sid && s->sid < ac->nsid && ac->gid_of_sid[s->sid]) {
                 gid = ac->gid_of_sid[s->sid] - 1;
             } else {
@@ -302,11 +313,25 @@ void ev_aggregate(ev_ctx_t *c, node_t *n, ev_val_t *out)
         }
         if (!found) {
             group_t *g = &groups[ng];
+            group_sid[ng] = 0;
             *slot = ng++;
             memset(g, 0, sizeof *g);
-            if (n->agg.without) g->labels = lbl_del(c->a, metric, grouping, ngrouping, true);
-            else if (ngrouping) g->labels = lbl_keep(c->a, metric, grouping, ngrouping);
-            else g->labels = (labels_t){NULL, 0};
+            if (ac && ac->gsid[gid]) { /* built before, from query-lifetime labels */
+                g->labels = ac->glabels[gid];
+                group_sid[ng - 1] = ac->gsid[gid];
+            } else {
+                /* a member with a sid has query-lifetime labels: build the group's once */
+                bool keep = ac && s->sid && c->q->n_sids < UINT32_MAX - 1;
+                arena_t *la = keep ? &c->q->arena : c->a;
+                if (n->agg.without) g->labels = lbl_del(la, metric, grouping, ngrouping, true);
+                else if (ngrouping) g->labels = lbl_keep(la, metric, grouping, ngrouping);
+                else g->labels = (labels_t){NULL, 0};
+                if (keep) {
+                    ac->glabels[gid] = g->labels;
+                    ac->gsid[gid] = ++c->q->n_sids; /* the group's output keeps these labels */
+                    group_sid[ng - 1] = ac->gsid[gid];
+                }
+            }
             g->value = s->v;
             g->mean = s->v;
             g->count = 1;
@@ -403,6 +428,6 @@ void ev_aggregate(ev_ctx_t *c, node_t *n, ev_val_t *out)
         case T_QUANTILE: v = kern_quantile(pv.scalar, g->vals, g->nvals); break;
         default: break;
         }
-        out->vec.s[out->vec.n++] = (ev_sample_t){g->labels, v, c->t, 0};
+        out->vec.s[out->vec.n++] = (ev_sample_t){g->labels, v, c->t, group_sid[gi]};
     }
 }

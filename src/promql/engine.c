@@ -315,6 +315,14 @@ static void coll_rehash(ev_query_t *q, coll_t *c)
 static void coll_add(ev_query_t *q, coll_t *c, labels_t m, uint32_t sid, int64_t t, double v)
 {
     size_t idx = SIZE_MAX;
+    if (sid >= c->nsid && sid <= q->n_sids) { /* sids handed out since the loop began: grow */
+        uint32_t nn = q->n_sids + 1;
+        if (nn < UINT32_MAX / 2 && nn < c->nsid * 2) nn = c->nsid * 2;
+        uint32_t *g = arena_calloc(&q->arena, nn, sizeof(uint32_t));
+        memcpy(g, c->idx_of_sid, c->nsid * sizeof(uint32_t));
+        c->idx_of_sid = g;
+        c->nsid = nn;
+    }
     if (sid && sid < c->nsid && c->idx_of_sid[sid]) { /* same sid, same labels: found before */
         idx = c->idx_of_sid[sid] - 1;
         goto push;
@@ -367,7 +375,7 @@ static sel_state_t *run_steps(ev_query_t *q, node_t *root, int64_t start, int64_
     coll_rehash(q, &c);
     if (start > end) return c.st;
     prepare(q, root, start, end, step);
-    c.nsid = q->n_sids + 1; /* every sid the loop can see exists once prepare is done */
+    c.nsid = q->n_sids + 1; /* selector/subquery sids exist now; aggregations add more (grown) */
     c.idx_of_sid = arena_calloc(&q->arena, c.nsid, sizeof(uint32_t));
     scratch_stack_t *ss = tl_scratch;
     if (ss->n == 64) ev_fail(q, PROMQL_ERR_EXECUTION, "subqueries nested too deeply");
@@ -414,9 +422,15 @@ typedef struct load_job {
 static void load_chunk(void *arg, size_t i0, size_t i1)
 {
     load_job_t *j = arg;
+    size_t guess = 0; /* series of one selector tend to hold alike counts: size for the last one */
     for (size_t i = j->base + i0; i < j->base + i1; i++) {
         sample_vec_t *sv = &j->st->data[i];
+        if (guess && !sv->cap) {
+            sv->cap = guess + guess / 4 + 128; /* readers reserve a whole chunk ahead */
+            sv->v = xmalloc(sv->cap * sizeof(sample_t));
+        }
         int rc = series_set_samples(j->set, i, j->mint, j->maxt, sv);
+        guess = sv->n;
         if (rc != 0) {
             int none = 0;
             atomic_compare_exchange_strong(&j->rc, &none, rc);

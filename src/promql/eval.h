@@ -19,7 +19,8 @@
  * output of one node, equal non-zero sids always carry equal labels, at every step. Nodes whose
  * output labels are a fixed function of one input series' labels (selectors, range functions,
  * elementwise functions, vector-scalar operators, unary minus, set operators, topk/bottomk)
- * pass the sid on; all others output 0. Consumers use it to compute per-series label work
+ * pass the sid on; an aggregation gives each group a sid of its own once it has built the
+ * group's labels from query-lifetime labels (aggr.c); all others output 0. Consumers use it to compute per-series label work
  * (grouping keys, output series lookup) once per query instead of once per step. */
 typedef struct ev_sample {
     labels_t metric;

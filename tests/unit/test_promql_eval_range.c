@@ -236,6 +236,12 @@ static const char *const queries[] = {
     "sum by (job) (rate({__name__=~\"c|c2\"}[5m]))",
     "c2 or rate(c[5m])",
     "scalar(sum(rate(c[5m])))",
+    "sum by (inst) (rate(c[5m]))",
+    "max by (job) (sum by (inst, job) (rate(c[5m])))",
+    "sum without (job) (g) + 1",
+    "topk(2, sum by (inst) (g))",
+    "avg_over_time(sum by (inst) (g)[5m:1m])",
+    "sum by (inst) (g) or sum by (job) (g)",
 };
 
 static void test_range_equals_instants(void **state)
