@@ -5,6 +5,7 @@
 #include "cli/cli.h"
 #include "storage/storage.h"
 #include "util/alloc.h"
+#include "util/log.h"
 #include "util/status.h"
 #include <errno.h>
 #include <stdio.h>
@@ -95,6 +96,7 @@ int cli_cmd_tsdb(int argc, char **argv)
     o.head_window_ms = 0; /* and never cut blocks */
     char err[512] = "";
     db_t *db = NULL;
+    log_set_level(LOG_WARN); /* the storage's replay chatter is not part of the report */
     int rc = db_open(&o, &db, err, sizeof err);
     if (rc == MS_EBUSY) {
         fprintf(stderr, "metricstor-cli: %s is locked by a running metricstor server (%s).\n"
