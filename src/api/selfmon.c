@@ -34,6 +34,7 @@ struct selfmon {
     metrics_counter_t rejected[SELFMON_REJECT_N];
     metrics_counter_t imported_samples, imported_series;
     metrics_counter_t scrapes, scrape_failures;
+    metrics_histogram_t query_instant, query_range; /* PromQL request durations, by kind */
     int64_t start_ms;
     /* self-scrape thread */
     pthread_t thread;
@@ -53,6 +54,8 @@ void selfmon_new(selfmon_t **out)
         atomic_init(&m->handlers[i].name, NULL);
         metrics_histogram_init(&m->handlers[i].duration, metrics_latency_buckets, metrics_latency_buckets_n);
     }
+    metrics_histogram_init(&m->query_instant, metrics_latency_buckets, metrics_latency_buckets_n);
+    metrics_histogram_init(&m->query_range, metrics_latency_buckets, metrics_latency_buckets_n);
     m->start_ms = clock_now_ms();
     pthread_mutex_init(&m->mu, NULL);
     pthread_cond_init(&m->cv, NULL);
@@ -94,6 +97,8 @@ void selfmon_request(selfmon_t *m, const char *handler, int status, double secon
     while (c < N_CODES && status_codes[c] != status) c++;
     metrics_counter_add(&h->by_code[c], 1);
     metrics_histogram_observe(&h->duration, seconds);
+    if (!strcmp(handler, "/api/v1/query")) metrics_histogram_observe(&m->query_instant, seconds);
+    else if (!strcmp(handler, "/api/v1/query_range")) metrics_histogram_observe(&m->query_range, seconds);
 }
 
 void selfmon_rejected(selfmon_t *m, selfmon_reject_t reason, uint64_t samples)
@@ -204,6 +209,13 @@ void selfmon_render(selfmon_t *m, db_t *db, buf_t *b)
         buf_reset(&lb);
         write_handler_label(&lb, name);
         metrics_write_histogram(b, "metricstor_http_request_duration_seconds", buf_cstr(&lb), &m->handlers[i].duration);
+    }
+
+    metrics_write_header(b, "metricstor_query_duration_seconds", "histogram",
+                         "PromQL query requests (parse, evaluation and JSON), by kind.");
+    if (m) {
+        metrics_write_histogram(b, "metricstor_query_duration_seconds", "kind=\"instant\"", &m->query_instant);
+        metrics_write_histogram(b, "metricstor_query_duration_seconds", "kind=\"range\"", &m->query_range);
     }
 
     metrics_write_header(b, "metricstor_self_scrapes_total", "counter", "Self-scrapes appended to storage.");

@@ -53,6 +53,7 @@ def test_metrics_endpoint_counts_and_lints(ctx):
     check(_value(text, "process_resident_memory_bytes") > 1e6, "rss")
     check(_value(text, 'metricstor_http_request_duration_seconds_count{handler="/api/v1/query"}') == 2,
           "query duration histogram count")
+    check(_value(text, 'metricstor_query_duration_seconds_count{kind="instant"}') == 2, "query duration (instant)")
     for name in ("metricstor_wal_bytes", "metricstor_head_chunks", "metricstor_head_bytes"):
         check(_value(text, name) is not None, f"{name} missing")
     # the scrape itself shows up on the next one

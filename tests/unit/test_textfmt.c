@@ -243,6 +243,8 @@ static void test_selfmon_exposition(void **state)
     assert_non_null(strstr(t, "metricstor_http_request_duration_seconds_bucket{handler=\"/api/v1/query\",le=\"0.005\"} 3\n"));
     assert_non_null(strstr(t, "metricstor_http_request_duration_seconds_count{handler=\"/api/v1/query\"} 4\n"));
     assert_non_null(strstr(t, "metricstor_samples_rejected_total{reason=\"too_old\"} 7\n"));
+    assert_non_null(strstr(t, "metricstor_query_duration_seconds_count{kind=\"instant\"} 4\n"));
+    assert_non_null(strstr(t, "metricstor_query_duration_seconds_bucket{kind=\"range\",le=\"+Inf\"} 0\n"));
     assert_non_null(strstr(t, "# TYPE process_resident_memory_bytes gauge\n"));
     textfmt_doc_t d;
     char err[256];
