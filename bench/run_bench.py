@@ -8,9 +8,11 @@ Exit status: 0 when every selected target ingested everything and no answer was 
 1 otherwise. A Metricstor query that answers with an error counts as `unsupported`: it is
 reported and counted but does not fail the run."""
 import argparse
+import atexit
 import datetime
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -319,6 +321,8 @@ def main(argv):
     desc_line = desc.splitlines()[0] if desc else "?"
 
     workdir = tempfile.mkdtemp(prefix="metricstor-bench-", dir=args.workdir)
+    if not args.keep:  # each target removes its own dir; this removes the (then empty) parent on any exit
+        atexit.register(shutil.rmtree, workdir, True)
     queries = None
     rounds, findings, checks, notes, versions = [], [], [], [], {}
     probes = {}
@@ -414,11 +418,6 @@ def main(argv):
     br.render(args.out, ctx)
     log(f"wrote {args.out}" + (f" and {findings_chart}" if findings_chart else ""))
     print_summary(agg, figures, args.targets, len(rounds))
-    if not args.keep:
-        try:
-            os.rmdir(workdir)
-        except OSError:
-            pass
     for f in findings:
         print("finding:", f)
     return 1 if failed else 0
