@@ -94,19 +94,50 @@ void bchunk_encode(const sample_t *s, size_t n, int zlevel, buf_t *out)
     buf_free(&raw);
 }
 
-static int decode_columns(const uint8_t *p, size_t len, int64_t mint, int64_t maxt, sample_vec_t *out)
+struct bchunk_dec {
+    ZSTD_DCtx *z;
+    uint8_t *raw;
+    size_t rawcap;
+    int64_t *ts;
+    size_t tscap;
+};
+
+bchunk_dec_t *bchunk_dec_new(void)
+{
+    bchunk_dec_t *d = xcalloc(1, sizeof(*d));
+    d->z = ZSTD_createDCtx();
+    if (!d->z) abort(); /* out of memory: our policy is to abort */
+    return d;
+}
+
+void bchunk_dec_free(bchunk_dec_t *d)
+{
+    if (!d) return;
+    ZSTD_freeDCtx(d->z);
+    free(d->raw);
+    free(d->ts);
+    free(d);
+}
+
+static int decode_columns(bchunk_dec_t *d, const uint8_t *p, size_t len, int64_t mint, int64_t maxt,
+                          sample_vec_t *out)
 {
     cursor_t c;
     cursor_init(&c, p, len);
     uint64_t n = cursor_uvarint(&c);
     if (!cursor_ok(&c) || n == 0 || n > BCHUNK_MAX_SAMPLES || n > len) return MS_ECORRUPT;
-    int64_t *ts = xmalloc(n * sizeof(int64_t));
-    uint64_t t = (uint64_t)cursor_varint(&c), d = 0;
+    if (n > d->tscap) {
+        free(d->ts);
+        d->ts = xmalloc(n * sizeof(int64_t));
+        d->tscap = n;
+    }
+    int64_t *ts = d->ts;
+    uint64_t t = (uint64_t)cursor_varint(&c), dt = 0;
     ts[0] = (int64_t)t;
     for (uint64_t i = 1; i < n; i++) {
-        if (i == 1) d = (uint64_t)cursor_varint(&c);
-        else d += (uint64_t)cursor_varint(&c);
-        t += d;
+        if (i == 1) dt = (uint64_t)cursor_varint(&c);
+        else dt += (uint64_t)cursor_varint(&c);
+        t += dt;
         ts[i] = (int64_t)t;
         if (ts[i] <= ts[i - 1]) cursor_fail(&c);
     }
@@ -134,7 +165,6 @@ static int decode_columns(const uint8_t *p, size_t len, int64_t mint, int64_t ma
     } else {
         cursor_fail(&c);
     }
-    free(ts);
     if (!cursor_ok(&c) || !cursor_done(&c)) {
         out->n = start;
         return MS_ECORRUPT;
@@ -142,7 +172,20 @@ static int decode_columns(const uint8_t *p, size_t len, int64_t mint, int64_t ma
     return MS_OK;
 }
 
-int bchunk_decode(const uint8_t *p, size_t avail, int64_t mint, int64_t maxt, sample_vec_t *out)
+static int decode_with(bchunk_dec_t *d, const uint8_t *p, size_t avail, int64_t mint, int64_t maxt,
+                       sample_vec_t *out);
+
+int bchunk_decode(bchunk_dec_t *d, const uint8_t *p, size_t avail, int64_t mint, int64_t maxt, sample_vec_t *out)
+{
+    if (d) return decode_with(d, p, avail, mint, maxt, out);
+    bchunk_dec_t *tmp = bchunk_dec_new();
+    int rc = decode_with(tmp, p, avail, mint, maxt, out);
+    bchunk_dec_free(tmp);
+    return rc;
+}
+
+static int decode_with(bchunk_dec_t *d, const uint8_t *p, size_t avail, int64_t mint, int64_t maxt,
+                       sample_vec_t *out)
 {
     cursor_t c;
     cursor_init(&c, p, avail);
@@ -155,12 +198,15 @@ int bchunk_decode(const uint8_t *p, size_t avail, int64_t mint, int64_t maxt, sa
     if (!cursor_ok(&c) || crc32c(0, stored, (size_t)stored_len) != crc) return MS_ECORRUPT;
     if (enc == BCHUNK_RAW) {
         if (stored_len != raw_len) return MS_ECORRUPT;
-        return decode_columns(stored, (size_t)raw_len, mint, maxt, out);
+        return decode_columns(d, stored, (size_t)raw_len, mint, maxt, out);
     }
     if (enc != BCHUNK_ZSTD) return MS_ECORRUPT;
-    uint8_t *raw = xmalloc((size_t)raw_len);
-    size_t got = ZSTD_decompress(raw, (size_t)raw_len, stored, (size_t)stored_len);
-    int rc = ZSTD_isError(got) || got != raw_len ? MS_ECORRUPT : decode_columns(raw, (size_t)raw_len, mint, maxt, out);
-    free(raw);
-    return rc;
+    if (raw_len > d->rawcap) {
+        free(d->raw);
+        d->raw = xmalloc((size_t)raw_len);
+        d->rawcap = (size_t)raw_len;
+    }
+    size_t got = ZSTD_decompressDCtx(d->z, d->raw, (size_t)raw_len, stored, (size_t)stored_len);
+    if (ZSTD_isError(got) || got != raw_len) return MS_ECORRUPT;
+    return decode_columns(d, d->raw, (size_t)raw_len, mint, maxt, out);
 }

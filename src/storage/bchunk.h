@@ -20,8 +20,15 @@ void bchunk_encode(const sample_t *s, size_t n, int zlevel, buf_t *out);
 /* Just the columns (uncompressed), for measurement and tests. */
 void bchunk_columns(const sample_t *s, size_t n, buf_t *out);
 
+/* Reusable decoding state (a zstd context and scratch buffers), so reading many chunks does not
+ * allocate per chunk. One per thread at a time; bchunk_dec_free accepts NULL. */
+typedef struct bchunk_dec bchunk_dec_t;
+bchunk_dec_t *bchunk_dec_new(void);
+void bchunk_dec_free(bchunk_dec_t *d);
+
 /* Decodes the record starting at p (avail bytes readable) and appends samples with
- * mint <= t <= maxt to out. MS_ECORRUPT on any malformed byte (out is left as it was). */
-int bchunk_decode(const uint8_t *p, size_t avail, int64_t mint, int64_t maxt, sample_vec_t *out);
+ * mint <= t <= maxt to out. MS_ECORRUPT on any malformed byte (out is left as it was).
+ * d may be NULL (a temporary state is used). */
+int bchunk_decode(bchunk_dec_t *d, const uint8_t *p, size_t avail, int64_t mint, int64_t maxt, sample_vec_t *out);
 
 #endif

@@ -9,6 +9,8 @@
 #include "util/log.h"
 #include "util/status.h"
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -30,11 +32,21 @@ struct block {
     uint64_t disk;
 };
 
+/* Decoding state handed to one thread at a time: the engine may read several series of one
+ * querier from parallel threads, so a view keeps a small pool instead of one shared state. */
+typedef struct vdec {
+    bchunk_dec_t *dec;
+    sample_vec_t scratch;
+    struct vdec *next;
+} vdec_t;
+
 struct block_view {
     block_t *b;
+    pthread_mutex_t mu; /* guards allocs and the pool */
     label_t **allocs;
     size_t nallocs, capallocs;
-    uint64_t errors;
+    vdec_t *pool;
+    _Atomic uint64_t errors;
 };
 
 static uint32_t rd32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
@@ -355,8 +367,29 @@ static bool chunk_next(const block_t *b, cursor_t *c, bchunkref_t *r)
 
 static void view_error(block_view_t *v, const char *what, uint64_t id)
 {
-    if (v->errors++ == 0) log_warn("block %s: corrupt %s (series %llu); reading it as empty", v->b->dir, what,
+    if (atomic_fetch_add(&v->errors, 1) == 0) log_warn("block %s: corrupt %s (series %llu); reading it as empty", v->b->dir, what,
                                    (unsigned long long)id);
+}
+
+static vdec_t *vdec_get(block_view_t *v)
+{
+    pthread_mutex_lock(&v->mu);
+    vdec_t *d = v->pool;
+    if (d) v->pool = d->next;
+    pthread_mutex_unlock(&v->mu);
+    if (!d) {
+        d = xcalloc(1, sizeof(*d));
+        d->dec = bchunk_dec_new();
+    }
+    return d;
+}
+
+static void vdec_put(block_view_t *v, vdec_t *d)
+{
+    pthread_mutex_lock(&v->mu);
+    d->next = v->pool;
+    v->pool = d;
+    pthread_mutex_unlock(&v->mu);
 }
 
 /* Does series id hold a sample in [mint, maxt]? */
@@ -376,10 +409,12 @@ static bool series_in_range(block_view_t *v, uint64_t id, int64_t mint, int64_t 
         }
         if (r.maxt < mint || r.mint > maxt) continue;
         if (r.mint >= mint || r.maxt <= maxt) return true;
-        sample_vec_t sv = {0};
-        if (bchunk_decode(b->ch + r.off, b->chlen - r.off, mint, maxt, &sv) != MS_OK) view_error(v, "chunk", id);
-        bool any = sv.n > 0;
-        sample_vec_free(&sv);
+        vdec_t *d = vdec_get(v);
+        d->scratch.n = 0;
+        if (bchunk_decode(d->dec, b->ch + r.off, b->chlen - r.off, mint, maxt, &d->scratch) != MS_OK)
+            view_error(v, "chunk", id);
+        bool any = d->scratch.n > 0;
+        vdec_put(v, d);
         if (any) return true;
     }
     return false;
@@ -391,6 +426,8 @@ block_view_t *block_view_new(block_t *b)
 {
     block_view_t *v = xcalloc(1, sizeof(*v));
     v->b = b;
+    pthread_mutex_init(&v->mu, NULL);
+    atomic_init(&v->errors, 0);
     return v;
 }
 
@@ -399,10 +436,18 @@ void block_view_free(block_view_t *v)
     if (!v) return;
     for (size_t i = 0; i < v->nallocs; i++) free(v->allocs[i]);
     free(v->allocs);
+    while (v->pool) {
+        vdec_t *d = v->pool;
+        v->pool = d->next;
+        bchunk_dec_free(d->dec);
+        sample_vec_free(&d->scratch);
+        free(d);
+    }
+    pthread_mutex_destroy(&v->mu);
     free(v);
 }
 
-uint64_t block_view_errors(const block_view_t *v) { return v ? v->errors : 0; }
+uint64_t block_view_errors(const block_view_t *v) { return v ? atomic_load(&((block_view_t *)v)->errors) : 0; }
 
 static bool range_covers_block(const block_t *b, int64_t mint, int64_t maxt)
 {
@@ -502,8 +547,10 @@ static void block_select(void *self, const matcher_t *const *ms, size_t n, int64
             view_error(v, "series labels", id);
             continue;
         }
+        pthread_mutex_lock(&v->mu);
         if (v->nallocs == v->capallocs) XGROW(v->allocs, v->capallocs, v->nallocs + 1);
         v->allocs[v->nallocs++] = ls;
+        pthread_mutex_unlock(&v->mu);
         if (out->n == out->cap) XGROW(out->v, out->cap, out->n + 1);
         out->v[out->n++] = (reader_series_t){{ls, e.nlabels}, (void *)(uintptr_t)(id + 1), 0};
     }
@@ -520,16 +567,19 @@ static void block_samples(void *self, void *h, int64_t mint, int64_t maxt, sampl
         view_error(v, "series entry", id);
         return;
     }
+    vdec_t *d = NULL;
     for (uint32_t i = 0; i < e.nchunks; i++) {
         bchunkref_t r;
         if (!chunk_next(b, &e.chunks, &r)) {
             view_error(v, "chunk reference", id);
-            return;
+            break;
         }
         if (r.maxt < mint) continue;
         if (r.mint > maxt) break;
-        if (bchunk_decode(b->ch + r.off, b->chlen - r.off, mint, maxt, out) != MS_OK) view_error(v, "chunk", id);
+        if (!d) d = vdec_get(v);
+        if (bchunk_decode(d->dec, b->ch + r.off, b->chlen - r.off, mint, maxt, out) != MS_OK) view_error(v, "chunk", id);
     }
+    if (d) vdec_put(v, d);
 }
 
 /* Does any series of the postings list at off hold data in range? */

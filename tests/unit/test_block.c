@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,7 +72,7 @@ static void roundtrip(const sample_t *s, size_t n, int zlevel)
     buf_t b = BUF_INIT;
     bchunk_encode(s, n, zlevel, &b);
     sample_vec_t out = {0};
-    assert_int_equal(bchunk_decode(b.data, b.len, INT64_MIN, INT64_MAX, &out), MS_OK);
+    assert_int_equal(bchunk_decode(NULL, b.data, b.len, INT64_MIN, INT64_MAX, &out), MS_OK);
     assert_int_equal(out.n, n);
     for (size_t i = 0; i < n; i++) {
         assert_int_equal(out.v[i].t, s[i].t);
@@ -80,7 +81,7 @@ static void roundtrip(const sample_t *s, size_t n, int zlevel)
     /* a sub-range */
     if (n > 4) {
         out.n = 0;
-        assert_int_equal(bchunk_decode(b.data, b.len, s[1].t, s[n - 2].t, &out), MS_OK);
+        assert_int_equal(bchunk_decode(NULL, b.data, b.len, s[1].t, s[n - 2].t, &out), MS_OK);
         assert_int_equal(out.n, n - 2);
         assert_int_equal(out.v[0].t, s[1].t);
     }
@@ -89,14 +90,14 @@ static void roundtrip(const sample_t *s, size_t n, int zlevel)
     for (size_t i = 0; i < b.len; i++) {
         b.data[i] ^= 0x41;
         out.n = 0;
-        int rc = bchunk_decode(b.data, b.len, INT64_MIN, INT64_MAX, &out);
+        int rc = bchunk_decode(NULL, b.data, b.len, INT64_MIN, INT64_MAX, &out);
         if (i >= 3 && i + 4 < b.len) assert_int_equal(rc, MS_ECORRUPT);
         b.data[i] ^= 0x41;
     }
     /* truncation */
     for (size_t k = 0; k < b.len; k += 1 + b.len / 50) {
         out.n = 0;
-        assert_int_equal(bchunk_decode(b.data, k, INT64_MIN, INT64_MAX, &out), MS_ECORRUPT);
+        assert_int_equal(bchunk_decode(NULL, b.data, k, INT64_MIN, INT64_MAX, &out), MS_ECORRUPT);
     }
     sample_vec_free(&out);
     buf_free(&b);
@@ -403,6 +404,55 @@ static void check_ranges(db_t *db, char **want, const int64_t (*r)[2], size_t nr
     }
 }
 
+typedef struct par {
+    series_set_t *ss;
+    int64_t mint, maxt;
+    size_t total;
+} par_t;
+
+static void *par_read(void *arg)
+{
+    par_t *p = arg;
+    sample_vec_t sv = {0};
+    for (int rep = 0; rep < 4; rep++)
+        for (size_t i = 0; i < series_set_len(p->ss); i++) {
+            sv.n = 0;
+            series_set_samples(p->ss, i, p->mint, p->maxt, &sv);
+            p->total += sv.n;
+        }
+    sample_vec_free(&sv);
+    return NULL;
+}
+
+/* The PromQL engine reads the series of one set from parallel threads: block readers must
+ * give every thread the same answer as a lone reader. */
+static void check_parallel_reads(db_t *db, int64_t mint, int64_t maxt)
+{
+    querier_t *q;
+    assert_int_equal(db_querier(db, mint, maxt, &q), MS_OK);
+    matcher_t *m = mt(MATCH_RE, "__name__", ".+");
+    const matcher_t *ms[1] = {m};
+    series_set_t *ss;
+    assert_int_equal(querier_select(q, ms, 1, &ss), MS_OK);
+    par_t lone = {ss, mint, maxt, 0};
+    par_read(&lone);
+    assert_true(lone.total > 0);
+    pthread_t th[4];
+    par_t p[4];
+    for (int i = 0; i < 4; i++) {
+        p[i] = lone;
+        p[i].total = 0;
+        assert_int_equal(pthread_create(&th[i], NULL, par_read, &p[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(p[i].total, lone.total);
+    }
+    series_set_free(ss);
+    matcher_free(m);
+    querier_close(q);
+}
+
 static void test_db_cut_equivalence(void **state)
 {
     (void)state;
@@ -440,6 +490,8 @@ static void test_db_cut_equivalence(void **state)
     assert_true(st.wal_bytes < wal_before / 4);
     assert_int_equal(st.cut_failures, 0);
     check_ranges(f.db, want, r, NR);
+    check_parallel_reads(f.db, INT64_MIN, INT64_MAX);
+    check_parallel_reads(f.db, T0 + 5 * H + 1, T0 + 9 * H - 1);
     /* a second cut finds nothing more */
     uint64_t blocks = st.blocks;
     assert_int_equal(db_cut_blocks(f.db), MS_OK);
