@@ -8,7 +8,12 @@
  * string "stale"; every other value is a JSON number printed with the shortest digits that read
  * back to the same double, so import restores the exact bits. The text format can spell NaN and
  * the infinities but has no staleness marker: format=prometheus leaves stale markers out (use the
- * JSON lines for an exact copy), and series without a __name__ are left out of it too. */
+ * JSON lines for an exact copy), and series without a __name__ are left out of it too.
+ *
+ * Buffering: the answer is built whole, then sent. A querier holds the db's gc lock shared for its
+ * life, so keeping one open while a slow client drains a stream would stall block cuts and
+ * retention; a streamed export needs batches of series each read under its own short querier
+ * (and a streaming response in http_server.c). Until then the body size is the export's size. */
 #include "api/api_ops.h"
 #include "api/json.h"
 #include "ingest/jsonl.h"
