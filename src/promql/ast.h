@@ -97,6 +97,10 @@ struct node {
             bool has_offset;
             at_kind_t at_kind;
             int64_t at;
+            /* Prometheus 2.42 quirk, as for selectors: under predict_linear an @ subquery's
+             * window end moves with the step (at + (t - start of the evaluation) - offset), the
+             * inner steps run that far, but its selectors see data up to `at - offset` only. */
+            bool at_shift;
             struct sel_state *st;    /* materialised inner result */
         } sq;
         struct {

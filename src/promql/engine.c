@@ -275,6 +275,7 @@ static void span_bounds(ev_query_t *q, node_t *n, int64_t rs, int64_t re, int64_
         if ((id == F_PREDICT_LINEAR || id == F_TIMESTAMP) && n->call.nargs > 0) {
             node_t *a = node_unparen(n->call.args[0]);
             if (id == F_PREDICT_LINEAR && a->kind == N_MATRIX_SEL) a->ms.vs->vs.at_shift = true;
+            if (id == F_PREDICT_LINEAR && a->kind == N_SUBQUERY) a->sq.at_shift = true;
             if (id == F_TIMESTAMP && a->kind == N_VECTOR_SEL) a->vs.at_ignores_offset = true;
         }
         for (size_t i = 0; i < n->call.nargs; i++) span_bounds(q, n->call.args[i], rs, re, mint, maxt);
@@ -478,6 +479,7 @@ static void prepare(ev_query_t *q, node_t *n, int64_t rs, int64_t re, int64_t st
         b -= vs->vs.offset;
         bool range = n->kind == N_MATRIX_SEL;
         int64_t mint = a - (range ? n->ms.range : q->lookback) + q->open, maxt = b;
+        if (maxt > q->load_maxt_cap) maxt = q->load_maxt_cap;
         series_set_t *set;
         int rc = querier_select(q->q, (const matcher_t *const *)vs->vs.ms, vs->vs.n_ms, &set);
         if (rc != 0) ev_fail(q, PROMQL_ERR_INTERNAL, "storage select failed: %s", ms_strerror(rc));
@@ -493,7 +495,15 @@ static void prepare(ev_query_t *q, node_t *n, int64_t rs, int64_t re, int64_t st
     case N_SUBQUERY: {
         int64_t is, ie, istep;
         subquery_span(q, n, rs, re, &is, &ie, &istep);
-        n->sq.st = run_steps(q, n->sq.expr, is, ie, istep);
+        if (n->sq.at_shift && n->sq.at_kind != AT_NONE && re > rs) {
+            /* steps run on past `at`, as far as the shifted window end reaches; data stops at `at` */
+            int64_t cap = q->load_maxt_cap;
+            if (ie < q->load_maxt_cap) q->load_maxt_cap = ie;
+            n->sq.st = run_steps(q, n->sq.expr, is, ie + (re - rs), istep);
+            q->load_maxt_cap = cap;
+        } else {
+            n->sq.st = run_steps(q, n->sq.expr, is, ie, istep);
+        }
         assign_sids(q, n->sq.st);
         return;
     }
@@ -527,6 +537,12 @@ int64_t ev_vs_time(const ev_ctx_t *c, const node_t *vs)
     if (vs->vs.at_kind != AT_NONE && vs->vs.at_shift) return vs->vs.at + (c->t - c->run_start) - vs->vs.offset;
     if (vs->vs.at_kind != AT_NONE && vs->vs.at_ignores_offset) return vs->vs.at;
     return ev_sel_time(c->t, vs->vs.at_kind, vs->vs.at, vs->vs.offset);
+}
+
+int64_t ev_sq_time(const ev_ctx_t *c, const node_t *sq)
+{
+    if (sq->sq.at_kind != AT_NONE && sq->sq.at_shift) return sq->sq.at + (c->t - c->run_start) - sq->sq.offset;
+    return ev_sel_time(c->t, sq->sq.at_kind, sq->sq.at, sq->sq.offset);
 }
 
 static void state_seek(sel_state_t *st, int64_t tp)
@@ -601,7 +617,7 @@ void ev_eval(ev_ctx_t *c, node_t *n, ev_val_t *out)
         return;
     }
     case N_SUBQUERY:
-        eval_window(c, n->sq.st, ev_sel_time(c->t, n->sq.at_kind, n->sq.at, n->sq.offset), n->sq.range, out);
+        eval_window(c, n->sq.st, ev_sq_time(c, n), n->sq.range, out);
         return;
     case N_UNARY: {
         ev_eval(c, n->unary.expr, out);
@@ -704,6 +720,7 @@ static int run_query(promql_engine_t *e, const char *query, int64_t start, int64
     q->end = end;
     q->step = step;
     q->lookback = e->o.lookback_delta_ms;
+    q->load_maxt_cap = INT64_MAX;
     q->open = e->o.left_open_windows ? 1 : 0;
     q->max_samples = e->o.max_samples;
     q->nthreads = e->nthreads;

@@ -90,6 +90,7 @@ typedef struct ev_query {
     int nthreads;             /* worker threads a query may use for series-parallel work */
     struct node_cache *ncache;/* per-node evaluation caches (eval_range.c, aggr.c) */
     size_t n_ncache, cap_ncache;
+    int64_t load_maxt_cap;    /* selectors load no samples after this (at_shift subqueries) */
 } ev_query_t;
 
 /* Context for evaluating at one step. */
@@ -110,6 +111,8 @@ void ev_check_deadline(ev_query_t *q);
 void ev_eval(ev_ctx_t *c, node_t *n, ev_val_t *out);
 /* The time a selector node is read at for the evaluation context (offset, @ and 2.42 quirks). */
 int64_t ev_vs_time(const ev_ctx_t *c, const node_t *vs);
+/* The window end of subquery node sq at this step (offset, @ and the predict_linear quirk). */
+int64_t ev_sq_time(const ev_ctx_t *c, const node_t *sq);
 int64_t ev_sel_time(int64_t t, at_kind_t k, int64_t at, int64_t offset);
 
 /* ---- per-node caches living for the whole query (query arena) ---- */

@@ -187,7 +187,7 @@ static void compute_block(ev_query_t *q, rcache_t *rc, size_t k)
     for (size_t b = 0; b < nblk; b++) {
         ev_ctx_t ctx = {q, NULL, rc->run_start + (int64_t)(k + b) * rc->step, rc->run_start, rc->step};
         t[b] = ctx.t;
-        tp[b] = rc->vs ? ev_vs_time(&ctx, rc->vs) : ev_sel_time(ctx.t, rc->sq->sq.at_kind, rc->sq->sq.at, rc->sq->sq.offset);
+        tp[b] = rc->vs ? ev_vs_time(&ctx, rc->vs) : ev_sq_time(&ctx, rc->sq);
         reset[b] = rc->tp_started && tp[b] < rc->tp_last; /* as state_seek: moving back rescans */
         rc->tp_started = true;
         rc->tp_last = tp[b];
