@@ -13,8 +13,9 @@
  *    evaluation time is 7); range_start_ms = eval - range - offset, range_end_ms = eval - offset.
  *  - verified against a live Prometheus 2.42.0 (Debian's build, amd64) on ~45,000 random cases
  *    (range functions, quantiles, histogram_quantile, aggregations, math, dates, operators):
- *    bit-identical, except last-bit differences of Go's own asin/acos/pow (relative ~1e-13)
- *    and Go's wrong ln/log10 of subnormal inputs (e.g. ln(5e-324)).
+ *    bit-identical. Math functions, ^, % and atan2 use gomath.h (Go 1.19's algorithms on amd64,
+ *    including its ln of subnormals and its Payne-Hanek trig), checked bit for bit against 2.42
+ *    on ~28,000 inputs per function (tests/unit/test_promql_gomath.c).
  *  - functions returning bool return false for "no output element" (e.g. too few samples);
  *    *out is then left untouched.
  *  - errors that Prometheus reports at evaluation time (holt_winters smoothing factors outside
