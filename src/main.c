@@ -25,7 +25,7 @@ typedef struct flag {
 } flag_t;
 
 enum {
-    F_HTTP_ADDR, F_DATA_DIR, F_RETENTION, F_HEAD_WINDOW, F_LOG_LEVEL, F_WAL_FSYNC, F_MAX_FUTURE, F_MAX_REQUEST_BYTES,
+    F_HTTP_ADDR, F_DATA_DIR, F_RETENTION, F_RETENTION_SIZE, F_HEAD_WINDOW, F_LOG_LEVEL, F_WAL_FSYNC, F_MAX_FUTURE, F_MAX_REQUEST_BYTES,
     F_LOOKBACK, F_QUERY_TIMEOUT, F_MAX_SAMPLES, F_MAX_CONCURRENCY, F_MAX_POINTS,
     F_MAX_CONC_WRITES, F_MAX_REQ_SAMPLES, F_MAX_LABELS, F_MAX_LNAME, F_MAX_LVALUE, F_MAX_MATCH, F_SELF_SCRAPE, F_COUNT
 };
@@ -34,6 +34,9 @@ static flag_t flags[F_COUNT] = {
     [F_HTTP_ADDR] = {"http-addr", "127.0.0.1:9101", "address to listen on (host:port)", NULL},
     [F_DATA_DIR] = {"data-dir", "./data", "directory for the WAL and blocks", NULL},
     [F_RETENTION] = {"retention", "15d", "how long to keep samples (e.g. 15d, 12h); 0 keeps forever", NULL},
+    [F_RETENTION_SIZE] = {"retention-size", "0",
+                          "delete the oldest blocks while blocks take more than this (e.g. 512MB, 10GB; "
+                          "units are powers of 1024); 0: no limit", NULL},
     [F_HEAD_WINDOW] = {"storage.head-window", "2h",
                        "keep this much recent data in memory; older samples are cut into on-disk blocks (0: never)",
                        NULL},
@@ -112,6 +115,24 @@ static int64_t duration_flag(int f, bool allow_zero)
     return ms;
 }
 
+/* A byte size: an integer with an optional B, KB, MB, GB, TB suffix (powers of 1024, as
+ * Prometheus's --storage.tsdb.retention.size reads them); 0 allowed. */
+static int64_t size_flag(int f)
+{
+    const char *s = flags[f].value;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    static const char *units[] = {"", "B", "KB", "MB", "GB", "TB"};
+    static const int shift[] = {0, 0, 10, 20, 30, 40};
+    int u = -1;
+    for (int i = 0; i < 6 && end != s; i++)
+        if (!strcmp(end, units[i])) u = i;
+    if (!*s || *s == '-' || errno || u < 0 || v > (unsigned long long)(INT64_MAX >> shift[u]))
+        die_usage("invalid value for --%s: %s (want bytes, e.g. 512MB)", flags[f].name, s);
+    return (int64_t)(v << shift[u]);
+}
+
 static uint64_t uint_flag(int f)
 {
     const char *s = flags[f].value;
@@ -147,6 +168,7 @@ int main(int argc, char **argv)
     if (!*dbo.data_dir) die_usage("invalid value for --data-dir: empty%s%s", "", "");
     dbo.retention_ms = duration_flag(F_RETENTION, true);
     dbo.head_window_ms = duration_flag(F_HEAD_WINDOW, true);
+    dbo.retention_bytes = size_flag(F_RETENTION_SIZE);
     dbo.max_future_ms = duration_flag(F_MAX_FUTURE, true);
     const char *fs = flags[F_WAL_FSYNC].value;
     if (!strcmp(fs, "always")) {

@@ -169,6 +169,25 @@ void blocks_add_readers(db_t *db, querier_t *q, int64_t mint, int64_t maxt)
 
 void blocks_apply_retention(db_t *db, int64_t cutoff)
 {
+    uint64_t total = 0;
+    for (size_t i = 0; i < db->nblocks; i++) total += block_disk_bytes(db->blocks[i]);
+    /* by size: raise the cutoff past the oldest blocks until the rest fits */
+    if (db->opts.retention_bytes > 0 && total > (uint64_t)db->opts.retention_bytes) {
+        size_t n = db->nblocks;
+        block_t **byt = xmalloc(n * sizeof(block_t *));
+        memcpy(byt, db->blocks, n * sizeof(block_t *));
+        for (size_t i = 1; i < n; i++) /* insertion sort by maxt: block counts are small */
+            for (size_t j = i; j > 0 && block_meta(byt[j])->maxt < block_meta(byt[j - 1])->maxt; j--) {
+                block_t *t = byt[j];
+                byt[j] = byt[j - 1];
+                byt[j - 1] = t;
+            }
+        for (size_t i = 0; i < n && total > (uint64_t)db->opts.retention_bytes; i++) {
+            total -= block_disk_bytes(byt[i]);
+            if (block_meta(byt[i])->maxt >= cutoff) cutoff = block_meta(byt[i])->maxt + 1;
+        }
+        free(byt);
+    }
     size_t k = 0;
     for (size_t i = 0; i < db->nblocks; i++) {
         block_t *b = db->blocks[i];

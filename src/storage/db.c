@@ -322,7 +322,7 @@ int db_apply_retention(db_t *db, int64_t now_ms)
     pthread_mutex_lock(&db->cut_mu);
     gclock_write_lock(&db->gc_lock, 100);
     head_gc(&db->head, cutoff);
-    if (db->opts.retention_ms > 0) blocks_apply_retention(db, cutoff);
+    blocks_apply_retention(db, cutoff);
     int rc = MS_OK;
     if (db->opts.retention_ms > 0 && wal_deletable(db->wal, cutoff) > 0) {
         rc = wal_cut(db->wal);

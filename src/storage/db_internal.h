@@ -71,7 +71,9 @@ int blocks_load(db_t *db, char *err, size_t err_len);
 void blocks_close_all(db_t *db);
 /* Adds a reader for every block overlapping [mint, maxt] to q (caller holds the gc read lock). */
 void blocks_add_readers(db_t *db, querier_t *q, int64_t mint, int64_t maxt);
-/* Deletes blocks whose newest sample is older than cutoff; caller holds the gc write lock. */
+/* Deletes blocks whose newest sample is older than cutoff, then (retention_bytes > 0) the
+ * blocks with the oldest data while all blocks take more than retention_bytes; caller holds
+ * the gc write lock. */
 void blocks_apply_retention(db_t *db, int64_t cutoff);
 
 #endif

@@ -55,6 +55,8 @@ typedef struct db_options {
     int64_t head_window_ms;     /* default 2h */
     int64_t block_range_ms;     /* default 2h; <= 0 means 2h */
     int block_zstd_level;       /* default 3; <= 0 stores block chunks uncompressed */
+    int64_t retention_bytes;    /* 0: no limit; else the oldest blocks are deleted while all
+                                   blocks together take more bytes on disk than this */
 } db_options_t;
 
 /* Fills defaults: data_dir "./data", retention 15d, max_future 10m, fsync always, 128 MiB,
