@@ -1,7 +1,8 @@
 /* engine.c owns the query lifecycle: the engine (options, concurrency gate), parsing and
  * type-checking a query, opening one querier for the whole span, loading every selector's
- * samples once, materialising subqueries, the step loop, selector evaluation with lookback and
- * staleness, and building the result in Prometheus's output order. */
+ * samples once (in parallel over series), handing out series identities, materialising
+ * subqueries, the step loop, selector evaluation with lookback and staleness, and building the
+ * result in Prometheus's output order. */
 #include "promql/eval.h"
 #include "promql/parse.h"
 #include "util/alloc.h"

@@ -2,8 +2,11 @@
  * subqueries, step loop), eval_util.c (label building, hashing), binop.c, aggr.c and funcs.c.
  *
  * Evaluation model: an expression is evaluated step by step (t = start + k*step). Every selector
- * reads each of its series' samples ONCE for the whole span before the first step, and slides
- * two indexes per series over them as t advances. Subqueries are materialised once per query by
+ * reads each of its series' samples ONCE for the whole span before the first step (series loaded
+ * in parallel), and slides two indexes per series over them as t advances. Range functions over
+ * a selector or subquery in a range loop are computed ahead, series by series and in parallel,
+ * for blocks of steps (eval_range.c); per-series label work (grouping keys, output lookup) is
+ * done once per query through series identities (sid, below). Subqueries are materialised once per query by
  * a nested step loop over their own aligned steps. Values produced for one step live in a
  * scratch arena freed after the step; labels point either into the querier (valid for the whole
  * query) or into an arena that outlives their use. */
