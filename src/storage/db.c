@@ -136,6 +136,7 @@ int db_open(const db_options_t *opts, db_t **out, char *err, size_t err_len)
     wal_opts_t wo = {db->opts.wal_fsync, db->opts.wal_fsync_interval_ms, db->opts.wal_segment_bytes};
     rc = wal_open(wdir, &wo, &db->wal, err, err_len);
     if (rc == MS_OK) {
+        wal_set_segment_floor(db->wal, db->cut_wal_seg);
         rc = head_replay(db);
         if (rc != MS_OK) snprintf(err, err_len, "wal replay in %s: %s", wdir, ms_strerror(rc));
     }

@@ -40,6 +40,7 @@ struct wal {
     uint64_t written; /* logical bytes written since open */
     bool broken;
     uint32_t replaying; /* segment number inside wal_replay's callback */
+    uint32_t floor;     /* lowest number for a new segment */
 
     pthread_mutex_t smu; /* group commit state */
     pthread_cond_t scond;
@@ -269,6 +270,7 @@ int wal_replay(wal_t *w, wal_record_fn fn, void *arg, wal_replay_stats_t *st)
         w->segs[w->nsegs++] = (seginfo_t){idx[i], maxts[i], sz};
     }
     uint32_t next = n ? idx[n - 1] + 1 : 1;
+    if (next < w->floor) next = w->floor;
     free(idx);
     free(maxts);
     pthread_mutex_lock(&w->mu);
@@ -451,6 +453,8 @@ size_t wal_deletable(wal_t *w, int64_t cutoff)
 }
 
 uint32_t wal_replaying_segment(const wal_t *w) { return w->replaying; }
+
+void wal_set_segment_floor(wal_t *w, uint32_t idx) { w->floor = idx; }
 
 uint32_t wal_open_segment_idx(wal_t *w)
 {

@@ -50,6 +50,9 @@ int wal_delete_before(wal_t *w, int64_t cutoff, uint64_t *deleted);
 int wal_cut(wal_t *w);
 /* Number of segments that wal_delete_before would delete. */
 size_t wal_deletable(wal_t *w, int64_t cutoff);
+/* Before wal_replay: new segments get numbers >= idx even if the directory holds fewer (a WAL
+ * deleted by hand must not restart below a block cut's mark, docs/format/block.md). */
+void wal_set_segment_floor(wal_t *w, uint32_t idx);
 /* During wal_replay (inside the callback): the number of the segment being replayed. */
 uint32_t wal_replaying_segment(const wal_t *w);
 /* The number of the open segment (records written from now on land in it or later ones). */
