@@ -9,6 +9,9 @@ identical samples after the restart (a no-op if they were stored) until it gets 
 every generated sample is acknowledged and the final check is exact equality.
 
   python3 tests/e2e/crashloop.py --binary build/metricstor --kills 100
+  # kills during block cuts and WAL truncation as well:
+  python3 tests/e2e/crashloop.py --kills 30 --start-ago 43200 --step-ms 200 \
+      --server-arg=--storage.head-window=1m
 Prints one line per kill and a summary (kills, samples acknowledged and verified, requests in doubt).
 """
 import argparse
@@ -63,7 +66,7 @@ def _post(base, body, timeout=10):
         return e.code, e.read()
 
 
-def _writer(st, w, n_series, per_batch, t0):
+def _writer(st, w, n_series, per_batch, t0, step):
     rng = random.Random(w)
     seq = 0
     pending = None  # the batch whose outcome is unknown or refused: resend it as is
@@ -74,7 +77,7 @@ def _writer(st, w, n_series, per_batch, t0):
         if pending is None:
             series = []
             for s in range(n_series):
-                ts = [t0 + (seq + k) * 3 + w % 3 for k in range(per_batch)]
+                ts = [t0 + (seq + k) * step + w % step for k in range(per_batch)]
                 series.append(((w, s), ts))
             seq += per_batch
             rng.shuffle(series)
@@ -168,15 +171,17 @@ def _verify(st, srv, t0, final):
 
 
 def run(binary, kills=10, writers=4, series=8, per_batch=5, min_run=0.2, max_run=1.5, seed=None,
-        server_args=(), log=print, keep=False):
+        server_args=(), log=print, keep=False, start_ago_s=3600, step_ms=3):
     """Runs the loop; returns a summary dict. Raises TestFailure on any lost/extra/wrong sample."""
     seed = seed if seed is not None else random.randrange(1 << 30)
     rng = random.Random(seed)
     work = tempfile.mkdtemp(prefix="ms-crashloop-")
     data_dir = os.path.join(work, "data")
     st = State()
-    t0 = int(time.time() * 1000) - 3_600_000  # an hour back: inside retention, never "too new"
-    threads = [threading.Thread(target=_writer, args=(st, w, series, per_batch, t0), daemon=True)
+    # Timestamps start start_ago_s back (inside retention) and advance step_ms per sample; a large
+    # step with a short --storage.head-window makes the server cut blocks while it is being killed.
+    t0 = int(time.time() * 1000) - int(start_ago_s * 1000)
+    threads = [threading.Thread(target=_writer, args=(st, w, series, per_batch, t0, max(1, step_ms)), daemon=True)
                for w in range(writers)]
     summary = {"seed": seed, "kills": 0, "verified": 0}
     servers = []
@@ -265,11 +270,13 @@ def main():
     ap.add_argument("--max-run", type=float, default=1.5, help="longest time between restart and kill (s)")
     ap.add_argument("--seed", type=int)
     ap.add_argument("--server-arg", action="append", default=[], help="extra server flag (repeatable)")
+    ap.add_argument("--start-ago", type=float, default=3600, help="first timestamp this many seconds back")
+    ap.add_argument("--step-ms", type=int, default=3, help="timestamp advance per sample of a series")
     ap.add_argument("--keep", action="store_true", help="keep the data dir and logs")
     a = ap.parse_args()
     try:
         s = run(os.path.abspath(a.binary), a.kills, a.writers, a.series, a.per_batch, a.min_run, a.max_run,
-                a.seed, a.server_arg, keep=a.keep)
+                a.seed, a.server_arg, keep=a.keep, start_ago_s=a.start_ago, step_ms=a.step_ms)
     except TestFailure as e:
         print(f"FAIL: {e}")
         return 1
