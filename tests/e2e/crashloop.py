@@ -68,18 +68,19 @@ def _post(base, body, timeout=10):
 
 def _writer(st, w, n_series, per_batch, t0, step):
     rng = random.Random(w)
-    seq = 0
+    t_next = t0 + w % step
     pending = None  # the batch whose outcome is unknown or refused: resend it as is
     while True:
         with st.lock:
             if st.stop and pending is None:
                 return
         if pending is None:
-            series = []
-            for s in range(n_series):
-                ts = [t0 + (seq + k) * step + w % step for k in range(per_batch)]
-                series.append(((w, s), ts))
-            seq += per_batch
+            # Advance step_ms per sample, but slower than the clock once within 2 min of now, so
+            # timestamps never run into the future (they would be dropped as too new).
+            st_ms = step if t_next + per_batch * step < time.time() * 1000 - 120_000 else 3
+            ts = [t_next + k * st_ms for k in range(per_batch)]
+            t_next += per_batch * st_ms
+            series = [((w, s), ts) for s in range(n_series)]
             rng.shuffle(series)
             pending = series
             with st.lock:
@@ -244,6 +245,8 @@ def run(binary, kills=10, writers=4, series=8, per_batch=5, min_run=0.2, max_run
             summary.update(requests_acknowledged=st.requests_ok, requests_in_doubt=st.requests_in_doubt,
                            requests_refused=st.refused, series=len(st.sent),
                            samples_sent=sum(len(v) for v in st.sent.values()))
+        bdir = os.path.join(data_dir, "blocks")
+        summary["blocks"] = len([b for b in os.listdir(bdir) if b.isdigit()]) if os.path.isdir(bdir) else 0
         summary["seconds"] = round(time.time() - started, 1)
         return summary
     finally:

@@ -15,6 +15,17 @@ def test_crashloop_ten_kills(ctx):
              f"(seed {s['seed']})")
 
 
+def test_crashloop_kills_during_block_cuts(ctx):
+    """Timestamps sweep 12 h in big steps with a 1 m head window, so blocks are cut and the WAL
+    truncated continuously while the server is being killed."""
+    s = crashloop.run(ctx.binary, kills=10, writers=2, series=4, per_batch=5, min_run=0.3, max_run=1.2,
+                      log=lambda _msg: None, start_ago_s=12 * 3600, step_ms=5000,
+                      server_args=["--storage.head-window", "1m"])
+    check(s["verified"] == s["samples_sent"], f"verified {s['verified']} of {s['samples_sent']} samples")
+    check(s["blocks"] >= 1, f"no block was cut during the loop: {s}")
+    ctx.note(f"{s['kills']} kills, {s['blocks']} blocks, {s['verified']} samples verified (seed {s['seed']})")
+
+
 def test_crashloop_verifier_catches_loss(ctx):
     srv = ctx.server()
     t0 = now_ms() - 3_600_000
