@@ -172,6 +172,11 @@ void selfmon_render(selfmon_t *m, db_t *db, buf_t *b)
     metrics_write_double(b, "metricstor_head_max_time_seconds", NULL, (double)st.head_maxt / 1000.0);
     metrics_write_header(b, "metricstor_wal_bytes", "gauge", "Size of the write-ahead log on disk.");
     metrics_write_u64(b, "metricstor_wal_bytes", NULL, st.wal_bytes);
+    if (st.wal_fsync_seconds) {
+        metrics_write_header(b, "metricstor_wal_fsync_duration_seconds", "histogram",
+                             "Latency of the WAL's fdatasync calls (group commit, interval sync, segment cut).");
+        metrics_write_histogram(b, "metricstor_wal_fsync_duration_seconds", NULL, st.wal_fsync_seconds);
+    }
     metrics_write_header(b, "metricstor_wal_replay_records", "gauge", "WAL records replayed at start.");
     metrics_write_u64(b, "metricstor_wal_replay_records", NULL, st.wal_replay_records);
     metrics_write_header(b, "metricstor_wal_replay_corrupt_records", "gauge", "Corrupt WAL records skipped at start.");

@@ -137,6 +137,7 @@ typedef struct db_stats {
     uint64_t block_samples, block_series; /* summed over blocks (a series in two blocks counts twice) */
     int64_t blocks_mint, blocks_maxt;     /* 0 when there are no blocks */
     uint64_t cuts, cut_failures;          /* block cuts since start */
+    const struct metrics_histogram *wal_fsync_seconds; /* WAL fdatasync latency; borrowed until db_close */
 } db_stats_t;
 void db_stats(db_t *db, db_stats_t *out);
 

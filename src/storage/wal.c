@@ -31,6 +31,7 @@ typedef struct seginfo {
 } seginfo_t;
 
 struct wal {
+    metrics_histogram_t fsync_seconds; /* latency of every fdatasync on the append path */
     char *dir;
     wal_opts_t o;
     pthread_mutex_t mu; /* guards fd, segs, written, broken (writers) */
@@ -77,6 +78,7 @@ int wal_open(const char *dir, const wal_opts_t *o, wal_t **out, char *err, size_
         return MS_EIO;
     }
     wal_t *w = xcalloc(1, sizeof(*w));
+    metrics_histogram_init(&w->fsync_seconds, metrics_latency_buckets, metrics_latency_buckets_n);
     w->dir = xstrdup(dir);
     w->o = *o;
     if (w->o.segment_bytes < 4096) w->o.segment_bytes = 4096;
@@ -286,6 +288,17 @@ int wal_replay(wal_t *w, wal_record_fn fn, void *arg, wal_replay_stats_t *st)
 
 /* ---- appending ---- */
 
+/* fdatasync, observed in the fsync latency histogram. */
+static int timed_fdatasync(wal_t *w, int fd)
+{
+    int64_t t0 = clock_mono_ns();
+    int rc = fdatasync(fd);
+    metrics_histogram_observe(&w->fsync_seconds, (double)(clock_mono_ns() - t0) / 1e9);
+    return rc;
+}
+
+const metrics_histogram_t *wal_fsync_histogram(const wal_t *w) { return &w->fsync_seconds; }
+
 /* Closes the open segment after making it durable and opens the next. Caller holds w->mu. */
 static int rotate_locked(wal_t *w)
 {
@@ -293,7 +306,7 @@ static int rotate_locked(wal_t *w)
     while (w->syncing) pthread_cond_wait(&w->scond, &w->smu);
     int rc = MS_OK;
     if (w->o.fsync != WAL_FSYNC_NEVER) {
-        if (fdatasync(w->fd) != 0) {
+        if (timed_fdatasync(w, w->fd) != 0) {
             w->sync_broken = true;
             rc = MS_EIO;
         } else if (w->pub_written > w->synced) {
@@ -377,7 +390,7 @@ int wal_sync(wal_t *w, uint64_t end)
         int fd = w->sync_fd;
         uint64_t target = w->pub_written;
         pthread_mutex_unlock(&w->smu);
-        int rc = fdatasync(fd);
+        int rc = timed_fdatasync(w, fd);
         if (rc != 0) log_error("wal: fdatasync: %s", strerror(errno));
         pthread_mutex_lock(&w->smu);
         w->syncing = false;

@@ -5,6 +5,7 @@
 #ifndef MS_STORAGE_WAL_H
 #define MS_STORAGE_WAL_H
 #include "storage/storage.h"
+#include "util/metrics.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -21,6 +22,8 @@ typedef struct wal_opts {
 
 /* Opens dir (creating it); no segment is opened until wal_replay. */
 int wal_open(const char *dir, const wal_opts_t *o, wal_t **out, char *err, size_t err_len);
+/* Latency histogram of the WAL's fdatasync calls; borrowed until wal_close. */
+const metrics_histogram_t *wal_fsync_histogram(const wal_t *w);
 
 typedef struct wal_replay_stats {
     uint64_t records, corrupt, torn;

@@ -59,6 +59,13 @@ def test_metrics_endpoint_counts_and_lints(ctx):
     # the scrape itself shows up on the next one
     text2 = _metrics(srv)
     check(_value(text2, 'metricstor_http_requests_total{handler="/metrics",code="200"}') == 1, "/metrics not counted")
+    # the default --wal-fsync=always fsyncs each acknowledged write: the latency histogram counts them
+    check((_value(text2, "metricstor_wal_fsync_duration_seconds_count") or 0) >= 1, "WAL fsync latency not observed")
+    # remote_write drops (too old) are counted by reason too
+    st, _ = srv.push([({"__name__": "sm_old"}, [(1000, 1.0)])])
+    check(st == 400, f"too-old remote_write should be 400, got {st}")
+    check(_value(_metrics(srv), 'metricstor_samples_rejected_total{reason="too_old"}') == 2,
+          "remote_write too_old rejection not counted")
 
 
 def test_prometheus_scrapes_metrics(ctx):
