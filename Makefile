@@ -115,16 +115,23 @@ bench-smoke: deps bench-deps all
 check-layers:
 	@sh scripts/check-layers.sh
 
-# libFuzzer targets: every tests/fuzz/fuzz_*.c, built with clang against the library sources.
+# libFuzzer targets: every tests/fuzz/fuzz_*.c, linked with clang against a fuzz-instrumented
+# build of the library (compiled once into build/fuzz/libmetricstor.a, not once per target).
 FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 FUZZ_SECONDS ?= 30
-FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -Isrc -pthread -g -O1 -fsanitize=fuzzer,address,undefined \
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -Isrc -pthread -g -O1 -fsanitize=address,undefined \
                $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS)
+FUZZ_OBJS := $(LIB_SRCS:%.c=$(BUILD)/fuzz/obj/%.o)
+$(BUILD)/fuzz/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRCS) $(LIBS)
-$(FUZZ_BINS): $(BUILD)/gen/web_assets.c
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+$(BUILD)/fuzz/obj/src/api/api_ui.o: $(BUILD)/gen/web_assets.c
+$(BUILD)/fuzz/libmetricstor.a: $(FUZZ_OBJS)
+	@rm -f $@; ar rcs $@ $^
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(BUILD)/fuzz/libmetricstor.a
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(BUILD)/fuzz/libmetricstor.a $(LIBS)
 fuzz-build: fuzz-deps $(FUZZ_BINS)
 fuzz-deps:
 	@sh scripts/install-deps.sh fuzz
@@ -133,8 +140,9 @@ fuzz: fuzz-build
 	  mkdir -p $(BUILD)/fuzz/corpus/$$(basename $$f); \
 	  echo "fuzzing $$f for $(FUZZ_SECONDS)s"; \
 	  seeds=tests/fuzz/corpus/$$(basename $$f); [ -d $$seeds ] || seeds=; \
-	  $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(BUILD)/fuzz/corpus/$$(basename $$f) \
-	     $$seeds 2>&1 | tail -n 12 || exit 1; \
+	  if $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(BUILD)/fuzz/corpus/$$(basename $$f) \
+	       $$seeds > $$f.log 2>&1; then tail -n 6 $$f.log; \
+	  else tail -n 60 $$f.log; echo "FUZZ FAILURE in $$f"; exit 1; fi; \
 	done
 
 clean:
