@@ -2,6 +2,7 @@
  * (objects, arrays, strings with escapes, numbers) over a bounds-checked cursor_t, enough for the
  * export shape and nothing more general. */
 #include "ingest/jsonl.h"
+#include "ingest/line_error.h"
 #include "util/alloc.h"
 #include "util/cursor.h"
 #include "util/status.h"
@@ -24,19 +25,14 @@ typedef struct jp {
 static bool fail(jp_t *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static bool fail(jp_t *p, const char *fmt, ...)
 {
-    if (p->err && p->err_len) {
-        int n = snprintf(p->err, p->err_len, "line %zu: ", p->line);
-        if (n >= 0 && (size_t)n < p->err_len) {
-            va_list ap;
-            va_start(ap, fmt);
-            vsnprintf(p->err + n, p->err_len - (size_t)n, fmt, ap);
-            va_end(ap);
-        }
-    }
+    va_list ap;
+    va_start(ap, fmt);
+    line_error_vformat(p->err, p->err_len, p->line, fmt, ap);
+    va_end(ap);
     return false;
 }
 
-static int peek(const cursor_t *c) { return c->p < c->end ? *c->p : -1; }
+static int peek(const cursor_t *c) { return cursor_left(c) ? *c->p : -1; }
 static void ws(cursor_t *c)
 {
     int ch;

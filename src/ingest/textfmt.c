@@ -2,6 +2,7 @@
  * by line, each line read through a bounds-checked cursor_t, no allocation per label or sample
  * beyond the document's growable arrays (and the arena for values that had escapes). */
 #include "ingest/textfmt.h"
+#include "ingest/line_error.h"
 #include "util/alloc.h"
 #include "util/cursor.h"
 #include "util/status.h"
@@ -23,19 +24,14 @@ typedef struct parser {
 static bool fail(parser_t *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static bool fail(parser_t *p, const char *fmt, ...)
 {
-    if (p->err && p->err_len) {
-        int n = snprintf(p->err, p->err_len, "line %zu: ", p->line);
-        if (n >= 0 && (size_t)n < p->err_len) {
-            va_list ap;
-            va_start(ap, fmt);
-            vsnprintf(p->err + n, p->err_len - (size_t)n, fmt, ap);
-            va_end(ap);
-        }
-    }
+    va_list ap;
+    va_start(ap, fmt);
+    line_error_vformat(p->err, p->err_len, p->line, fmt, ap);
+    va_end(ap);
     return false;
 }
 
-static int peek(const cursor_t *c) { return c->p < c->end ? *c->p : -1; }
+static int peek(const cursor_t *c) { return cursor_left(c) ? *c->p : -1; }
 static void adv(cursor_t *c) { cursor_skip(c, 1); }
 static void skip_ws(cursor_t *c)
 {
