@@ -149,6 +149,16 @@ static uint64_t get_bits(chunk_iter_t *it, unsigned nb)
         it->err = true;
         return 0;
     }
+    size_t at = it->pos >> 3;
+    if (nb <= 56 && at + 8 <= ((size_t)it->nbits + 7) >> 3) {
+        /* fast path: one unaligned big-endian 64-bit load covers off + nb <= 63 bits */
+        uint64_t w;
+        memcpy(&w, it->b + at, 8);
+        w = __builtin_bswap64(w);
+        unsigned off = it->pos & 7;
+        it->pos += nb;
+        return nb ? (w << off) >> (64 - nb) : 0;
+    }
     uint64_t v = 0;
     while (nb > 0) {
         unsigned off = it->pos & 7;
