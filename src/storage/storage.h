@@ -105,7 +105,8 @@ size_t series_set_len(const series_set_t *s);
 /* Labels of series i: borrowed until querier_close. */
 labels_t series_set_labels(const series_set_t *s, size_t i);
 /* Appends series i's samples with mint <= t <= maxt (clamped to the querier's range), in time
- * order, one per timestamp, to out. */
+ * order, one per timestamp, to out. Safe to call from several threads at once for different i of
+ * one set (the PromQL engine loads series in parallel); each thread brings its own out. */
 int series_set_samples(const series_set_t *s, size_t i, int64_t mint, int64_t maxt, sample_vec_t *out);
 void series_set_free(series_set_t *s); /* accepts NULL */
 
