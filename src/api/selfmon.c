@@ -142,12 +142,8 @@ void selfmon_render(selfmon_t *m, db_t *db, buf_t *b)
     metrics_write_header(b, "metricstor_build_info", "gauge", "Metricstor version; always 1.");
     metrics_write_u64(b, "metricstor_build_info", "version=\"" METRICSTOR_VERSION "\",revision=\"" METRICSTOR_REVISION "\"", 1);
 
-    metrics_write_header(b, "metricstor_samples_appended_total", "counter",
-                         "Samples appended to storage since start (remote_write, import and self-scrape).");
-    metrics_write_u64(b, "metricstor_samples_appended_total", NULL, st.samples_appended);
-    metrics_write_header(b, "metricstor_import_samples_total", "counter",
-                         "Samples stored by /api/v1/import and /api/v1/import/prometheus.");
-    metrics_write_u64(b, "metricstor_import_samples_total", NULL, m ? metrics_counter_get(&m->imported_samples) : 0);
+    metrics_write_one_u64(b, "metricstor_samples_appended_total", "counter", "Samples appended to storage since start (remote_write, import and self-scrape).", st.samples_appended);
+    metrics_write_one_u64(b, "metricstor_import_samples_total", "counter", "Samples stored by /api/v1/import and /api/v1/import/prometheus.", m ? metrics_counter_get(&m->imported_samples) : 0);
     metrics_write_header(b, "metricstor_import_series_created_total", "counter",
                          "Series created by /api/v1/import and /api/v1/import/prometheus.");
     metrics_write_u64(b, "metricstor_import_series_created_total", NULL,
@@ -160,37 +156,24 @@ void selfmon_render(selfmon_t *m, db_t *db, buf_t *b)
                           m ? metrics_counter_get(&m->rejected[r]) : 0);
     }
 
-    metrics_write_header(b, "metricstor_head_series", "gauge", "Active series in the head.");
-    metrics_write_u64(b, "metricstor_head_series", NULL, st.series);
-    metrics_write_header(b, "metricstor_head_chunks", "gauge", "Chunks in the head.");
-    metrics_write_u64(b, "metricstor_head_chunks", NULL, st.head_chunks);
-    metrics_write_header(b, "metricstor_head_bytes", "gauge", "Memory held by head structures (series, chunks, index).");
-    metrics_write_u64(b, "metricstor_head_bytes", NULL, st.head_bytes);
-    metrics_write_header(b, "metricstor_head_min_time_seconds", "gauge", "Oldest sample timestamp in the head.");
-    metrics_write_double(b, "metricstor_head_min_time_seconds", NULL, (double)st.head_mint / 1000.0);
-    metrics_write_header(b, "metricstor_head_max_time_seconds", "gauge", "Newest sample timestamp in the head.");
-    metrics_write_double(b, "metricstor_head_max_time_seconds", NULL, (double)st.head_maxt / 1000.0);
-    metrics_write_header(b, "metricstor_wal_bytes", "gauge", "Size of the write-ahead log on disk.");
-    metrics_write_u64(b, "metricstor_wal_bytes", NULL, st.wal_bytes);
+    metrics_write_one_u64(b, "metricstor_head_series", "gauge", "Active series in the head.", st.series);
+    metrics_write_one_u64(b, "metricstor_head_chunks", "gauge", "Chunks in the head.", st.head_chunks);
+    metrics_write_one_u64(b, "metricstor_head_bytes", "gauge", "Memory held by head structures (series, chunks, index).", st.head_bytes);
+    metrics_write_one_double(b, "metricstor_head_min_time_seconds", "gauge", "Oldest sample timestamp in the head.", (double)st.head_mint / 1000.0);
+    metrics_write_one_double(b, "metricstor_head_max_time_seconds", "gauge", "Newest sample timestamp in the head.", (double)st.head_maxt / 1000.0);
+    metrics_write_one_u64(b, "metricstor_wal_bytes", "gauge", "Size of the write-ahead log on disk.", st.wal_bytes);
     if (st.wal_fsync_seconds) {
         metrics_write_header(b, "metricstor_wal_fsync_duration_seconds", "histogram",
                              "Latency of the WAL's fdatasync calls (group commit, interval sync, segment cut).");
         metrics_write_histogram(b, "metricstor_wal_fsync_duration_seconds", NULL, st.wal_fsync_seconds);
     }
-    metrics_write_header(b, "metricstor_wal_replay_records", "gauge", "WAL records replayed at start.");
-    metrics_write_u64(b, "metricstor_wal_replay_records", NULL, st.wal_replay_records);
-    metrics_write_header(b, "metricstor_wal_replay_corrupt_records", "gauge", "Corrupt WAL records skipped at start.");
-    metrics_write_u64(b, "metricstor_wal_replay_corrupt_records", NULL, st.wal_replay_corrupt);
-    metrics_write_header(b, "metricstor_wal_replay_duration_seconds", "gauge", "Time the WAL replay took at start.");
-    metrics_write_double(b, "metricstor_wal_replay_duration_seconds", NULL, (double)st.wal_replay_ms / 1000.0);
-    metrics_write_header(b, "metricstor_blocks", "gauge", "On-disk blocks.");
-    metrics_write_u64(b, "metricstor_blocks", NULL, st.blocks);
-    metrics_write_header(b, "metricstor_block_bytes", "gauge", "Size of the on-disk blocks.");
-    metrics_write_u64(b, "metricstor_block_bytes", NULL, st.block_bytes);
-    metrics_write_header(b, "metricstor_block_cuts_total", "counter", "Head-to-block cuts since start.");
-    metrics_write_u64(b, "metricstor_block_cuts_total", NULL, st.cuts);
-    metrics_write_header(b, "metricstor_block_cut_failures_total", "counter", "Failed head-to-block cuts since start.");
-    metrics_write_u64(b, "metricstor_block_cut_failures_total", NULL, st.cut_failures);
+    metrics_write_one_u64(b, "metricstor_wal_replay_records", "gauge", "WAL records replayed at start.", st.wal_replay_records);
+    metrics_write_one_u64(b, "metricstor_wal_replay_corrupt_records", "gauge", "Corrupt WAL records skipped at start.", st.wal_replay_corrupt);
+    metrics_write_one_double(b, "metricstor_wal_replay_duration_seconds", "gauge", "Time the WAL replay took at start.", (double)st.wal_replay_ms / 1000.0);
+    metrics_write_one_u64(b, "metricstor_blocks", "gauge", "On-disk blocks.", st.blocks);
+    metrics_write_one_u64(b, "metricstor_block_bytes", "gauge", "Size of the on-disk blocks.", st.block_bytes);
+    metrics_write_one_u64(b, "metricstor_block_cuts_total", "counter", "Head-to-block cuts since start.", st.cuts);
+    metrics_write_one_u64(b, "metricstor_block_cut_failures_total", "counter", "Failed head-to-block cuts since start.", st.cut_failures);
 
     metrics_write_header(b, "metricstor_http_requests_total", "counter", "HTTP requests handled, by handler and status code.");
     for (size_t i = 0; m && i < MAX_HANDLERS; i++) {
@@ -223,15 +206,11 @@ void selfmon_render(selfmon_t *m, db_t *db, buf_t *b)
         metrics_write_histogram(b, "metricstor_query_duration_seconds", "kind=\"range\"", &m->query_range);
     }
 
-    metrics_write_header(b, "metricstor_self_scrapes_total", "counter", "Self-scrapes appended to storage.");
-    metrics_write_u64(b, "metricstor_self_scrapes_total", NULL, m ? metrics_counter_get(&m->scrapes) : 0);
-    metrics_write_header(b, "metricstor_self_scrape_failures_total", "counter", "Self-scrapes that failed (storage refused or output did not parse).");
-    metrics_write_u64(b, "metricstor_self_scrape_failures_total", NULL, m ? metrics_counter_get(&m->scrape_failures) : 0);
+    metrics_write_one_u64(b, "metricstor_self_scrapes_total", "counter", "Self-scrapes appended to storage.", m ? metrics_counter_get(&m->scrapes) : 0);
+    metrics_write_one_u64(b, "metricstor_self_scrape_failures_total", "counter", "Self-scrapes that failed (storage refused or output did not parse).", m ? metrics_counter_get(&m->scrape_failures) : 0);
 
-    metrics_write_header(b, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
-    metrics_write_u64(b, "process_resident_memory_bytes", NULL, rss_bytes());
-    metrics_write_header(b, "process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.");
-    metrics_write_double(b, "process_start_time_seconds", NULL, m ? (double)m->start_ms / 1000.0 : 0);
+    metrics_write_one_u64(b, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", rss_bytes());
+    metrics_write_one_double(b, "process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.", m ? (double)m->start_ms / 1000.0 : 0);
     buf_free(&lb);
 }
 

@@ -127,3 +127,15 @@ void metrics_write_histogram(buf_t *b, const char *name, const char *labels, con
     name_labels(b, name, "_count", labels, NULL);
     buf_printf(b, "%llu\n", (unsigned long long)cum);
 }
+
+void metrics_write_one_u64(buf_t *b, const char *name, const char *type, const char *help, uint64_t v)
+{
+    metrics_write_header(b, name, type, help);
+    metrics_write_u64(b, name, NULL, v);
+}
+
+void metrics_write_one_double(buf_t *b, const char *name, const char *type, const char *help, double v)
+{
+    metrics_write_header(b, name, type, help);
+    metrics_write_double(b, name, NULL, v);
+}

@@ -51,6 +51,9 @@ void metrics_write_header(buf_t *b, const char *name, const char *type, const ch
  * ("a=\"x\",b=\"y\"") or NULL/"" for none. */
 void metrics_write_u64(buf_t *b, const char *name, const char *labels, uint64_t v);
 void metrics_write_double(buf_t *b, const char *name, const char *labels, double v);
+/* A metric with one unlabelled sample: its HELP/TYPE header, then the sample line. */
+void metrics_write_one_u64(buf_t *b, const char *name, const char *type, const char *help, uint64_t v);
+void metrics_write_one_double(buf_t *b, const char *name, const char *type, const char *help, double v);
 /* The _bucket (cumulative, with le), _sum and _count lines of h; labels as above. */
 void metrics_write_histogram(buf_t *b, const char *name, const char *labels, const metrics_histogram_t *h);
 /* Appends a label value escaped for the text format (\\, \", \n). */
