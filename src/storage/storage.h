@@ -151,4 +151,24 @@ int db_apply_retention(db_t *db, int64_t now_ms);
  * about once a second). MS_OK when there was nothing to cut. */
 int db_cut_blocks(db_t *db);
 
+/* Cuts every head sample (not only those older than the head window) into blocks now, then
+ * truncates the head and the WAL; used before measuring disk use or taking a backup
+ * (POST /api/v1/admin/tsdb/flush). MS_OK when the head was empty. */
+int db_flush_head(db_t *db);
+
+/* Runs compaction until nothing is left to merge (also runs in the background): blocks inside
+ * one aligned window of the next level (2h -> 6h -> 24h by default) are merged into one block,
+ * overlapping blocks are merged, and tombstoned samples are dropped. *merged (may be NULL)
+ * gets the number of merges done. */
+int db_compact(db_t *db, uint64_t *merged);
+
+/* Deletes (through tombstones, honoured by every querier opened after it returns and made
+ * durable before it returns) the samples in [mint, maxt] of every series matching all of ms.
+ * *nseries (may be NULL) gets the number of series touched. */
+int db_delete_series(db_t *db, const matcher_t *const *ms, size_t n, int64_t mint, int64_t maxt,
+                     uint64_t *nseries);
+/* Rewrites the blocks holding tombstoned samples without them and forgets the tombstones that
+ * no longer cover anything (POST /api/v1/admin/tsdb/clean_tombstones). */
+int db_clean_tombstones(db_t *db);
+
 #endif
