@@ -9,7 +9,6 @@
 #include "util/utf8.h"
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,20 +16,11 @@
 
 typedef struct jp {
     jsonl_doc_t *doc;
-    size_t line, max_samples;
-    char *err;
-    size_t err_len;
+    size_t max_samples;
+    line_err_t le;
 } jp_t;
 
-static bool fail(jp_t *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static bool fail(jp_t *p, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    line_error_vformat(p->err, p->err_len, p->line, fmt, ap);
-    va_end(ap);
-    return false;
-}
+#define fail(p, ...) line_fail(&(p)->le, __VA_ARGS__)
 
 static int peek(const cursor_t *c) { return cursor_left(c) ? *c->p : -1; }
 static void ws(cursor_t *c)
@@ -222,7 +212,7 @@ static bool array(jp_t *p, cursor_t *c, bool ts, size_t first, size_t *count)
 static bool parse_line(jp_t *p, cursor_t *c)
 {
     jsonl_doc_t *d = p->doc;
-    jsonl_series_t s = {NULL, 0, d->n_labels, NULL, 0, d->n_samples, p->line};
+    jsonl_series_t s = {NULL, 0, d->n_labels, NULL, 0, d->n_samples, p->le.line};
     bool have_metric = false, have_values = false, have_ts = false;
     size_t nv = 0, nt = 0;
     if (!expect(p, c, '{')) return false;
@@ -291,14 +281,14 @@ int jsonl_parse(const char *body, size_t len, size_t max_samples, jsonl_doc_t *d
                 size_t err_len)
 {
     memset(doc, 0, sizeof *doc);
-    if (err && err_len) err[0] = 0;
     if (err_line) *err_line = 0;
-    jp_t p = {doc, 0, max_samples, err, err_len};
+    jp_t p = {.doc = doc, .max_samples = max_samples};
+    line_err_init(&p.le, err, err_len);
     cursor_t all;
     cursor_init(&all, body ? body : "", body ? len : 0);
     bool ok = true;
     while (ok && !cursor_done(&all)) {
-        p.line++;
+        p.le.line++;
         const uint8_t *nl = memchr(all.p, '\n', cursor_left(&all));
         size_t n = nl ? (size_t)(nl - all.p) : cursor_left(&all);
         cursor_t line;
@@ -309,7 +299,7 @@ int jsonl_parse(const char *body, size_t len, size_t max_samples, jsonl_doc_t *d
         ok = parse_line(&p, &line);
     }
     if (!ok) {
-        if (err_line) *err_line = p.line;
+        if (err_line) *err_line = p.le.line;
         jsonl_doc_free(doc);
         return MS_EINVAL;
     }

@@ -8,7 +8,6 @@
 #include "util/status.h"
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,20 +15,10 @@
 typedef struct parser {
     textfmt_doc_t *doc;
     const textfmt_options_t *opts;
-    size_t line;
-    char *err;
-    size_t err_len;
+    line_err_t le;
 } parser_t;
 
-static bool fail(parser_t *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static bool fail(parser_t *p, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    line_error_vformat(p->err, p->err_len, p->line, fmt, ap);
-    va_end(ap);
-    return false;
-}
+#define fail(p, ...) line_fail(&(p)->le, __VA_ARGS__)
 
 static int peek(const cursor_t *c) { return cursor_left(c) ? *c->p : -1; }
 static void adv(cursor_t *c) { cursor_skip(c, 1); }
@@ -213,7 +202,7 @@ static bool parse_sample(parser_t *p, cursor_t *c)
     if (peek(c) == '#') c->p = c->end;
     if (!cursor_done(c)) return fail(p, "unexpected text after the %s", has_ts ? "timestamp" : "value");
     XGROW(d->samples, d->cap_samples, d->n_samples + 1);
-    d->samples[d->n_samples++] = (textfmt_sample_t){NULL, d->n_labels - first, first, v, has_ts, ts, p->line};
+    d->samples[d->n_samples++] = (textfmt_sample_t){NULL, d->n_labels - first, first, v, has_ts, ts, p->le.line};
     return true;
 }
 
@@ -235,7 +224,7 @@ static textfmt_meta_t *meta_for(parser_t *p, const char *name, size_t n)
     }
     XGROW(d->meta, d->cap_meta, d->n_meta + 1);
     textfmt_meta_t *m = &d->meta[d->n_meta++];
-    *m = (textfmt_meta_t){arena_strndup(&d->arena, name, n), "", "", "", p->line};
+    *m = (textfmt_meta_t){arena_strndup(&d->arena, name, n), "", "", "", p->le.line};
     return m;
 }
 
@@ -305,14 +294,14 @@ int textfmt_parse(const char *body, size_t len, const textfmt_options_t *opts, t
 {
     static const textfmt_options_t defaults = {false, 0};
     memset(doc, 0, sizeof *doc);
-    if (err && err_len) err[0] = 0;
     if (err_line) *err_line = 0;
-    parser_t p = {doc, opts ? opts : &defaults, 0, err, err_len};
+    parser_t p = {.doc = doc, .opts = opts ? opts : &defaults};
+    line_err_init(&p.le, err, err_len);
     cursor_t all;
     cursor_init(&all, body ? body : "", body ? len : 0);
     bool eof = false, ok = true;
     while (ok && !cursor_done(&all)) {
-        p.line++;
+        p.le.line++;
         const uint8_t *nl = memchr(all.p, '\n', cursor_left(&all));
         size_t n = nl ? (size_t)(nl - all.p) : cursor_left(&all);
         cursor_t line;
@@ -330,7 +319,7 @@ int textfmt_parse(const char *body, size_t len, const textfmt_options_t *opts, t
         }
     }
     if (!ok) {
-        if (err_line) *err_line = p.line;
+        if (err_line) *err_line = p.le.line;
         textfmt_doc_free(doc);
         return MS_EINVAL;
     }
