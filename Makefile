@@ -23,7 +23,7 @@ UNIT_BINS_SAN := $(UNIT_SRCS:tests/unit/%.c=$(SANB)/tests/%)
 BENCH_SRCS    := $(wildcard bench/*.c)
 BENCH_BINS    := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all deps run test unit unit-asan e2e promql-diff asan clean check-layers bench bench-smoke bench-deps fuzz fuzz-build fuzz-deps test-browser
+.PHONY: all deps run test unit unit-asan e2e promql-diff asan clean check-layers bench bench-smoke bench-deps fuzz fuzz-build fuzz-deps test-browser ui-screenshots
 all: $(BUILD)/metricstor $(BUILD)/metricstor-cli $(BUILD)/push_metrics $(BENCH_BINS)
 
 deps:
@@ -76,6 +76,10 @@ $(BUILD)/obj/src/api/api_ui.o $(SANB)/obj/src/api/api_ui.o: $(BUILD)/gen/web_ass
 # The web UI end to end in headless Chromium (installs chromium and playwright-core when missing).
 test-browser: all
 	sh tests/e2e/browser/run.sh $(BUILD)/metricstor
+
+# The same run, also refreshing the screenshots in docs/img/ (docs/ui.md shows them).
+ui-screenshots: all
+	sh tests/e2e/browser/run.sh $(BUILD)/metricstor --screenshots
 
 asan: $(SANB)/metricstor
 

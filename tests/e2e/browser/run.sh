@@ -19,4 +19,5 @@ fi
 if [ ! -f "$here/node_modules/playwright-core/package.json" ]; then
   (cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
 fi
-exec node "$here/test_ui.mjs" --binary "$bin"
+shift $(( $# > 0 ? 1 : 0 ))
+exec node "$here/test_ui.mjs" --binary "$bin" "$@"

@@ -2,8 +2,8 @@
 // binary, pushes known data (seed.py), and drives Debian's headless Chromium through
 // playwright-core: autocomplete, table, graph (pixels of the drawn canvas are counted per series
 // colour), hover, stacking, range/step controls, a PromQL error, the series explorer and the TSDB
-// status page. Screenshots go to docs/img/. Any request leaving the server's origin fails the test.
-// Usage: node test_ui.mjs --binary build/metricstor [--no-screenshots]
+// status page. With --screenshots (make ui-screenshots) it also refreshes the screenshots in docs/img/. Any request leaving the server's origin fails the test.
+// Usage: node test_ui.mjs --binary build/metricstor [--screenshots]
 import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -16,7 +16,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '../../..');
 const args = process.argv.slice(2);
 const binary = path.resolve(root, args[args.indexOf('--binary') + 1] || 'build/metricstor');
-const shots = !args.includes('--no-screenshots');
+const shots = args.includes('--screenshots');
 const imgDir = path.join(root, 'docs/img');
 
 let failures = 0, passes = 0;
