@@ -23,7 +23,7 @@ UNIT_BINS_SAN := $(UNIT_SRCS:tests/unit/%.c=$(SANB)/tests/%)
 BENCH_SRCS    := $(wildcard bench/*.c)
 BENCH_BINS    := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all deps run test unit unit-asan e2e promql-diff asan clean check-layers bench bench-smoke bench-deps fuzz fuzz-build fuzz-deps test-browser ui-screenshots
+.PHONY: all deps run test unit unit-asan e2e promql-diff asan clean check-layers bench bench-smoke bench-deps fuzz fuzz-build fuzz-deps test-browser ui-screenshots soak longterm
 all: $(BUILD)/metricstor $(BUILD)/metricstor-cli $(BUILD)/push_metrics $(BENCH_BINS)
 
 deps:
@@ -115,6 +115,17 @@ bench: deps bench-deps all
 # A tiny run of the whole suite, for CI: keeps it working without touching docs/.
 bench-smoke: deps bench-deps all
 	python3 bench/run_bench.py --smoke --out $(BUILD)/bench-smoke.md --chart $(BUILD)/bench-smoke.png
+
+# Soak test: steady remote_write load plus concurrent queries for SOAK_MINUTES (writes docs/SOAK.md
+# and docs/soak.png unless SOAK_ARGS holds --out/--chart); fails if RSS or latency grows.
+SOAK_MINUTES ?= 10
+SOAK_ARGS ?=
+soak: deps bench-deps all
+	python3 bench/soak.py --minutes $(SOAK_MINUTES) $(SOAK_ARGS)
+# Long-term measurement (#4): 10,000 series x 7 days at 15 s, then 1 day; writes docs/LONGTERM.md.
+LONGTERM_ARGS ?=
+longterm: deps all
+	python3 bench/longterm.py $(LONGTERM_ARGS)
 
 check-layers:
 	@sh scripts/check-layers.sh
