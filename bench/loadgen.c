@@ -11,7 +11,10 @@
  *  - Requests are issued timestamp-major: request (group g, window w) is sent only after
  *    (g, w-1) was acknowledged, so every series arrives in time order (Prometheus rejects
  *    out-of-order samples) while all connections stay busy.
- *  - Any non-2xx answer is fatal: the status and body are printed and the process exits 1. */
+ *  - Any non-2xx answer is fatal: the status and body are printed and the process exits 1.
+ *  - --pace X turns the burst into a steady load for soak tests: a window is not sent before its
+ *    last timestamp is due on a clock that runs X times faster than the wall clock from the first
+ *    request; --report-s N prints the request latencies of every N-second interval. */
 #include "ingest/rw_encode.h"
 #include "util/alloc.h"
 #include "util/buf.h"
@@ -31,6 +34,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ------------------------------------------------------------------------------------------ */
@@ -51,6 +55,8 @@ typedef struct opts {
     bool describe;            /* print the workload and exit */
     long print_series;        /* print the first N series label sets and exit */
     int timeout_s;
+    double pace;              /* > 0: data time runs this many times faster than wall time */
+    long report_s;            /* > 0: print a progress line every this many seconds */
 } opts_t;
 
 static void usage(FILE *f)
@@ -68,6 +74,9 @@ static void usage(FILE *f)
             "  --seed N                 workload seed (default 1)\n"
             "  --stream                 encode while sending (default: encode everything first)\n"
             "  --timeout-s N            per-request socket timeout (default 300)\n"
+            "  --pace X                 steady load: send a window when its last timestamp is due,\n"
+            "                           data time running X times wall time from the first request\n"
+            "  --report-s N             print samples and request latency p50/p99/max every N s\n"
             "  --describe               print the workload model and exit\n"
             "  --print-series N         print the first N label sets and exit\n");
 }
@@ -145,6 +154,17 @@ static void opts_parse(opts_t *o, int argc, char **argv)
         } else if (!strcmp(a, "--timeout-s")) {
             TAKE();
             o->timeout_s = (int)parse_long(a, v, 1);
+        } else if (!strcmp(a, "--pace")) {
+            TAKE();
+            char *end = NULL;
+            o->pace = strtod(v, &end);
+            if (end == v || *end || !(o->pace > 0) || o->pace > 1e9) {
+                fprintf(stderr, "loadgen: bad value for --pace: %s\n", v);
+                exit(2);
+            }
+        } else if (!strcmp(a, "--report-s")) {
+            TAKE();
+            o->report_s = parse_long(a, v, 1);
         } else if (!strcmp(a, "--describe")) {
             o->describe = true;
         } else if (!strcmp(a, "--print-series")) {
@@ -862,6 +882,11 @@ typedef struct shared {
     long *done_windows;      /* per group: windows acknowledged so far */
     uint64_t samples_sent, requests, bytes_sent, reconnects;
     int64_t *lat_ns;         /* per item */
+    int64_t t0_ns;           /* clock_mono_ns() when sending began (--pace) */
+    int64_t *ivl_lat_ns;     /* --report-s: latencies acknowledged since the last report (under mu) */
+    long nivl;
+    uint64_t ivl_samples, done_samples; /* under mu, only with --report-s */
+    bool finished;           /* under mu: every worker returned */
 } shared_t;
 
 typedef struct worker {
@@ -893,6 +918,17 @@ static void *worker_main(void *arg)
         while (sh->done_windows[g] < w)
             pthread_cond_wait(&sh->cv, &sh->mu);
         pthread_mutex_unlock(&sh->mu);
+        if (p->o->pace > 0) { /* the window's last timestamp, on the paced clock */
+            long jl = (w + 1) * p->o->ts_per_request;
+            if (jl > p->o->samples)
+                jl = p->o->samples;
+            int64_t due_ns = sh->t0_ns + (int64_t)((double)((jl - 1) * p->o->interval_ms) * 1e6 / p->o->pace);
+            for (int64_t now; (now = clock_mono_ns()) < due_ns;) {
+                int64_t d = due_ns - now;
+                struct timespec ts = {.tv_sec = d / 1000000000, .tv_nsec = d % 1000000000};
+                nanosleep(&ts, NULL);
+            }
+        }
 
         const buf_t *body;
         long nsamples;
@@ -933,6 +969,11 @@ static void *worker_main(void *arg)
         my_reqs++;
 
         pthread_mutex_lock(&sh->mu);
+        if (sh->ivl_lat_ns) {
+            sh->ivl_lat_ns[sh->nivl++] = sh->lat_ns[item];
+            sh->ivl_samples += (uint64_t)nsamples;
+            sh->done_samples += (uint64_t)nsamples;
+        }
         sh->done_windows[g] = w + 1;
         pthread_cond_broadcast(&sh->cv);
         pthread_mutex_unlock(&sh->mu);
@@ -948,6 +989,47 @@ static void *worker_main(void *arg)
     buf_free(&raw);
     buf_free(&enc);
     buf_free(&resp);
+    return NULL;
+}
+
+static int cmp_i64(const void *a, const void *b);
+
+/* --report-s: every interval, prints the samples acknowledged and the latency of the requests
+ * acknowledged in it (0 when none), then one last line when the workers are done. */
+static void *report_main(void *arg)
+{
+    shared_t *sh = arg;
+    long every_s = sh->plan->o->report_s;
+    int64_t *lat = xcalloc((size_t)sh->plan->nitems, sizeof(int64_t));
+    int64_t next = sh->t0_ns;
+    for (bool last = false; !last;) {
+        next += (int64_t)every_s * 1000000000;
+        pthread_mutex_lock(&sh->mu);
+        while (!sh->finished && clock_mono_ns() < next) {
+            int64_t d = next - clock_mono_ns();
+            if (d > 100000000)
+                d = 100000000;
+            pthread_mutex_unlock(&sh->mu);
+            struct timespec ts = {.tv_sec = 0, .tv_nsec = d > 0 ? d : 0};
+            nanosleep(&ts, NULL);
+            pthread_mutex_lock(&sh->mu);
+        }
+        last = sh->finished;
+        long n = sh->nivl;
+        memcpy(lat, sh->ivl_lat_ns, (size_t)n * sizeof(int64_t));
+        uint64_t ns = sh->ivl_samples, total = sh->done_samples;
+        sh->nivl = 0;
+        sh->ivl_samples = 0;
+        pthread_mutex_unlock(&sh->mu);
+        qsort(lat, (size_t)n, sizeof(int64_t), cmp_i64);
+        printf("progress elapsed_s=%.1f samples=%llu total_samples=%llu requests=%ld req_p50_ms=%.2f "
+               "req_p99_ms=%.2f req_max_ms=%.2f\n",
+               (double)(clock_mono_ns() - sh->t0_ns) / 1e9, (unsigned long long)ns, (unsigned long long)total, n,
+               n ? (double)lat[n / 2] / 1e6 : 0.0, n ? (double)lat[(n * 99) / 100] / 1e6 : 0.0,
+               n ? (double)lat[n - 1] / 1e6 : 0.0);
+        fflush(stdout);
+    }
+    free(lat);
     return NULL;
 }
 
@@ -1060,14 +1142,27 @@ int main(int argc, char **argv)
 
     printf("sending\n"); /* the runner snapshots server CPU time here */
     fflush(stdout);
+    if (o.report_s > 0)
+        sh.ivl_lat_ns = xcalloc((size_t)plan.nitems, sizeof(int64_t));
     int64_t t0 = clock_mono_ns();
+    sh.t0_ns = t0;
     worker_t *wks = xcalloc((size_t)o.concurrency, sizeof(worker_t));
     for (int i = 0; i < o.concurrency; i++) {
         wks[i] = (worker_t){.sh = &sh, .id = i};
         pthread_create(&wks[i].th, NULL, worker_main, &wks[i]);
     }
+    pthread_t reporter;
+    if (o.report_s > 0)
+        pthread_create(&reporter, NULL, report_main, &sh);
     for (int i = 0; i < o.concurrency; i++)
         pthread_join(wks[i].th, NULL);
+    if (o.report_s > 0) {
+        pthread_mutex_lock(&sh.mu);
+        sh.finished = true;
+        pthread_mutex_unlock(&sh.mu);
+        pthread_join(reporter, NULL);
+        free(sh.ivl_lat_ns);
+    }
     double elapsed = (double)(clock_mono_ns() - t0) / 1e9;
     free(wks);
 
