@@ -56,6 +56,8 @@ block_view_t *block_view_new(block_t *b);
 void block_view_free(block_view_t *v);
 /* Number of corrupt chunks/entries met by this view (they read as empty). */
 uint64_t block_view_errors(const block_view_t *v);
+/* Corrupt chunks/entries met by every view of this block since block_open (status endpoint). */
+uint64_t block_read_errors(const block_t *b);
 
 /* Removes a directory tree made of plain files (a block or a tmp block). */
 int block_rmdir(const char *dir);

@@ -30,6 +30,7 @@ struct block {
     size_t ixlen, chlen;
     uint64_t s_off, nsym, st_off, e_off, nser, et_off, p_off, npost, pt_off;
     uint64_t disk;
+    _Atomic uint64_t read_errors; /* corrupt entries/chunks met by all views since open */
 };
 
 /* Decoding state handed to one thread at a time: the engine may read several series of one
@@ -49,6 +50,19 @@ struct block_view {
     _Atomic uint64_t errors;
 };
 
+/* One parsed series entry: labels point into the mapping. */
+typedef struct bentry {
+    uint32_t nlabels;
+    cursor_t labels; /* positioned at the label pairs */
+    uint32_t nchunks;
+    cursor_t chunks; /* positioned at the chunk refs */
+} bentry_t;
+
+typedef struct bchunkref {
+    int64_t mint, maxt;
+    uint64_t off;
+} bchunkref_t;
+
 static uint32_t rd32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
 static uint64_t rd64(const uint8_t *p) { return (uint64_t)rd32(p) | (uint64_t)rd32(p + 4) << 32; }
 
@@ -59,11 +73,15 @@ static int read_meta(const char *dir, block_meta_t *m, char *err, size_t err_len
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         snprintf(err, err_len, "open %s: %s", path, strerror(errno));
-        return MS_EIO;
+        return errno == ENOENT ? MS_ECORRUPT : MS_EIO; /* a block without meta is incomplete */
     }
     uint8_t b[BLOCK_META_LEN + 1];
     ssize_t n = read(fd, b, sizeof(b));
     close(fd);
+    if (n < 0) {
+        snprintf(err, err_len, "read %s: %s", path, strerror(errno));
+        return MS_EIO;
+    }
     if (n != BLOCK_META_LEN || memcmp(b, "MSBM", 4) != 0 || b[4] != 1 || crc32c(0, b, 60) != rd32(b + 60)) {
         snprintf(err, err_len, "%s: bad meta file", path);
         return MS_ECORRUPT;
@@ -90,7 +108,7 @@ static int map_file(const char *path, const uint8_t **p, size_t *len, bool want_
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         snprintf(err, err_len, "open %s: %s", path, strerror(errno));
-        return MS_EIO;
+        return errno == ENOENT ? MS_ECORRUPT : MS_EIO; /* a missing index or chunks file */
     }
     struct stat sb;
     int rc = MS_OK;
@@ -107,7 +125,8 @@ static int map_file(const char *path, const uint8_t **p, size_t *len, bool want_
         while (rc == MS_OK && done < upto) {
             size_t want = upto - done < (1u << 20) ? upto - done : (1u << 20);
             ssize_t k = pread(fd, buf, want, (off_t)done);
-            if (k <= 0) rc = MS_EIO;
+            if (k < 0) rc = MS_EIO;
+            else if (k == 0) rc = MS_ECORRUPT; /* shrank under us */
             else {
                 crc = crc32c(crc, buf, (size_t)k);
                 done += (size_t)k;
@@ -129,6 +148,29 @@ static int map_file(const char *path, const uint8_t **p, size_t *len, bool want_
     }
     close(fd);
     return rc;
+}
+
+static bool entry_get(const block_t *b, uint64_t id, bentry_t *e);
+static bool chunk_next(const block_t *b, cursor_t *c, bchunkref_t *r);
+
+/* A truncated chunks file loses its tail, which holds the last series' chunks: the record
+ * header of the last series' last chunk must parse and the record (with its CRC) fit in the
+ * file. One entry and a few header bytes, so opening stays O(1) in the block size; flipped
+ * bytes elsewhere are caught per chunk by the CRC at read time. */
+static bool tail_chunk_fits(const block_t *b)
+{
+    if (b->nser == 0) return true;
+    bentry_t e;
+    if (!entry_get(b, b->nser - 1, &e)) return false;
+    bchunkref_t r = {0};
+    for (uint32_t i = 0; i < e.nchunks; i++)
+        if (!chunk_next(b, &e.chunks, &r)) return false;
+    cursor_t c;
+    cursor_init(&c, b->ch + r.off, b->chlen - r.off);
+    cursor_u8(&c);
+    uint64_t raw_len = cursor_uvarint(&c), stored_len = cursor_uvarint(&c);
+    (void)raw_len;
+    return cursor_ok(&c) && stored_len <= cursor_left(&c) && cursor_left(&c) - stored_len >= 4;
 }
 
 int block_open(const char *dir, uint32_t seq, block_t **out, char *err, size_t err_len)
@@ -169,10 +211,15 @@ int block_open(const char *dir, uint32_t seq, block_t **out, char *err, size_t e
             rc = MS_ECORRUPT;
         }
     }
+    if (rc == MS_OK && !tail_chunk_fits(b)) {
+        snprintf(err, err_len, "%s: chunks file truncated (the last series' last chunk runs past its end)", dir);
+        rc = MS_ECORRUPT;
+    }
     if (rc != MS_OK) {
         block_close(b);
         return rc;
     }
+    atomic_init(&b->read_errors, 0);
     b->disk = b->ixlen + b->chlen + BLOCK_META_LEN;
     *out = b;
     return MS_OK;
@@ -312,13 +359,6 @@ static void idset_sort_uniq(idset_t *s)
     s->n = k;
 }
 
-/* One parsed series entry: labels point into the mapping. */
-typedef struct bentry {
-    uint32_t nlabels;
-    cursor_t labels; /* positioned at the label pairs */
-    uint32_t nchunks;
-    cursor_t chunks; /* positioned at the chunk refs */
-} bentry_t;
 
 static bool entry_get(const block_t *b, uint64_t id, bentry_t *e)
 {
@@ -351,10 +391,6 @@ static bool entry_labels(const block_t *b, bentry_t *e, label_t *out)
     return true;
 }
 
-typedef struct bchunkref {
-    int64_t mint, maxt;
-    uint64_t off;
-} bchunkref_t;
 
 static bool chunk_next(const block_t *b, cursor_t *c, bchunkref_t *r)
 {
@@ -367,6 +403,7 @@ static bool chunk_next(const block_t *b, cursor_t *c, bchunkref_t *r)
 
 static void view_error(block_view_t *v, const char *what, uint64_t id)
 {
+    atomic_fetch_add(&v->b->read_errors, 1);
     if (atomic_fetch_add(&v->errors, 1) == 0) log_warn("block %s: corrupt %s (series %llu); reading it as empty", v->b->dir, what,
                                    (unsigned long long)id);
 }
@@ -446,6 +483,8 @@ void block_view_free(block_view_t *v)
     pthread_mutex_destroy(&v->mu);
     free(v);
 }
+
+uint64_t block_read_errors(const block_t *b) { return atomic_load(&((block_t *)b)->read_errors); }
 
 uint64_t block_view_errors(const block_view_t *v) { return v ? atomic_load(&((block_view_t *)v)->errors) : 0; }
 

@@ -4,6 +4,7 @@
  * blocks past retention. The cut protocol and its crash-safety argument are in
  * docs/format/block.md ("Cutting", "cut"). */
 #include "storage/db_internal.h"
+#include "storage/quarantine.h"
 #include "storage/reader.h"
 #include "util/alloc.h"
 #include "util/crc32c.h"
@@ -132,8 +133,9 @@ int blocks_load(db_t *db, char *err, size_t err_len)
         if (seq >= db->next_block_seq) db->next_block_seq = seq + 1;
         block_t *b;
         char berr[PATH_MAX + 512];
-        if (block_open(sub, seq, &b, berr, sizeof(berr)) != MS_OK) {
-            log_error("blocks: skipping unreadable block: %s", berr);
+        int brc = block_open(sub, seq, &b, berr, sizeof(berr));
+        if (brc != MS_OK) {
+            quarantine_block(db->data_dir, sub, brc, berr); /* corrupt: moved aside; else left; skipped */
             continue;
         }
         blocks_push(db, b);
@@ -141,6 +143,7 @@ int blocks_load(db_t *db, char *err, size_t err_len)
     closedir(d);
     if (db->nblocks > 1) qsort(db->blocks, db->nblocks, sizeof(block_t *), block_ptr_cmp);
     int rc = read_cut_marker(db);
+    db->compact_upto = db->cut_T;
     if (rc != MS_OK) snprintf(err, err_len, "reading %s/cut failed", path);
     if (db->nblocks) log_info("blocks: %zu blocks loaded", db->nblocks);
     return rc;
@@ -326,22 +329,10 @@ static int write_blocks(db_t *db, int64_t T, block_t ***out, size_t *nout)
     return rc;
 }
 
-int db_cut_blocks(db_t *db)
+/* Cuts head samples older than T into blocks, then truncates the head and the WAL. Caller
+ * holds cut_mu; hint is the head_mint_hint it read (< T). */
+static int cut_below(db_t *db, int64_t T, int64_t hint)
 {
-    if (!db) return MS_EINVAL;
-    if (db->opts.head_window_ms <= 0) return MS_OK;
-    pthread_mutex_lock(&db->cut_mu);
-    int64_t hmax = atomic_load(&db->head_maxt), hint = atomic_load(&db->head_mint_hint);
-    const int64_t R = db->opts.block_range_ms;
-    if (hmax == INT64_MIN || hint == INT64_MAX || hmax < INT64_MIN + db->opts.head_window_ms + R) {
-        pthread_mutex_unlock(&db->cut_mu);
-        return MS_OK;
-    }
-    int64_t T = floor_div(hmax - db->opts.head_window_ms, R) * R;
-    if (hint >= T) {
-        pthread_mutex_unlock(&db->cut_mu);
-        return MS_OK;
-    }
     /* phase 1: no commit in flight; everything logged in segments < N is in the head */
     gclock_write_lock(&db->gc_lock, 100);
     atomic_store(&db->cut_dirty_below, T);
@@ -370,6 +361,7 @@ int db_cut_blocks(db_t *db)
         hint_lower(db, oldest);
         db->cut_wal_seg = N;
         db->cut_T = T;
+        if (T > db->compact_upto) db->compact_upto = T;
         int wrc = wal_cut(db->wal);
         if (wrc == MS_OK) wrc = db_relog_live(db);
         if (wrc == MS_OK) wrc = wal_delete_upto(db->wal, N, T, &deleted);
@@ -391,6 +383,37 @@ int db_cut_blocks(db_t *db)
     } else {
         atomic_fetch_add(&db->cut_failures, 1);
         log_error("cut: failed: %s (data stays in the head and WAL)", ms_strerror(rc));
+    }
+    return rc;
+}
+
+int db_cut_blocks(db_t *db)
+{
+    if (!db) return MS_EINVAL;
+    if (db->opts.head_window_ms <= 0) return MS_OK;
+    pthread_mutex_lock(&db->cut_mu);
+    int64_t hmax = atomic_load(&db->head_maxt), hint = atomic_load(&db->head_mint_hint);
+    const int64_t R = db->opts.block_range_ms;
+    int rc = MS_OK;
+    if (hmax != INT64_MIN && hint != INT64_MAX && hmax >= INT64_MIN + db->opts.head_window_ms + R) {
+        int64_t T = floor_div(hmax - db->opts.head_window_ms, R) * R;
+        if (hint < T) rc = cut_below(db, T, hint);
+    }
+    pthread_mutex_unlock(&db->cut_mu);
+    return rc;
+}
+
+int db_flush_head(db_t *db)
+{
+    if (!db) return MS_EINVAL;
+    pthread_mutex_lock(&db->cut_mu);
+    int64_t hmax = atomic_load(&db->head_maxt), hint = atomic_load(&db->head_mint_hint);
+    int rc = MS_OK;
+    /* T = newest + 1: every sample now in the head is below it (a sample at INT64_MAX, which
+     * max_future refuses anyway, would stay in the head) */
+    if (hmax != INT64_MIN && hint != INT64_MAX) {
+        int64_t T = hmax == INT64_MAX ? INT64_MAX : hmax + 1;
+        if (hint < T) rc = cut_below(db, T, hint);
     }
     pthread_mutex_unlock(&db->cut_mu);
     return rc;
