@@ -26,7 +26,9 @@ BASE_FIGURES = [
     Figure("peak_rss_mib", "peak RSS after ingest (VmHWM)", "MiB", "lower", "{:.1f}", short="peak RSS"),
     Figure("steady_rss_mib", "steady RSS after ingest (VmRSS)", "MiB", "lower", "{:.1f}", short="steady RSS"),
     Figure("bytes_per_sample", "disk bytes per sample", "B", "lower", "{:.3f}", short="disk per sample"),
-    Figure("restart_s", "restart to first correct answer", "s", "lower", "{:.2f}", short="restart time"),
+    Figure("restart_wal_s", "restart before the flush (WAL replay)", "s", "lower", "{:.2f}",
+           short="restart, before flush"),
+    Figure("restart_s", "restart after the flush", "s", "lower", "{:.2f}", short="restart, after flush"),
 ]
 
 
@@ -244,15 +246,22 @@ def render(path, ctx):
         "request and just after the last acknowledgement, per million samples.\n"
         "- **Peak RSS**: `VmHWM` from `/proc/<pid>/status` after ingest (before any benchmark query). "
         "**Steady RSS**: `VmRSS` after ingest, the completeness checks and a settle pause.\n"
+        "- **Order per store and round**: ingest, completeness checks, memory, restart before the flush, "
+        "flush and disk size, queries, restart after the flush. So Metricstor answers the timed queries from "
+        "the blocks its flush wrote, Prometheus from its head, VictoriaMetrics from merged parts.\n"
         "- **Disk bytes per sample**: after each store's own flush/compaction, divided by the samples pushed. "
-        "Metricstor: its whole data dir (it has no separate flush step; acknowledged samples are already in its "
-        "WAL). Prometheus: a TSDB snapshot (`POST /api/v1/admin/tsdb/snapshot`, which writes the head as a "
-        "compacted block), WAL excluded; its WAL size is listed in the notes. VictoriaMetrics: `data` + "
-        "`indexdb` after `/internal/force_flush` and `/internal/force_merge`, once no merge runs and the "
-        "size is stable. Sizes are allocated blocks, as `du` counts them.\n"
+        "Metricstor: its whole data dir after `POST /api/v1/admin/tsdb/flush`, which cuts every head sample "
+        "into blocks and truncates the WAL (a build without that endpoint is measured as it is, WAL only, and "
+        "the notes say so). Prometheus: a TSDB snapshot (`POST /api/v1/admin/tsdb/snapshot`, which writes the "
+        "head as a compacted block), WAL excluded; its WAL size is listed in the notes. VictoriaMetrics: "
+        "`data` + `indexdb` after `/internal/force_flush` and `/internal/force_merge`, once no merge runs and "
+        "the size is stable. Sizes are allocated blocks, as `du` counts them; the notes split them by part.\n"
         "- **Restart**: SIGTERM, wait for exit, start again, then poll `count({__name__=~\".+\"})` every 20 ms "
         "until it equals the number of series pushed; the time from spawning the process to that answer. "
-        "After it, the total sample count is checked again.\n"
+        "After it, the total sample count is checked again. Measured twice: **before the flush** (Metricstor "
+        "and Prometheus replay their WAL, Prometheus with its memory-mapped head chunks; VictoriaMetrics "
+        "reopens its parts) and **after the flush** (Metricstor opens blocks and a near-empty WAL; the peers "
+        "as before, Prometheus's snapshot leaving its head and WAL in place).\n"
         "- **Completeness** (before anything is timed): `count({__name__=~\".+\"})` must equal the series "
         "pushed, `sum(count_over_time({__name__=\"<name>\"}[<all>]))` summed over every metric name the store lists must equal the samples pushed, and "
         "`sum(sum_over_time(node_memory_MemFree_bytes[<all>]))` must agree across stores. "

@@ -55,6 +55,33 @@ def proc_status_kb(pid, key):
     raise TargetError(f"{key} missing from /proc/{pid}/status")
 
 
+def dir_parts(path, part_of):
+    """{part: bytes on disk} over the tree at path; part_of(relative path) names each file's part."""
+    parts = {}
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            full = os.path.join(root, name)
+            try:
+                st = os.lstat(full)
+            except FileNotFoundError:
+                continue
+            part = part_of(os.path.relpath(full, path))
+            parts[part] = parts.get(part, 0) + st.st_blocks * 512
+    return parts
+
+
+def block_part(rel):
+    """Part of a file inside a TSDB-style block tree: chunks, index, meta, wal or other."""
+    segs = rel.split(os.sep)
+    if segs[0] == "wal" or "wal" in segs[:-1]:
+        return "wal"
+    if "chunks" in segs[:-1] or segs[-1] == "chunks":
+        return "chunks"
+    if segs[-1] in ("index", "meta", "meta.json", "tombstones"):
+        return "meta" if segs[-1] == "meta.json" else segs[-1]
+    return "other"
+
+
 def dir_bytes(path):
     """Bytes the directory tree occupies on disk (allocated blocks, like du)."""
     total = 0
@@ -170,6 +197,10 @@ class Target:
         """Runs the store's own flush/compaction; returns (bytes, how-it-was-measured)."""
         raise NotImplementedError
 
+    def disk_parts(self):
+        """{part: bytes} of what persist_and_measure measured (chunks, index, ...), or None."""
+        return getattr(self, "_parts", None)
+
     def version(self):
         return "?"
 
@@ -187,8 +218,18 @@ class Metricstor(Target):
                 "--retention", "0", "--log-level", self.log_level] + self.extra_args
 
     def persist_and_measure(self):
-        # Every acknowledged sample is already in the WAL; the data dir is what the store keeps.
-        return dir_bytes(self.data_dir), "data dir (WAL and whatever else it keeps), no flush step"
+        # POST /api/v1/admin/tsdb/flush cuts the whole head into blocks and truncates the WAL
+        # (db_flush_head); what is then left in the data dir is what the store keeps. A build
+        # without the endpoint keeps everything in the WAL: measured as it is, and said so.
+        status, body = http("POST", self.base + "/api/v1/admin/tsdb/flush", b"", timeout=600)
+        if status in (404, 405, 501):
+            how = f"data dir, no flush (flush endpoint answered {status}): WAL only"
+        elif status // 100 != 2:
+            raise TargetError(f"flush failed: {status} {body[:300]!r}")
+        else:
+            how = "data dir after POST /api/v1/admin/tsdb/flush (blocks + what is left of the WAL)"
+        self._parts = dir_parts(self.data_dir, block_part)
+        return dir_bytes(self.data_dir), how
 
     def version(self):
         try:
@@ -227,6 +268,7 @@ class Prometheus(Target):
         name = json.loads(body)["data"]["name"]
         snap = os.path.join(self.data_dir, "snapshots", name)
         size = dir_bytes(snap)
+        self._parts = dir_parts(snap, block_part)
         shutil.rmtree(snap, ignore_errors=True)
         return size, "TSDB snapshot (head written as a block; WAL excluded)"
 
@@ -292,6 +334,8 @@ class VictoriaMetrics(Target):
             else:
                 stable = 0
             last = size
+        self._parts = {d: dir_bytes(os.path.join(self.data_dir, d)) for d in ("data", "indexdb")
+                       if os.path.isdir(os.path.join(self.data_dir, d))}
         return self._data_bytes(), "data + indexdb after force_flush and force_merge (caches excluded)"
 
     def _data_bytes(self):

@@ -125,6 +125,7 @@ def bench_target(key, args, w, queries, workdir):
         stats, cpu, _err = run_loadgen(args, t, w)
         rec["info"]["loadavg"] = (load0, os.getloadavg()[0])
         samples = int(stats["samples"])
+        rec["info"]["samples"] = samples
         rec["figures"]["ingest_sps"] = samples / float(stats["elapsed_s"])
         rec["figures"]["cpu_per_m"] = cpu / (samples / 1e6)
         rec["info"]["loadgen"] = stats
@@ -147,16 +148,24 @@ def bench_target(key, args, w, queries, workdir):
         rec["figures"]["peak_rss_mib"] = t.rss_peak_bytes() / 1048576.0
         rec["figures"]["steady_rss_mib"] = t.rss_bytes() / 1048576.0
 
-        # 4. disk after the store's own flush/compaction
+        # 4. restart from what the store keeps right after ingest (for Metricstor and Prometheus:
+        #    a WAL replay), before any flush
+        measure_restart(t, args, w, rec, "restart_wal_s", "before the flush")
+
+        # 5. disk after the store's own flush/compaction
         size, how = t.persist_and_measure()
         rec["figures"]["bytes_per_sample"] = size / w.total_samples
         rec["info"]["disk_bytes"] = size
         rec["info"]["disk_method"] = how
+        parts = t.disk_parts()
+        if parts:
+            rec["info"]["disk_parts"] = parts
         if key == "prometheus":
             rec["info"]["wal_bytes"] = t.wal_bytes()
         log(f"{t.name}: {rec['figures']['bytes_per_sample']:.3f} bytes/sample ({how})")
 
-        # 5. queries
+        # 6. queries
+        client = bq.Client(t.port)
         res = bq.measure_queries(client, queries, args.query_reps)
         for q in queries:
             e = res[q.name]
@@ -172,37 +181,14 @@ def bench_target(key, args, w, queries, workdir):
             rec["info"]["boundary"] = bq.boundary_probe(client, w)
         client.close()
 
-        # 6. restart to the first correct answer
-        rec["info"]["shutdown_s"] = t.stop()
-        t0 = time.time()
-        t.start(timeout=args.restart_timeout_s)
-        client = bq.Client(t.port)
-        deadline = t0 + args.restart_timeout_s
-        last = None
-        while True:
-            try:
-                n, err = bq.count_series(client, w)
-            except OSError as e:
-                n, err = None, str(e)
-                client.close()
-            if n == w.series:
-                rec["figures"]["restart_s"] = time.time() - t0
-                break
-            last = err or f"count {n}"
-            if time.time() > deadline:
-                rec["bad"]["restart_s"] = "failed"
-                rec["errors"].append(f"restart: no correct answer after {args.restart_timeout_s:g} s (last: {last})")
-                break
-            time.sleep(0.02)
-        if "restart_s" in rec["figures"]:
-            verify(t, client, w, rec, "after restart", series_only=False)
-            log(f"{t.name}: restart {rec['figures']['restart_s']:.2f} s")
-        client.close()
+        # 7. restart after the flush, to the first correct answer
+        measure_restart(t, args, w, rec, "restart_s", "after the flush")
         t.stop()
     except (bt.TargetError, OSError) as e:
         rec["failed"] = (str(e) or type(e).__name__)[:1500]
         log(f"{t.name}: FAILED: {str(e)[:2000]}")
-        for f in ("ingest_sps", "cpu_per_m", "peak_rss_mib", "steady_rss_mib", "bytes_per_sample", "restart_s"):
+        for f in ("ingest_sps", "cpu_per_m", "peak_rss_mib", "steady_rss_mib", "restart_wal_s", "bytes_per_sample",
+                  "restart_s"):
             if f not in rec["figures"]:
                 rec["bad"][f] = "failed"
         for q in queries:
@@ -214,6 +200,47 @@ def bench_target(key, args, w, queries, workdir):
         rec["log_tail"] = t.log_tail(1500)
         t.cleanup(keep=args.keep)
     return rec
+
+
+def measure_restart(t, args, w, rec, figure, when):
+    """SIGTERM, start again, poll the series count every 20 ms until it is right; records the time
+    from spawning the process to that answer as figure, then checks every sample is still there.
+    Leaves the server running."""
+    rec["info"].setdefault("shutdown_s", []).append(t.stop())
+    t0 = time.time()
+    t.start(timeout=args.restart_timeout_s)
+    client = bq.Client(t.port)
+    deadline = t0 + args.restart_timeout_s
+    last = None
+    while True:
+        try:
+            n, err = bq.count_series(client, w)
+        except OSError as e:
+            n, err = None, str(e)
+            client.close()
+        if n == w.series:
+            rec["figures"][figure] = time.time() - t0
+            break
+        last = err or f"count {n}"
+        if time.time() > deadline:
+            rec["bad"][figure] = "failed"
+            rec["errors"].append(f"restart {when}: no correct answer after {args.restart_timeout_s:g} s (last: {last})")
+            break
+        time.sleep(0.02)
+    if figure in rec["figures"]:
+        verify(t, client, w, rec, f"after the restart {when}", series_only=False)
+        log(f"{t.name}: restart {when} {rec['figures'][figure]:.2f} s")
+    client.close()
+
+
+def disk_parts_note(rec):
+    """'; on disk: chunks 1.2 B/sample, index ...' from the target's per-part sizes, or ''."""
+    parts = rec["info"].get("disk_parts")
+    samples = rec["info"].get("samples")
+    if not parts or not samples:
+        return ""
+    return (f"; disk measured as: {rec['info'].get('disk_method', '?')}; per sample: "
+            + ", ".join(f"{k} {v / samples:.3f} B" for k, v in sorted(parts.items())))
 
 
 def verify(t, client, w, rec, when, series_only=False):
@@ -361,10 +388,12 @@ def main(argv):
                              "bytes/sample (not in the disk figure)")
             lg = rec["info"].get("loadgen")
             if lg:
+                shutdowns = " / ".join(f"{x:.2f}" for x in rec["info"].get("shutdown_s", []))
                 notes.append(f"round {r + 1}: {name}: {int(lg['requests']):,} requests, "
                              f"{int(lg['bytes']) / 1048576:.1f} MiB compressed, request p50 {lg['req_p50_ms']} ms, "
-                             f"p99 {lg['req_p99_ms']} ms, encoded beforehand in {float(lg['encode_s']):.1f} s; 1-min load average "
-                             f"{rec['info']['loadavg'][0]:.2f} before ingest, {rec['info']['loadavg'][1]:.2f} after; shutdown {rec['info'].get('shutdown_s', 0):.2f} s")
+                             f"p99 {lg['req_p99_ms']} ms, encoded beforehand in {float(lg['encode_s']):.1f} s; "
+                             f"1-min load average {rec['info']['loadavg'][0]:.2f} before ingest, "
+                             f"{rec['info']['loadavg'][1]:.2f} after; shutdowns {shutdowns} s" + disk_parts_note(rec))
         for t in rnd:
             if rnd[t]["info"].get("boundary"):
                 probes.setdefault(t, set()).add(rnd[t]["info"]["boundary"])
