@@ -25,6 +25,7 @@ struct db {
     head_t head;
     wal_t *wal;
     gclock_t gc_lock;
+    struct tombstones *tomb; /* tombstones.h: deleted series and intervals (db_delete_series) */
 
     pthread_mutex_t meta_mu;
     strmap_t meta; /* metric -> meta_entry_t* */
