@@ -49,6 +49,10 @@ struct db {
     uint32_t cut_wal_seg;            /* from <blocks>/cut: replay skips samples t < cut_T in */
     int64_t cut_T;                   /* WAL segments numbered below cut_wal_seg */
     _Atomic uint64_t cuts, cut_failures;
+    int64_t compact_upto; /* (cut_mu) highest boundary any cut used: windows ending at or
+                             below it are complete and may be compacted (compact.c) */
+    _Atomic uint64_t compactions, compaction_failures, compaction_blocks_in, compaction_ms;
+    int64_t compact_retry_at_ms; /* (bg thread) after a failure, background compaction waits */
 
     pthread_t bg;
     bool bg_started, bg_stop;
