@@ -5,6 +5,7 @@
  * live series and metadata entry into a fresh segment (so no needed series record is lost). */
 #include "storage/db_internal.h"
 #include "storage/record.h"
+#include "storage/tombstones.h"
 #include "util/alloc.h"
 #include "util/clock.h"
 #include "util/hash.h"
@@ -126,7 +127,8 @@ int db_open(const db_options_t *opts, db_t **out, char *err, size_t err_len)
     pthread_cond_init(&db->bg_cond, NULL);
     pthread_mutex_init(&db->cut_mu, NULL);
 
-    int rc = blocks_load(db, err, err_len);
+    int rc = tomb_open(db->data_dir, db->opts.wal_fsync != WAL_FSYNC_NEVER, &db->tomb, err, err_len);
+    if (rc == MS_OK) rc = blocks_load(db, err, err_len);
     if (rc != MS_OK) {
         db_close(db);
         return rc;
@@ -161,6 +163,7 @@ void db_close(db_t *db)
     }
     wal_close(db->wal);
     blocks_close_all(db);
+    tomb_close(db->tomb);
     appender_pool_free(db);
     head_destroy(&db->head);
     meta_free_all(db);
