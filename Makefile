@@ -1,7 +1,7 @@
 # Metricstor build. `make` builds build/metricstor and the example client;
 # `make test` installs dependencies, builds normal + sanitizer builds, runs unit and e2e tests.
 CC      ?= cc
-PKGS    := libmicrohttpd snappy libpcre2-8 libxxhash libzstd
+PKGS    := libmicrohttpd snappy libpcre2-8 libxxhash libzstd gnutls libxcrypt
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
                -Isrc -pthread $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -pthread

@@ -16,6 +16,7 @@ typedef struct app_entry {
     size_t nl;
     uint64_t hash;
     size_t off, n; /* samples [off, off+n) */
+    size_t toff;   /* tenant mode: ls is a->tl + toff (set at commit; tl may move until then) */
 } app_entry_t;
 
 typedef struct app_meta {
@@ -34,6 +35,10 @@ struct appender {
     buf_t buf;
     uint64_t too_old, too_new;
     int64_t mint, maxt;
+    const char *tenant; /* appender_set_tenant: borrowed; NULL in open mode */
+    size_t tenant_len;
+    label_t *tl;        /* tenant mode: the label sets with TENANT_LABEL inserted, back to back */
+    size_t ntl, captl;
     appender_t *next_free;
 };
 
@@ -53,6 +58,8 @@ int db_appender(db_t *db, appender_t **out)
     a->db = db;
     a->ne = a->ns = a->nmeta = 0;
     a->too_old = a->too_new = 0;
+    a->tenant = NULL;
+    a->tenant_len = a->ntl = 0;
     a->mint = INT64_MAX;
     a->maxt = INT64_MIN;
     buf_reset(&a->buf);
@@ -77,6 +84,7 @@ static void appender_release(appender_t *a)
         free(a->e);
         free(a->smp);
         free(a->meta);
+        free(a->tl);
         buf_free(&a->buf);
         free(a);
     }
@@ -90,16 +98,59 @@ void appender_pool_free(db_t *db)
         free(a->e);
         free(a->smp);
         free(a->meta);
+        free(a->tl);
         buf_free(&a->buf);
         free(a);
     }
     db->npool = 0;
 }
 
+int appender_set_tenant(appender_t *a, const char *name, size_t len)
+{
+    if (!a || !name || len == 0) return MS_EINVAL;
+    a->tenant = name;
+    a->tenant_len = len;
+    return MS_OK;
+}
+
+/* Tenant mode: copies labels into a->tl with TENANT_LABEL inserted at its sorted place; returns
+ * the copy's offset, or SIZE_MAX when the set already carries TENANT_LABEL (refused). */
+static size_t tenant_labels(appender_t *a, const label_t *labels, size_t n)
+{
+    static const char tname[] = TENANT_LABEL;
+    if (a->ntl + n + 1 > a->captl) XGROW(a->tl, a->captl, a->ntl + n + 1);
+    label_t *d = a->tl + a->ntl;
+    size_t k = 0;
+    bool put = false;
+    for (size_t i = 0; i < n; i++) {
+        size_t m = labels[i].name_len < TENANT_LABEL_LEN ? labels[i].name_len : TENANT_LABEL_LEN;
+        int c = memcmp(labels[i].name, tname, m);
+        if (c == 0) c = labels[i].name_len < TENANT_LABEL_LEN ? -1 : labels[i].name_len > TENANT_LABEL_LEN;
+        if (c == 0) return SIZE_MAX;
+        if (c > 0 && !put) {
+            d[k++] = (label_t){tname, a->tenant, TENANT_LABEL_LEN, (uint32_t)a->tenant_len};
+            put = true;
+        }
+        d[k++] = labels[i];
+    }
+    if (!put) d[k++] = (label_t){tname, a->tenant, TENANT_LABEL_LEN, (uint32_t)a->tenant_len};
+    size_t off = a->ntl;
+    a->ntl += k;
+    return off;
+}
+
 int appender_add(appender_t *a, const label_t *labels, size_t n, uint64_t hash, const sample_t *samples, size_t ns)
 {
     if (!a || !labels || n == 0) return MS_EINVAL;
     if (ns == 0) return MS_OK;
+    size_t toff = SIZE_MAX;
+    if (a->tenant) {
+        toff = tenant_labels(a, labels, n);
+        if (toff == SIZE_MAX) return MS_EINVAL;
+        labels = a->tl + toff;
+        n++;
+        hash = labels_hash(labels, n);
+    }
     db_t *db = a->db;
     int64_t now = clock_now_ms();
     int64_t oldest = db->opts.retention_ms > 0 ? now - db->opts.retention_ms : INT64_MIN;
@@ -116,15 +167,19 @@ int appender_add(appender_t *a, const label_t *labels, size_t n, uint64_t hash, 
             if (t < a->mint) a->mint = t;
         }
     }
-    if (a->ns == off) return MS_OK;
+    if (a->ns == off) {
+        if (toff != SIZE_MAX) a->ntl = toff; /* nothing kept: drop the copy */
+        return MS_OK;
+    }
     series_t *s = head_get(&db->head, labels, n, hash);
     if (!s && labels_validate(labels, n) != LABELS_OK) {
         /* a new series must be replayable: the WAL rejects invalid label sets */
         a->ns = off;
+        if (toff != SIZE_MAX) a->ntl = toff;
         return MS_EINVAL;
     }
     if (a->ne == a->cape) XGROW(a->e, a->cape, a->ne + 1);
-    a->e[a->ne++] = (app_entry_t){s, labels, n, hash, off, a->ns - off};
+    a->e[a->ne++] = (app_entry_t){s, labels, n, hash, off, a->ns - off, toff};
     return MS_OK;
 }
 
@@ -155,6 +210,7 @@ int appender_commit(appender_t *a, append_result_t *res)
     /* 1. create the batch's new series (refs are needed for the records) */
     for (size_t i = 0; i < a->ne; i++) {
         app_entry_t *e = &a->e[i];
+        if (e->toff != SIZE_MAX) e->ls = a->tl + e->toff; /* tl no longer moves */
         if (e->s) continue;
         bool created;
         e->s = head_get_or_create(h, e->ls, e->nl, e->hash, 0, &created);

@@ -21,6 +21,7 @@ struct querier {
     size_t nreaders, capreaders; /* oldest first: on equal timestamps the later reader wins */
     owned_t *owned;
     size_t nowned, capowned;
+    matcher_t *tenant; /* querier_set_tenant: TENANT_LABEL="name", ANDed into every select */
 };
 
 /* Series i of a set is sources [first[i], first[i+1]) of src: one per reader that has it. */
@@ -29,6 +30,10 @@ struct series_set {
     reader_series_t *src;
     size_t *first;
     size_t n;
+    /* tenant mode: series i is the i-th in order of its labels without TENANT_LABEL, tl[i] */
+    labels_t *tl;
+    label_t *tl_store;
+    size_t *perm;      /* NULL: identity; else the source index of series i */
 };
 
 void sample_vec_free(sample_vec_t *sv)
@@ -90,6 +95,7 @@ void querier_close(querier_t *q)
     if (!q) return;
     for (size_t i = 0; i < q->nowned; i++) q->owned[i].free_self(q->owned[i].self);
     gclock_read_unlock(&q->db->gc_lock);
+    matcher_free(q->tenant);
     free(q->owned);
     free(q->readers);
     free(q);
@@ -103,9 +109,75 @@ static int rs_cmp(const void *a, const void *b)
     return x->src < y->src ? -1 : x->src > y->src;
 }
 
+int querier_set_tenant(querier_t *q, const char *name, size_t len)
+{
+    if (!q || !name || len == 0 || q->tenant) return MS_EINVAL;
+    char err[64];
+    return matcher_new(MATCH_EQ, TENANT_LABEL, TENANT_LABEL_LEN, name, len, &q->tenant, err, sizeof err);
+}
+
+typedef struct tl_ord {
+    labels_t ls;
+    size_t idx;
+} tl_ord_t;
+
+static int tl_ord_cmp(const void *a, const void *b)
+{
+    const tl_ord_t *x = a, *y = b;
+    return labels_cmp(x->ls.v, x->ls.n, y->ls.v, y->ls.n);
+}
+
+/* Tenant mode: gives every series of s its labels without TENANT_LABEL, and an order by them
+ * (dropping a label can reorder two sets, e.g. {B="1",T} vs {B="1",C="2",T}). */
+static void tenant_strip(series_set_t *s)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < s->n; i++) total += s->src[s->first[i]].labels.n;
+    s->tl = xmalloc((s->n ? s->n : 1) * sizeof *s->tl);
+    s->tl_store = xmalloc((total ? total : 1) * sizeof *s->tl_store);
+    label_t *d = s->tl_store;
+    bool sorted = true;
+    for (size_t i = 0; i < s->n; i++) {
+        labels_t src = s->src[s->first[i]].labels;
+        labels_t o = {d, 0};
+        for (size_t k = 0; k < src.n; k++)
+            if (src.v[k].name_len != TENANT_LABEL_LEN || memcmp(src.v[k].name, TENANT_LABEL, TENANT_LABEL_LEN))
+                o.v[o.n++] = src.v[k];
+        d += o.n;
+        s->tl[i] = o;
+        if (i && sorted && labels_cmp(s->tl[i - 1].v, s->tl[i - 1].n, o.v, o.n) > 0) sorted = false;
+    }
+    if (sorted) return;
+    tl_ord_t *ord = xmalloc(s->n * sizeof *ord);
+    for (size_t i = 0; i < s->n; i++) ord[i] = (tl_ord_t){s->tl[i], i};
+    qsort(ord, s->n, sizeof *ord, tl_ord_cmp);
+    s->perm = xmalloc(s->n * sizeof *s->perm);
+    for (size_t i = 0; i < s->n; i++) {
+        s->tl[i] = ord[i].ls;
+        s->perm[i] = ord[i].idx;
+    }
+    free(ord);
+}
+
+static int select_raw(querier_t *q, const matcher_t *const *ms, size_t n, series_set_t **out);
+
 int querier_select(querier_t *q, const matcher_t *const *ms, size_t n, series_set_t **out)
 {
     if (!q || !out || n == 0 || !ms) return MS_EINVAL;
+    if (!q->tenant) return select_raw(q, ms, n, out);
+    const matcher_t *stack[16];
+    const matcher_t **all = n + 1 <= 16 ? stack : xmalloc((n + 1) * sizeof *all);
+    all[0] = q->tenant; /* the tenant's postings first: usually the most selective */
+    memcpy(all + 1, ms, n * sizeof *ms);
+    int rc = select_raw(q, all, n + 1, out);
+    if (all != stack) free(all);
+    if (rc == MS_OK) tenant_strip(*out);
+    return rc;
+}
+
+/* querier_select without the tenant scope. */
+static int select_raw(querier_t *q, const matcher_t *const *ms, size_t n, series_set_t **out)
+{
     rs_vec_t all = {0};
     if (q->mint <= q->maxt) {
         for (size_t r = 0; r < q->nreaders; r++) {
@@ -134,6 +206,7 @@ size_t series_set_len(const series_set_t *s) { return s ? s->n : 0; }
 labels_t series_set_labels(const series_set_t *s, size_t i)
 {
     if (!s || i >= s->n) return (labels_t){NULL, 0};
+    if (s->tl) return s->tl[i];
     return s->src[s->first[i]].labels;
 }
 
@@ -156,6 +229,7 @@ int series_set_samples(const series_set_t *s, size_t i, int64_t mint, int64_t ma
     if (mint < q->mint) mint = q->mint;
     if (maxt > q->maxt) maxt = q->maxt;
     if (mint > maxt) return MS_OK;
+    if (s->perm) i = s->perm[i];
     size_t a = s->first[i], b = s->first[i + 1];
     if (b - a == 1) {
         const reader_t *r = &q->readers[s->src[a].src];
@@ -188,6 +262,9 @@ void series_set_free(series_set_t *s)
     if (!s) return;
     free(s->src);
     free(s->first);
+    free(s->tl);
+    free(s->tl_store);
+    free(s->perm);
     free(s);
 }
 
@@ -238,9 +315,49 @@ static void finish_strs(str_vec_t *v, const char ***s, size_t **lens, size_t *n)
     *n = v->n;
 }
 
+/* Tenant mode: names (name == NULL) or values of one label of the tenant's series in range,
+ * gathered from their label sets; TENANT_LABEL itself is never listed. */
+static int tenant_strs(querier_t *q, const char *name, size_t name_len, const char ***s, size_t **lens, size_t *n)
+{
+    str_vec_t v = {0};
+    bool hidden = name && name_len == TENANT_LABEL_LEN && !memcmp(name, TENANT_LABEL, TENANT_LABEL_LEN);
+    matcher_t *has = NULL;
+    char err[64];
+    int rc = MS_OK;
+    if (name && !hidden) rc = matcher_new(MATCH_NEQ, name, name_len, "", 0, &has, err, sizeof err);
+    series_set_t *set = NULL;
+    if (rc == MS_OK && !hidden) {
+        const matcher_t *ms[2] = {q->tenant, has};
+        rc = select_raw(q, ms, has ? 2 : 1, &set);
+    }
+    for (size_t i = 0; rc == MS_OK && set && i < set->n; i++) {
+        labels_t ls = set->src[set->first[i]].labels;
+        for (size_t k = 0; k < ls.n; k++) {
+            const label_t *l = &ls.v[k];
+            if (!name) {
+                if (l->name_len != TENANT_LABEL_LEN || memcmp(l->name, TENANT_LABEL, TENANT_LABEL_LEN))
+                    str_vec_push(&v, l->name, l->name_len);
+            } else if (l->name_len == name_len && !memcmp(l->name, name, name_len)) {
+                str_vec_push(&v, l->value, l->value_len);
+            }
+        }
+    }
+    series_set_free(set);
+    matcher_free(has);
+    if (rc != MS_OK) {
+        free(v.s);
+        free(v.len);
+        return rc;
+    }
+    /* one series' names are sorted but several series interleave: finish_strs sorts them */
+    finish_strs(&v, s, lens, n);
+    return MS_OK;
+}
+
 int querier_label_names(querier_t *q, const char ***names, size_t **name_lens, size_t *n)
 {
     if (!q || !names || !name_lens || !n) return MS_EINVAL;
+    if (q->tenant) return tenant_strs(q, NULL, 0, names, name_lens, n);
     str_vec_t v = {0};
     for (size_t r = 0; r < q->nreaders && q->mint <= q->maxt; r++)
         q->readers[r].ops->label_names(q->readers[r].self, q->mint, q->maxt, &v);
@@ -252,6 +369,7 @@ int querier_label_values(querier_t *q, const char *name, size_t name_len, const 
                          size_t **value_lens, size_t *n)
 {
     if (!q || !name || !values || !value_lens || !n) return MS_EINVAL;
+    if (q->tenant) return tenant_strs(q, name, name_len, values, value_lens, n);
     str_vec_t v = {0};
     for (size_t r = 0; r < q->nreaders && q->mint <= q->maxt; r++)
         q->readers[r].ops->label_values(q->readers[r].self, name, name_len, q->mint, q->maxt, &v);

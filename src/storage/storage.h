@@ -88,6 +88,15 @@ int appender_add_metadata(appender_t *a, const char *metric, size_t metric_len, 
                           size_t type_len, const char *help, size_t help_len, const char *unit, size_t unit_len);
 /* Logs everything to the WAL, syncs per policy, applies to the head, frees the appender.
  * On error (MS_EIO, MS_ENOSPC, ...) nothing of the batch is applied or acknowledged. */
+/* Multi-tenancy: the reserved label every series of a named tenant carries (the API refuses it
+ * from clients on every ingest path, so no one can write into another tenant). */
+#define TENANT_LABEL "__tenant__"
+#define TENANT_LABEL_LEN 10
+/* Makes every later appender_add of a insert TENANT_LABEL=name (at its sorted place, hash
+ * recomputed) into the series it adds; appender_add then refuses (MS_EINVAL) label sets that
+ * already carry TENANT_LABEL. name (len > 0) is borrowed until commit or rollback. Without this
+ * call (open mode) labels are stored as given. */
+int appender_set_tenant(appender_t *a, const char *name, size_t len);
 int appender_commit(appender_t *a, append_result_t *res);
 void appender_rollback(appender_t *a); /* discards and frees; accepts NULL */
 
@@ -116,6 +125,13 @@ int querier_label_names(querier_t *q, const char ***names, size_t **name_lens, s
 /* All values of one label, sorted, unique, of series with data in range; as above. */
 int querier_label_values(querier_t *q, const char *name, size_t name_len, const char ***values,
                          size_t **value_lens, size_t *n);
+
+/* Scopes q to one tenant (name copied, len > 0): querier_select ANDs TENANT_LABEL="name" into
+ * every select and returns label sets without TENANT_LABEL (re-sorted, so the set stays in
+ * labels_cmp order); querier_label_names/values see only that tenant's series and never
+ * TENANT_LABEL. Call right after db_querier, before anything else. Without it (open mode) q
+ * sees every series as stored. */
+int querier_set_tenant(querier_t *q, const char *name, size_t len);
 
 /* ---- metadata and status ---- */
 
