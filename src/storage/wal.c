@@ -1,12 +1,22 @@
 /* wal.c owns WAL segment files: naming, framing checks on replay (torn tail truncation,
- * CRC32C, resync), the single-write() append path, group-commit fdatasync, the interval sync
- * thread, and deletion of segments wholly older than retention. Format: docs/format/wal.md. */
+ * CRC32C, resync, the cut left by a write fault), the single-write() append path, group-commit
+ * fdatasync, the interval sync thread, recovery from write/fsync faults, and deletion of segments
+ * wholly older than retention. Format: docs/format/wal.md.
+ *
+ * Faults: a failed write whose partial bytes can be cut off again (ENOSPC) leaves the segment in
+ * use. Any other failure (fsync, EIO, a failed truncate, a failed segment creation) puts the WAL
+ * in the fault state: the next wal_write or wal_cut first "recovers": it truncates the open
+ * segment back to its last good length (fdatasynced bytes under fsync=always), closes it and
+ * creates a new segment whose header records that length, so replay ignores whatever the
+ * kernel may still write of the old tail. Until that succeeds every write fails with the
+ * original kind of error (MS_ENOSPC or MS_EIO), and nothing is acknowledged. */
 #include "storage/wal.h"
 #include "storage/record.h"
 #include "util/alloc.h"
 #include "util/clock.h"
 #include "util/crc32c.h"
 #include "util/cursor.h"
+#include "util/fio.h"
 #include "util/log.h"
 #include "util/status.h"
 #include <dirent.h>
@@ -14,6 +24,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +34,9 @@
 
 static const uint8_t SEG_MAGIC[4] = {'M', 'S', 'W', 'L'};
 #define SEG_VERSION 1
+#define SEG_FLAG_CUT 1u /* header carries the good length of the previous segment */
+#define SEG_CUT_HEADER_LEN (WAL_SEG_HEADER_LEN + 16)
+#define FAIL_LOG_EVERY_NS (30LL * 1000000000LL)
 
 typedef struct seginfo {
     uint32_t idx;
@@ -30,16 +44,25 @@ typedef struct seginfo {
     uint64_t size;
 } seginfo_t;
 
+typedef struct lost_range {
+    uint64_t lo, hi; /* logical ends in (lo, hi] were cut away by a recovery: never synced */
+} lost_range_t;
+
 struct wal {
     metrics_histogram_t fsync_seconds; /* latency of every fdatasync on the append path */
     char *dir;
     wal_opts_t o;
-    pthread_mutex_t mu; /* guards fd, segs, written, broken (writers) */
+    pthread_mutex_t mu; /* guards fd, segs, written, fault, seg_base, seg_hdr (writers) */
     int fd;
     seginfo_t *segs; /* last one is open when fd >= 0 */
     size_t nsegs, capsegs;
-    uint64_t written; /* logical bytes written since open */
-    bool broken;
+    uint64_t written;  /* logical bytes written since open */
+    uint64_t seg_base; /* logical offset of the open segment's first record byte */
+    uint64_t seg_hdr;  /* header length of the open segment */
+    bool fault;        /* must recover (cut to a new segment) before the next write */
+    bool closed_cut;   /* after a fault: the old segment was closed, its good length is cut_len */
+    uint32_t cut_idx;
+    uint64_t cut_len;
     uint32_t replaying; /* segment number inside wal_replay's callback */
     uint32_t floor;     /* lowest number for a new segment */
 
@@ -48,6 +71,14 @@ struct wal {
     bool syncing, sync_broken;
     int sync_fd;
     uint64_t pub_written, synced;
+    lost_range_t *lost; /* guarded by smu */
+    size_t nlost, caplost;
+
+    pthread_mutex_t lmu; /* fault logging state */
+    atomic_bool degraded;
+    uint64_t fails_since; /* failed attempts since the last success */
+    int64_t fail_logged_ns;
+    atomic_uint_fast64_t failures;
 
     pthread_t thr;
     bool thr_started, stop;
@@ -60,22 +91,13 @@ static void seg_path(const wal_t *w, uint32_t idx, char *out, size_t n)
     snprintf(out, n, "%s/%08u", w->dir, idx);
 }
 
-static int fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (fd < 0) return MS_EIO;
-    int rc = fsync(fd);
-    close(fd);
-    return rc ? MS_EIO : MS_OK;
-}
-
 static void *interval_main(void *arg);
 
 int wal_open(const char *dir, const wal_opts_t *o, wal_t **out, char *err, size_t err_len)
 {
     if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
         snprintf(err, err_len, "mkdir %s: %s", dir, strerror(errno));
-        return MS_EIO;
+        return fio_errno_status(errno);
     }
     wal_t *w = xcalloc(1, sizeof(*w));
     metrics_histogram_init(&w->fsync_seconds, metrics_latency_buckets, metrics_latency_buckets_n);
@@ -87,24 +109,129 @@ int wal_open(const char *dir, const wal_opts_t *o, wal_t **out, char *err, size_
     pthread_mutex_init(&w->mu, NULL);
     pthread_mutex_init(&w->smu, NULL);
     pthread_cond_init(&w->scond, NULL);
+    pthread_mutex_init(&w->lmu, NULL);
     pthread_mutex_init(&w->tmu, NULL);
     pthread_cond_init(&w->tcond, NULL);
+    atomic_init(&w->degraded, false);
+    atomic_init(&w->failures, 0);
     *out = w;
     return MS_OK;
 }
 
+/* ---- fault bookkeeping ---- */
+
+/* Counts a failed attempt to persist; logs the first one of a run loudly and the rest at most
+ * every 30 s, so a full disk under load does not flood the log. */
+static void note_failure(wal_t *w, const char *what, int rc, int err)
+{
+    atomic_fetch_add(&w->failures, 1);
+    int64_t now = clock_mono_ns();
+    pthread_mutex_lock(&w->lmu);
+    w->fails_since++;
+    if (!atomic_load(&w->degraded)) {
+        atomic_store(&w->degraded, true);
+        w->fail_logged_ns = now;
+        log_error("wal: %s failed: %s (%s); storage is not ready for writes: they are refused with 503 "
+                  "until the disk accepts them again", what, err ? strerror(err) : "no progress", ms_strerror(rc));
+    } else if (now - w->fail_logged_ns >= FAIL_LOG_EVERY_NS) {
+        w->fail_logged_ns = now;
+        log_warn("wal: still cannot persist writes: %s failed: %s (%llu failed attempts so far)", what,
+                 err ? strerror(err) : "no progress", (unsigned long long)w->fails_since);
+    }
+    pthread_mutex_unlock(&w->lmu);
+}
+
+/* A write (or sync) went through: leave the degraded state, once. */
+static void note_success(wal_t *w)
+{
+    if (!atomic_load(&w->degraded)) return;
+    pthread_mutex_lock(&w->lmu);
+    if (atomic_load(&w->degraded)) {
+        atomic_store(&w->degraded, false);
+        log_info("wal: writes persist again after %llu failed attempts; storage is ready for writes",
+                 (unsigned long long)w->fails_since);
+        w->fails_since = 0;
+    }
+    pthread_mutex_unlock(&w->lmu);
+}
+
+uint64_t wal_write_failures(const wal_t *w) { return atomic_load(&((wal_t *)w)->failures); }
+
+bool wal_writable(const wal_t *w) { return !atomic_load(&((wal_t *)w)->degraded); }
+
+/* ---- segment headers ---- */
+
+typedef struct seg_header {
+    size_t len;       /* 0: not a valid header */
+    bool cut;         /* carries the good length of segment cut_idx */
+    uint32_t cut_idx;
+    uint64_t cut_len;
+} seg_header_t;
+
+/* Parses a segment header through the cursor. *torn: the bytes are a valid prefix of a header. */
+static seg_header_t parse_header(const uint8_t *b, size_t len, bool *torn)
+{
+    seg_header_t h = {0};
+    *torn = false;
+    size_t m = len < 4 ? len : 4;
+    if (memcmp(b, SEG_MAGIC, m) != 0) return h;
+    if (len < WAL_SEG_HEADER_LEN) {
+        *torn = true;
+        return h;
+    }
+    cursor_t c;
+    cursor_init(&c, b, len);
+    cursor_bytes(&c, 4);
+    uint8_t version = cursor_u8(&c), flags = cursor_u8(&c);
+    uint8_t r0 = cursor_u8(&c), r1 = cursor_u8(&c);
+    if (!cursor_ok(&c) || version != SEG_VERSION || r0 || r1 || (flags & ~SEG_FLAG_CUT)) return h;
+    if (!(flags & SEG_FLAG_CUT)) {
+        h.len = WAL_SEG_HEADER_LEN;
+        return h;
+    }
+    if (len < SEG_CUT_HEADER_LEN) {
+        *torn = true;
+        return h;
+    }
+    h.cut_idx = cursor_u32le(&c);
+    h.cut_len = cursor_u64le(&c);
+    uint32_t crc = cursor_u32le(&c);
+    if (!cursor_ok(&c) || crc != crc32c(0, b, SEG_CUT_HEADER_LEN - 4) || h.cut_len < WAL_SEG_HEADER_LEN) return h;
+    h.cut = true;
+    h.len = SEG_CUT_HEADER_LEN;
+    return h;
+}
+
+static size_t build_header(uint8_t *hdr, bool cut, uint32_t cut_idx, uint64_t cut_len)
+{
+    memcpy(hdr, SEG_MAGIC, 4);
+    hdr[4] = SEG_VERSION;
+    hdr[5] = cut ? SEG_FLAG_CUT : 0;
+    hdr[6] = hdr[7] = 0;
+    if (!cut) return WAL_SEG_HEADER_LEN;
+    for (int i = 0; i < 4; i++) hdr[8 + i] = (uint8_t)(cut_idx >> (8 * i));
+    for (int i = 0; i < 8; i++) hdr[12 + i] = (uint8_t)(cut_len >> (8 * i));
+    uint32_t crc = crc32c(0, hdr, SEG_CUT_HEADER_LEN - 4);
+    for (int i = 0; i < 4; i++) hdr[20 + i] = (uint8_t)(crc >> (8 * i));
+    return SEG_CUT_HEADER_LEN;
+}
+
 /* ---- replay ---- */
 
-static int read_file(const char *path, uint8_t **data, size_t *len)
+static int read_file(const char *path, size_t max, uint8_t **data, size_t *len)
 {
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) return MS_EIO;
+    int fd;
+    int rc = fio_open(path, O_RDONLY, 0, &fd);
+    if (rc != MS_OK) return rc;
     struct stat st;
     if (fstat(fd, &st) != 0) {
+        int e = errno;
         close(fd);
+        errno = e;
         return MS_EIO;
     }
     size_t n = (size_t)st.st_size, got = 0;
+    if (n > max) n = max;
     uint8_t *b = xmalloc(n ? n : 1);
     while (got < n) {
         ssize_t r = read(fd, b + got, n - got);
@@ -144,15 +271,19 @@ static void list_segments(wal_t *w, uint32_t **idx, size_t *n)
     if (*n > 1) qsort(*idx, *n, sizeof(uint32_t), idx_cmp);
 }
 
-/* Replays one segment's records. last: this is the newest segment (a short tail is torn). */
+/* Replays one segment's records. last: this is the newest segment (a short tail is torn).
+ * limit: the good length a later segment's header recorded after a write fault (SIZE_MAX if
+ * none); bytes past it were never acknowledged and are ignored. */
 static void replay_segment(wal_t *w, int pass, const char *path, const uint8_t *b, size_t len, bool last,
-                           wal_record_fn fn, void *arg, wal_replay_stats_t *st, int64_t *maxt)
+                           size_t limit, wal_record_fn fn, void *arg, wal_replay_stats_t *st, int64_t *maxt)
 {
     bool report = pass == 1;
-    if (len < WAL_SEG_HEADER_LEN || memcmp(b, SEG_MAGIC, 4) != 0 || b[4] != SEG_VERSION) {
-        if (len == 0) return;
+    if (len == 0) return;
+    bool torn;
+    seg_header_t h = parse_header(b, len, &torn);
+    if (!h.len) {
         if (report) {
-            if (last && len < WAL_SEG_HEADER_LEN && memcmp(b, SEG_MAGIC, len < 4 ? len : 4) == 0) {
+            if (last && torn) {
                 log_warn("wal: %s: torn segment header (%zu bytes), truncating", path, len);
                 st->torn++;
                 if (truncate(path, 0) != 0) log_warn("wal: truncate %s: %s", path, strerror(errno));
@@ -163,8 +294,14 @@ static void replay_segment(wal_t *w, int pass, const char *path, const uint8_t *
         }
         return;
     }
+    if (len > limit) {
+        if (report)
+            log_info("wal: %s: ignoring %zu bytes after offset %zu (written before a write fault, never acknowledged)",
+                     path, len - limit, limit);
+        len = limit < h.len ? h.len : limit;
+    }
     cursor_t c;
-    cursor_init(&c, b + WAL_SEG_HEADER_LEN, len - WAL_SEG_HEADER_LEN);
+    cursor_init(&c, b + h.len, len - h.len);
     bool resyncing = false; /* after a CRC failure the next header must check out */
     while (!cursor_done(&c)) {
         size_t off = len - cursor_left(&c);
@@ -210,29 +347,40 @@ static void replay_segment(wal_t *w, int pass, const char *path, const uint8_t *
     }
 }
 
-static int open_segment(wal_t *w, uint32_t idx)
+/* Creates segment idx with a header (recording the previous segment's good length if cut),
+ * makes it durable, and makes it the open segment. On failure nothing is left behind (best
+ * effort) and the state is unchanged. Caller holds w->mu (or is single-threaded). */
+static int open_segment(wal_t *w, uint32_t idx, bool cut, uint32_t cut_idx, uint64_t cut_len)
 {
     char path[PATH_MAX];
     seg_path(w, idx, path, sizeof(path));
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        log_error("wal: create %s: %s", path, strerror(errno));
-        return errno == ENOSPC ? MS_ENOSPC : MS_EIO;
+    int fd;
+    int rc = fio_open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644, &fd);
+    if (rc != MS_OK) {
+        note_failure(w, "creating a WAL segment", rc, errno);
+        return rc == MS_ENOSPC ? MS_ENOSPC : MS_EIO;
     }
-    uint8_t hdr[WAL_SEG_HEADER_LEN] = {'M', 'S', 'W', 'L', SEG_VERSION, 0, 0, 0};
-    if (write(fd, hdr, sizeof(hdr)) != (ssize_t)sizeof(hdr)) {
+    uint8_t hdr[SEG_CUT_HEADER_LEN];
+    size_t hl = build_header(hdr, cut, cut_idx, cut_len);
+    const char *what = "writing a WAL segment header";
+    rc = fio_write_all(fd, hdr, hl, NULL);
+    if (rc == MS_OK && w->o.fsync != WAL_FSYNC_NEVER) {
+        what = "syncing a new WAL segment";
+        rc = fio_fdatasync(fd);
+        if (rc == MS_OK) rc = fio_fsync_dir(w->dir);
+    }
+    if (rc != MS_OK) {
         int e = errno;
+        note_failure(w, what, rc, e);
         close(fd);
         unlink(path);
-        return e == ENOSPC ? MS_ENOSPC : MS_EIO;
-    }
-    if (w->o.fsync != WAL_FSYNC_NEVER && (fdatasync(fd) != 0 || fsync_dir(w->dir) != 0)) {
-        close(fd);
-        return MS_EIO;
+        return rc == MS_ENOSPC ? MS_ENOSPC : MS_EIO;
     }
     if (w->nsegs == w->capsegs) XGROW(w->segs, w->capsegs, w->nsegs + 1);
-    w->segs[w->nsegs++] = (seginfo_t){idx, INT64_MIN, WAL_SEG_HEADER_LEN};
+    w->segs[w->nsegs++] = (seginfo_t){idx, INT64_MIN, hl};
     w->fd = fd;
+    w->seg_base = w->written;
+    w->seg_hdr = hl;
     return MS_OK;
 }
 
@@ -243,14 +391,32 @@ int wal_replay(wal_t *w, wal_record_fn fn, void *arg, wal_replay_stats_t *st)
     size_t n;
     list_segments(w, &idx, &n);
     int64_t *maxts = xcalloc(n ? n : 1, sizeof(int64_t));
-    for (size_t i = 0; i < n; i++) maxts[i] = INT64_MIN;
+    size_t *limits = xcalloc(n ? n : 1, sizeof(size_t));
+    for (size_t i = 0; i < n; i++) {
+        maxts[i] = INT64_MIN;
+        limits[i] = SIZE_MAX;
+    }
+    /* a segment started after a write fault names the good length of the one it replaced */
+    for (size_t i = 1; i < n; i++) {
+        char path[PATH_MAX];
+        seg_path(w, idx[i], path, sizeof(path));
+        uint8_t *b;
+        size_t len;
+        if (read_file(path, SEG_CUT_HEADER_LEN, &b, &len) != MS_OK) continue;
+        bool torn;
+        seg_header_t h = parse_header(b, len, &torn);
+        free(b);
+        if (!h.cut) continue;
+        for (size_t j = 0; j < i; j++)
+            if (idx[j] == h.cut_idx && h.cut_len < limits[j]) limits[j] = (size_t)h.cut_len;
+    }
     for (int pass = 0; pass < 2; pass++) {
         for (size_t i = 0; i < n; i++) {
             char path[PATH_MAX];
             seg_path(w, idx[i], path, sizeof(path));
             uint8_t *b;
             size_t len;
-            if (read_file(path, &b, &len) != MS_OK) {
+            if (read_file(path, SIZE_MAX, &b, &len) != MS_OK) {
                 if (pass == 1) {
                     log_warn("wal: cannot read %s: %s", path, strerror(errno));
                     st->corrupt++;
@@ -258,7 +424,7 @@ int wal_replay(wal_t *w, wal_record_fn fn, void *arg, wal_replay_stats_t *st)
                 continue;
             }
             w->replaying = idx[i];
-            replay_segment(w, pass, path, b, len, i + 1 == n, fn, arg, st, &maxts[i]);
+            replay_segment(w, pass, path, b, len, i + 1 == n, limits[i], fn, arg, st, &maxts[i]);
             free(b);
         }
     }
@@ -275,10 +441,12 @@ int wal_replay(wal_t *w, wal_record_fn fn, void *arg, wal_replay_stats_t *st)
     if (next < w->floor) next = w->floor;
     free(idx);
     free(maxts);
+    free(limits);
     pthread_mutex_lock(&w->mu);
-    int rc = open_segment(w, next);
+    int rc = open_segment(w, next, false, 0, 0);
     pthread_mutex_unlock(&w->mu);
     if (rc != MS_OK) return rc;
+    note_success(w);
     w->sync_fd = w->fd;
     if (w->o.fsync == WAL_FSYNC_INTERVAL) {
         if (pthread_create(&w->thr, NULL, interval_main, w) == 0) w->thr_started = true;
@@ -292,12 +460,69 @@ int wal_replay(wal_t *w, wal_record_fn fn, void *arg, wal_replay_stats_t *st)
 static int timed_fdatasync(wal_t *w, int fd)
 {
     int64_t t0 = clock_mono_ns();
-    int rc = fdatasync(fd);
+    int rc = fio_fdatasync(fd);
     metrics_histogram_observe(&w->fsync_seconds, (double)(clock_mono_ns() - t0) / 1e9);
     return rc;
 }
 
 const metrics_histogram_t *wal_fsync_histogram(const wal_t *w) { return &w->fsync_seconds; }
+
+static uint32_t next_idx(const wal_t *w)
+{
+    uint32_t next = w->nsegs ? w->segs[w->nsegs - 1].idx + 1 : 1;
+    return next < w->floor ? w->floor : next;
+}
+
+/* Leaves the fault state: cuts the open segment back to its good length (the fdatasynced bytes
+ * under fsync=always, everything written otherwise), closes it, and starts a new segment whose
+ * header records that length. Waiters on the cut-off bytes get MS_EIO from wal_sync. Safe to
+ * call again after a failure: it resumes where it stopped. Caller holds w->mu. */
+static int recover_locked(wal_t *w)
+{
+    pthread_mutex_lock(&w->smu);
+    while (w->syncing) pthread_cond_wait(&w->scond, &w->smu);
+    if (w->fd >= 0) {
+        seginfo_t *seg = &w->segs[w->nsegs - 1];
+        uint64_t good = seg->size;
+        if (w->o.fsync == WAL_FSYNC_ALWAYS) {
+            uint64_t rel = w->seg_hdr + (w->synced > w->seg_base ? w->synced - w->seg_base : 0);
+            if (rel < good) good = rel;
+        }
+        if (w->written > w->synced) {
+            if (w->nlost == w->caplost) XGROW(w->lost, w->caplost, w->nlost + 1);
+            w->lost[w->nlost++] = (lost_range_t){w->synced, w->written};
+        }
+        w->synced = w->pub_written = w->written; /* nothing left to sync on the old fd */
+        w->sync_fd = -1;
+        pthread_mutex_unlock(&w->smu);
+        if (fio_ftruncate(w->fd, (off_t)good) != MS_OK)
+            log_warn("wal: truncating segment %08u to %llu bytes after a fault: %s (replay ignores the rest)",
+                     seg->idx, (unsigned long long)good, strerror(errno));
+        if (w->o.fsync == WAL_FSYNC_INTERVAL && good > w->seg_hdr)
+            log_warn("wal: segment %08u: a sync failed under --wal-fsync=interval; up to one interval of "
+                     "acknowledged samples may not be on disk", seg->idx);
+        close(w->fd);
+        w->fd = -1;
+        seg->size = good;
+        w->closed_cut = true;
+        w->cut_idx = seg->idx;
+        w->cut_len = good;
+    } else {
+        pthread_mutex_unlock(&w->smu);
+    }
+    int rc = open_segment(w, next_idx(w), w->closed_cut, w->cut_idx, w->cut_len);
+    if (rc != MS_OK) return rc;
+    if (w->closed_cut)
+        log_info("wal: started segment %08u after a write fault; segment %08u ends at byte %llu",
+                 w->segs[w->nsegs - 1].idx, w->cut_idx, (unsigned long long)w->cut_len);
+    w->closed_cut = false;
+    w->fault = false;
+    pthread_mutex_lock(&w->smu);
+    w->sync_fd = w->fd;
+    w->sync_broken = false;
+    pthread_mutex_unlock(&w->smu);
+    return MS_OK;
+}
 
 /* Closes the open segment after making it durable and opens the next. Caller holds w->mu. */
 static int rotate_locked(wal_t *w)
@@ -305,24 +530,29 @@ static int rotate_locked(wal_t *w)
     pthread_mutex_lock(&w->smu);
     while (w->syncing) pthread_cond_wait(&w->scond, &w->smu);
     int rc = MS_OK;
-    if (w->o.fsync != WAL_FSYNC_NEVER) {
-        if (timed_fdatasync(w, w->fd) != 0) {
+    if (w->sync_broken) {
+        rc = MS_EIO;
+    } else if (w->o.fsync != WAL_FSYNC_NEVER) {
+        rc = timed_fdatasync(w, w->fd);
+        if (rc != MS_OK) {
+            note_failure(w, "fdatasync of the WAL segment being closed", rc, errno);
             w->sync_broken = true;
-            rc = MS_EIO;
-        } else if (w->pub_written > w->synced) {
-            w->synced = w->pub_written;
         }
     }
+    if (rc == MS_OK) {
+        w->synced = w->pub_written = w->written;
+        w->sync_fd = -1;
+    }
     pthread_mutex_unlock(&w->smu);
-    if (rc) {
-        w->broken = true;
-        return rc;
+    if (rc != MS_OK) {
+        w->fault = true;
+        return recover_locked(w); /* cuts the unsynced tail and starts the next segment anyway */
     }
     close(w->fd);
     w->fd = -1;
-    rc = open_segment(w, w->segs[w->nsegs - 1].idx + 1);
-    if (rc) {
-        w->broken = true;
+    rc = open_segment(w, next_idx(w), false, 0, 0);
+    if (rc != MS_OK) {
+        w->fault = true; /* the next write retries creating the segment */
         return rc;
     }
     pthread_mutex_lock(&w->smu);
@@ -331,41 +561,45 @@ static int rotate_locked(wal_t *w)
     return MS_OK;
 }
 
+/* Recovers first if a write or sync failed since. Caller holds w->mu. */
+static int ready_locked(wal_t *w)
+{
+    if (w->fd < 0 && !w->fault) return MS_EIO; /* not replayed yet */
+    pthread_mutex_lock(&w->smu);
+    if (w->sync_broken) w->fault = true;
+    pthread_mutex_unlock(&w->smu);
+    return w->fault ? recover_locked(w) : MS_OK;
+}
+
 int wal_write(wal_t *w, const void *p, size_t n, int64_t maxt, uint64_t *end)
 {
     pthread_mutex_lock(&w->mu);
-    if (w->broken || w->fd < 0) {
+    int rc = ready_locked(w);
+    if (rc != MS_OK) {
         pthread_mutex_unlock(&w->mu);
-        return MS_EIO;
+        return rc;
     }
     seginfo_t *seg = &w->segs[w->nsegs - 1];
-    if (seg->size + n > (uint64_t)w->o.segment_bytes && seg->size > WAL_SEG_HEADER_LEN) {
-        int rc = rotate_locked(w);
-        if (rc) {
+    if (seg->size + n > (uint64_t)w->o.segment_bytes && seg->size > w->seg_hdr) {
+        rc = rotate_locked(w);
+        if (rc != MS_OK) {
             pthread_mutex_unlock(&w->mu);
             return rc;
         }
         seg = &w->segs[w->nsegs - 1];
     }
-    const uint8_t *b = p;
     size_t done = 0;
-    int err = 0;
-    while (done < n) {
-        ssize_t r = write(w->fd, b + done, n - done);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) {
-            err = r < 0 ? errno : ENOSPC;
-            break;
-        }
-        done += (size_t)r;
-    }
-    if (err) {
-        log_error("wal: write: %s", strerror(err));
-        /* take the partial record back out so later records stay readable */
-        if (done && (ftruncate(w->fd, (off_t)seg->size) != 0 || lseek(w->fd, (off_t)seg->size, SEEK_SET) < 0))
-            w->broken = true;
+    rc = fio_write_all(w->fd, p, n, &done);
+    if (rc != MS_OK) {
+        int e = errno;
+        note_failure(w, "WAL write", rc, e);
+        /* ENOSPC: cut the partial record back out and keep the segment; anything else (EIO, a
+         * failed cut): do not trust this segment's tail, start a new one on the next write */
+        if (rc != MS_ENOSPC ||
+            (done && (fio_ftruncate(w->fd, (off_t)seg->size) != MS_OK || lseek(w->fd, (off_t)seg->size, SEEK_SET) < 0)))
+            w->fault = true;
         pthread_mutex_unlock(&w->mu);
-        return err == ENOSPC ? MS_ENOSPC : MS_EIO;
+        return rc == MS_ENOSPC ? MS_ENOSPC : MS_EIO;
     }
     seg->size += n;
     if (maxt > seg->maxt) seg->maxt = maxt;
@@ -375,7 +609,15 @@ int wal_write(wal_t *w, const void *p, size_t n, int64_t maxt, uint64_t *end)
     w->pub_written = w->written;
     pthread_mutex_unlock(&w->smu);
     pthread_mutex_unlock(&w->mu);
+    if (w->o.fsync != WAL_FSYNC_ALWAYS) note_success(w);
     return MS_OK;
+}
+
+static bool lost_locked(const wal_t *w, uint64_t end)
+{
+    for (size_t i = w->nlost; i-- > 0;)
+        if (end > w->lost[i].lo && end <= w->lost[i].hi) return true;
+    return false;
 }
 
 int wal_sync(wal_t *w, uint64_t end)
@@ -391,20 +633,20 @@ int wal_sync(wal_t *w, uint64_t end)
         uint64_t target = w->pub_written;
         pthread_mutex_unlock(&w->smu);
         int rc = timed_fdatasync(w, fd);
-        if (rc != 0) log_error("wal: fdatasync: %s", strerror(errno));
+        int e = errno;
         pthread_mutex_lock(&w->smu);
         w->syncing = false;
-        if (rc != 0) w->sync_broken = true; /* fsync failure is not retryable: dirty pages may be gone */
-        else if (target > w->synced) w->synced = target;
+        if (rc != MS_OK) {
+            note_failure(w, "WAL fdatasync", rc, e);
+            w->sync_broken = true; /* not retryable on this fd: dirty pages may be gone */
+        } else if (target > w->synced) {
+            w->synced = target;
+        }
         pthread_cond_broadcast(&w->scond);
     }
-    int ret = w->synced >= end ? MS_OK : MS_EIO;
+    int ret = w->synced >= end && !lost_locked(w, end) ? MS_OK : MS_EIO;
     pthread_mutex_unlock(&w->smu);
-    if (ret != MS_OK) {
-        pthread_mutex_lock(&w->mu);
-        w->broken = true;
-        pthread_mutex_unlock(&w->mu);
-    }
+    if (ret == MS_OK && end) note_success(w);
     return ret;
 }
 
@@ -424,8 +666,9 @@ static void *interval_main(void *arg)
         pthread_mutex_unlock(&w->tmu);
         pthread_mutex_lock(&w->smu);
         uint64_t target = w->pub_written;
+        bool todo = target > w->synced && !w->sync_broken;
         pthread_mutex_unlock(&w->smu);
-        wal_sync(w, target);
+        if (todo) wal_sync(w, target);
         pthread_mutex_lock(&w->tmu);
     }
     pthread_mutex_unlock(&w->tmu);
@@ -444,7 +687,15 @@ uint64_t wal_size(wal_t *w)
 int wal_cut(wal_t *w)
 {
     pthread_mutex_lock(&w->mu);
-    int rc = w->broken || w->fd < 0 ? MS_EIO : rotate_locked(w);
+    int rc;
+    if (w->fd < 0 && !w->fault) {
+        rc = MS_EIO;
+    } else {
+        pthread_mutex_lock(&w->smu);
+        if (w->sync_broken) w->fault = true;
+        pthread_mutex_unlock(&w->smu);
+        rc = w->fault ? recover_locked(w) : rotate_locked(w); /* a recovery is itself a cut */
+    }
     pthread_mutex_unlock(&w->mu);
     return rc;
 }
@@ -503,7 +754,7 @@ int wal_delete_upto(wal_t *w, uint32_t below, int64_t cutoff, uint64_t *deleted)
     if (i) memmove(&w->segs[0], &w->segs[i], (w->nsegs - i) * sizeof(seginfo_t));
     w->nsegs -= i;
     pthread_mutex_unlock(&w->mu);
-    if (i && w->o.fsync != WAL_FSYNC_NEVER) fsync_dir(w->dir);
+    if (i && w->o.fsync != WAL_FSYNC_NEVER) fio_fsync_dir(w->dir);
     return rc;
 }
 
@@ -518,15 +769,17 @@ void wal_close(wal_t *w)
         pthread_join(w->thr, NULL);
     }
     if (w->fd >= 0) {
-        if (w->o.fsync != WAL_FSYNC_NEVER && fdatasync(w->fd) != 0)
+        if (w->o.fsync != WAL_FSYNC_NEVER && !w->sync_broken && fio_fdatasync(w->fd) != MS_OK)
             log_error("wal: fdatasync on close: %s", strerror(errno));
         close(w->fd);
     }
     pthread_mutex_destroy(&w->mu);
     pthread_mutex_destroy(&w->smu);
     pthread_cond_destroy(&w->scond);
+    pthread_mutex_destroy(&w->lmu);
     pthread_mutex_destroy(&w->tmu);
     pthread_cond_destroy(&w->tcond);
+    free(w->lost);
     free(w->segs);
     free(w->dir);
     free(w);

@@ -39,10 +39,15 @@ int wal_replay(wal_t *w, wal_record_fn fn, void *arg, wal_replay_stats_t *st);
 
 /* Writes framed records (one or more) in one write(); *end is the logical end offset to pass
  * to wal_sync. maxt: the newest sample time in the batch (for segment retention). On failure
- * the partial write is truncated away (or the WAL is marked broken) and MS_EIO/MS_ENOSPC
- * returned. */
+ * MS_ENOSPC or MS_EIO is returned and nothing of the batch counts as written: an ENOSPC partial
+ * write is truncated away; any other fault makes the next wal_write/wal_cut first cut the
+ * segment back to its last good length and start a new segment whose header records that
+ * length (replay ignores the rest). That recovery is retried by every later call, so writes
+ * succeed again on their own once the disk does; until then they fail. */
 int wal_write(wal_t *w, const void *p, size_t n, int64_t maxt, uint64_t *end);
-/* Group commit: returns once everything up to end is fdatasynced (MS_EIO if fsync failed). */
+/* Group commit: returns once everything up to end is fdatasynced. MS_EIO if fsync failed or a
+ * recovery cut the bytes up to end away: the caller must not acknowledge them. A failed fsync is
+ * never retried on the same segment (Linux may have dropped the dirty pages). */
 int wal_sync(wal_t *w, uint64_t end);
 uint64_t wal_size(wal_t *w); /* bytes in all live segments */
 /* Deletes whole segments whose newest sample is older than cutoff, except the open one and any
@@ -63,6 +68,10 @@ uint32_t wal_open_segment_idx(wal_t *w);
 /* Deletes the prefix of closed segments numbered below `below` whose newest sample is older
  * than cutoff (same re-logging precondition as wal_delete_before). */
 int wal_delete_upto(wal_t *w, uint32_t below, int64_t cutoff, uint64_t *deleted);
+/* Failed WAL writes, fsyncs and segment creations since open (for /metrics). */
+uint64_t wal_write_failures(const wal_t *w);
+/* False from a failed write/fsync until a write is persisted again (readiness for writes). */
+bool wal_writable(const wal_t *w);
 void wal_close(wal_t *w); /* syncs unless fsync mode is NEVER; accepts NULL */
 
 #endif
