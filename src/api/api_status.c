@@ -4,6 +4,7 @@
 #include "api/api.h"
 #include "api/json.h"
 #include "api/version.h"
+#include "util/status.h"
 #include <inttypes.h>
 #include <stdio.h>
 #include <time.h>
@@ -116,17 +117,71 @@ void api_handle_config(api_t *api, const api_request_t *req, api_response_t *res
     api_json_end(res);
 }
 
-void api_handle_tsdb_status(api_t *api, const api_request_t *req, api_response_t *res)
+static void stat_list(buf_t *b, const char *key, const db_stat_list_t *l)
+{
+    buf_printf(b, ",\"%s\":[", key);
+    for (size_t i = 0; i < l->n; i++) {
+        buf_puts(b, i ? ",{\"name\":" : "{\"name\":");
+        json_cstr(b, l->v[i].name);
+        buf_printf(b, ",\"value\":%" PRIu64 "}", l->v[i].value);
+    }
+    buf_putc(b, ']');
+}
+
+/* Metricstor's own object, beside Prometheus's keys (clients ignore keys they do not know):
+ * blocks, WAL and integrity figures (quarantined blocks, corrupt chunks met, corrupt WAL
+ * records skipped at replay). */
+static void tsdb_extra(api_t *api, buf_t *b)
 {
     db_stats_t st;
     db_stats(api->db, &st);
+    db_quarantined_t *q = NULL;
+    size_t nq = 0;
+    if (db_quarantined(api->db, &q, &nq) != MS_OK) nq = 0;
+    buf_printf(b,
+               ",\"metricstor\":{\"headBytes\":%" PRIu64 ",\"blocks\":%" PRIu64 ",\"blockBytes\":%" PRIu64
+               ",\"blockSamples\":%" PRIu64 ",\"blockSeries\":%" PRIu64 ",\"blocksMinTime\":%" PRId64
+               ",\"blocksMaxTime\":%" PRId64 ",\"walBytes\":%" PRIu64 ",\"walReplayRecords\":%" PRIu64
+               ",\"walReplayCorruptRecords\":%" PRIu64 ",\"blockCuts\":%" PRIu64 ",\"blockCutFailures\":%" PRIu64
+               ",\"corruptChunkReads\":%" PRIu64 ",\"quarantinedBlocks\":%zu,\"quarantine\":[",
+               st.head_bytes, st.blocks, st.block_bytes, st.block_samples, st.block_series, st.blocks_mint,
+               st.blocks_maxt, st.wal_bytes, st.wal_replay_records, st.wal_replay_corrupt, st.cuts, st.cut_failures,
+               db_block_corrupt_reads(api->db), nq);
+    for (size_t i = 0; i < nq; i++) {
+        buf_puts(b, i ? ",{\"name\":" : "{\"name\":");
+        json_cstr(b, q[i].name);
+        buf_puts(b, ",\"reason\":");
+        json_cstr(b, q[i].reason);
+        buf_printf(b, ",\"time\":%" PRId64 ",\"bytes\":%" PRIu64 "}", q[i].time_s, q[i].bytes);
+    }
+    buf_puts(b, "]}");
+    db_quarantined_free(q, nq);
+}
+
+/* GET /api/v1/status/tsdb in Prometheus 2.42's shape: head stats and four top-10 lists from the
+ * head's index. 2.42 takes no parameters (a `limit` is ignored, as there), so neither do we. */
+void api_handle_tsdb_status(api_t *api, const api_request_t *req, api_response_t *res)
+{
+    db_head_status_opts_t opts = {0};
+    db_head_status_t hs;
+    if (db_head_status(api->db, &opts, &hs) != MS_OK) {
+        api_json_error(res, "internal", "computing the TSDB status failed");
+        return;
+    }
     api_json_begin(res);
-    buf_printf(&res->body,
-               "{\"headStats\":{\"numSeries\":%" PRIu64 ",\"numLabelPairs\":0,\"chunkCount\":%" PRIu64
-               ",\"minTime\":%" PRId64 ",\"maxTime\":%" PRId64 "},\"seriesCountByMetricName\":[],"
-               "\"labelValueCountByLabelName\":[],\"memoryInBytesByLabelName\":[],\"seriesCountByLabelValuePair\":[]}",
-               st.series, st.head_chunks, st.head_mint, st.head_maxt);
+    buf_t *b = &res->body;
+    buf_printf(b,
+               "{\"headStats\":{\"numSeries\":%" PRIu64 ",\"numLabelPairs\":%" PRIu64 ",\"chunkCount\":%" PRIu64
+               ",\"minTime\":%" PRId64 ",\"maxTime\":%" PRId64 "}",
+               hs.num_series, hs.num_label_pairs, hs.chunk_count, hs.min_time, hs.max_time);
+    stat_list(b, "seriesCountByMetricName", &hs.series_by_metric);
+    stat_list(b, "labelValueCountByLabelName", &hs.values_by_label);
+    stat_list(b, "memoryInBytesByLabelName", &hs.memory_by_label);
+    stat_list(b, "seriesCountByLabelValuePair", &hs.series_by_pair);
+    tsdb_extra(api, b);
+    buf_putc(b, '}');
     api_json_end(res);
+    db_head_status_free(&hs);
 }
 
 void api_handle_rules(api_t *api, const api_request_t *req, api_response_t *res)

@@ -3,6 +3,7 @@
  * The move is a rename within one file system; a .reason file records why, for the status
  * endpoint and for whoever looks at the directory later. */
 #include "storage/quarantine.h"
+#include "storage/db_internal.h"
 #include "util/alloc.h"
 #include "util/log.h"
 #include "util/status.h"
@@ -98,10 +99,10 @@ static uint64_t dir_bytes(const char *path)
 
 static int entry_cmp(const void *a, const void *b)
 {
-    return strcmp(((const quarantine_entry_t *)a)->name, ((const quarantine_entry_t *)b)->name);
+    return strcmp(((const db_quarantined_t *)a)->name, ((const db_quarantined_t *)b)->name);
 }
 
-int quarantine_list(const char *data_dir, quarantine_entry_t **out, size_t *n)
+int quarantine_list(const char *data_dir, db_quarantined_t **out, size_t *n)
 {
     *out = NULL;
     *n = 0;
@@ -109,7 +110,7 @@ int quarantine_list(const char *data_dir, quarantine_entry_t **out, size_t *n)
     snprintf(qdir, sizeof(qdir), "%s/quarantine", data_dir);
     DIR *d = opendir(qdir);
     if (!d) return errno == ENOENT ? MS_OK : MS_EIO;
-    quarantine_entry_t *v = NULL;
+    db_quarantined_t *v = NULL;
     size_t nv = 0, cap = 0;
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
@@ -118,7 +119,7 @@ int quarantine_list(const char *data_dir, quarantine_entry_t **out, size_t *n)
         snprintf(p, sizeof(p), "%s/%s", qdir, e->d_name);
         struct stat sb;
         if (lstat(p, &sb) != 0 || !S_ISDIR(sb.st_mode)) continue;
-        quarantine_entry_t q = {xstrdup(e->d_name), NULL, 0, dir_bytes(p)};
+        db_quarantined_t q = {xstrdup(e->d_name), NULL, 0, dir_bytes(p)};
         const char *dash = strrchr(e->d_name, '-');
         if (dash) q.time_s = strtoll(dash + 1, NULL, 10);
         char rpath[PATH_MAX + 600];
@@ -141,11 +142,29 @@ int quarantine_list(const char *data_dir, quarantine_entry_t **out, size_t *n)
     return MS_OK;
 }
 
-void quarantine_list_free(quarantine_entry_t *v, size_t n)
+void db_quarantined_free(db_quarantined_t *v, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         free(v[i].name);
         free(v[i].reason);
     }
     free(v);
+}
+
+int db_quarantined(db_t *db, db_quarantined_t **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    if (!db) return MS_EINVAL;
+    return quarantine_list(db->data_dir, out, n);
+}
+
+uint64_t db_block_corrupt_reads(db_t *db)
+{
+    if (!db) return 0;
+    uint64_t total = 0;
+    gclock_read_lock(&db->gc_lock);
+    for (size_t i = 0; i < db->nblocks; i++) total += block_read_errors(db->blocks[i]);
+    gclock_read_unlock(&db->gc_lock);
+    return total;
 }

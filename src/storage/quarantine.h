@@ -5,6 +5,7 @@
  * counts survive restarts and two databases in one process never share anything. */
 #ifndef MS_STORAGE_QUARANTINE_H
 #define MS_STORAGE_QUARANTINE_H
+#include "storage/storage.h"
 #include <stddef.h>
 #include <stdint.h>
 
@@ -14,16 +15,8 @@
  * place. Either way the caller skips the block. Returns MS_OK when moved. */
 int quarantine_block(const char *data_dir, const char *dir, int rc, const char *reason);
 
-typedef struct quarantine_entry {
-    char *name;     /* e.g. "00000003-1764230400" (malloc'd) */
-    char *reason;   /* first line of the .reason file, "" if absent (malloc'd) */
-    int64_t time_s; /* unix seconds of the move, parsed from the name */
-    uint64_t bytes; /* size of the files inside */
-} quarantine_entry_t;
-
-/* Lists <data_dir>/quarantine (sorted by name); *out malloc'd, free with quarantine_list_free.
- * A missing directory is an empty list. */
-int quarantine_list(const char *data_dir, quarantine_entry_t **out, size_t *n);
-void quarantine_list_free(quarantine_entry_t *v, size_t n);
+/* Lists <data_dir>/quarantine (sorted by name); a missing directory is an empty list. The
+ * db-level db_quarantined (storage.h) calls this; free with db_quarantined_free. */
+int quarantine_list(const char *data_dir, db_quarantined_t **out, size_t *n);
 
 #endif

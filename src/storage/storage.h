@@ -158,6 +158,55 @@ typedef struct db_stats {
 } db_stats_t;
 void db_stats(db_t *db, db_stats_t *out);
 
+/* ---- TSDB status (GET /api/v1/status/tsdb), computed from the head as Prometheus does ---- */
+
+typedef struct db_stat_entry {
+    char *name; /* malloc'd: a metric name, a label name, or "name=value" */
+    uint64_t value;
+} db_stat_entry_t;
+
+typedef struct db_stat_list {
+    db_stat_entry_t *v; /* highest value first; equal values by name, bytewise */
+    size_t n;
+} db_stat_list_t;
+
+typedef struct db_head_status_opts {
+    const matcher_t *const *ms; /* only series matching all of these (e.g. one tenant); */
+    size_t nms;                 /* nms 0: the whole head */
+    const char *hide_name;      /* a label name left out of every list and count (e.g. */
+    size_t hide_len;            /* TENANT_LABEL); NULL: none */
+    size_t topn;                /* entries per list; 0 means 10 (Prometheus's fixed number) */
+} db_head_status_opts_t;
+
+typedef struct db_head_status {
+    uint64_t num_series, num_label_pairs, chunk_count;
+    int64_t min_time, max_time;       /* of head samples; INT64_MAX / INT64_MIN when empty */
+    db_stat_list_t series_by_metric;  /* series per __name__ value */
+    db_stat_list_t values_by_label;   /* distinct values per label name */
+    db_stat_list_t memory_by_label;   /* bytes of the label's distinct values (as Prometheus 2.42) */
+    db_stat_list_t series_by_pair;    /* series per "name=value" */
+} db_head_status_t;
+
+/* Fills out from the head's postings index (one pass over label pairs, no per-series copy;
+ * with matchers, one select plus a membership test per posting). Holds the index read lock for
+ * the pass, so appends creating new series wait for it. Free with db_head_status_free. */
+int db_head_status(db_t *db, const db_head_status_opts_t *opts, db_head_status_t *out);
+void db_head_status_free(db_head_status_t *st); /* frees the lists; accepts NULL */
+
+/* A block directory moved aside at open because it failed its checks (storage/quarantine.c). */
+typedef struct db_quarantined {
+    char *name;     /* directory name under <data_dir>/quarantine, "<block>-<unix s>" */
+    char *reason;   /* why (the check that failed), "" if unknown */
+    int64_t time_s; /* when it was moved, unix seconds */
+    uint64_t bytes; /* size of its files */
+} db_quarantined_t;
+/* Lists <data_dir>/quarantine (also what earlier runs moved), sorted by name; *out malloc'd. */
+int db_quarantined(db_t *db, db_quarantined_t **out, size_t *n);
+void db_quarantined_free(db_quarantined_t *v, size_t n);
+/* Corrupt chunks or index entries met while reading the loaded blocks since they were opened
+ * (each read as empty, logged once per query); a block rewritten by compaction starts at 0. */
+uint64_t db_block_corrupt_reads(db_t *db);
+
 /* Applies retention now (also runs periodically in the background): head chunks, WAL
  * segments and whole blocks older than the retention window are deleted. */
 int db_apply_retention(db_t *db, int64_t now_ms);
