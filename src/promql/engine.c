@@ -709,9 +709,10 @@ static void set_err(promql_error_t *err, promql_error_type_t t, const char *fmt,
 }
 
 /* Runs one query: instant when step == 0. */
-static int run_query(promql_engine_t *e, const char *query, int64_t start, int64_t end, int64_t step, int64_t timeout_ms,
-                     promql_result_t *res, promql_error_t *err)
+static int run_query(promql_engine_t *e, const char *query, int64_t start, int64_t end, int64_t step,
+                     const promql_exec_t *x, promql_result_t *res, promql_error_t *err)
 {
+    int64_t timeout_ms = x->timeout_ms;
     memset(err, 0, sizeof *err);
     memset(res, 0, sizeof *res);
     ev_query_t *q = xcalloc(1, sizeof *q);
@@ -754,6 +755,7 @@ static int run_query(promql_engine_t *e, const char *query, int64_t start, int64
         span_bounds(q, root, start, end, &mint, &maxt);
         if (mint > maxt) mint = maxt = start;
         int qrc = db_querier(e->db, mint, maxt, &q->q);
+        if (qrc == 0 && x->tenant) qrc = querier_set_tenant(q->q, x->tenant, x->tenant_len);
         if (qrc != 0) ev_fail(q, PROMQL_ERR_INTERNAL, "opening querier: %s", ms_strerror(qrc));
         if (step > 0) {
             sel_state_t *st = run_steps(q, root, start, end, step);
@@ -831,12 +833,26 @@ static int run_query(promql_engine_t *e, const char *query, int64_t start, int64
 int promql_query_instant(promql_engine_t *e, const char *query, int64_t t_ms, int64_t timeout_ms, promql_result_t *res,
                          promql_error_t *err)
 {
+    promql_exec_t x = {timeout_ms, NULL, 0};
+    return promql_query_instant_exec(e, query, t_ms, &x, res, err);
+}
+
+int promql_query_instant_exec(promql_engine_t *e, const char *query, int64_t t_ms, const promql_exec_t *x,
+                              promql_result_t *res, promql_error_t *err)
+{
     promql_error_t dummy;
-    return run_query(e, query, t_ms, t_ms, 0, timeout_ms, res, err ? err : &dummy);
+    return run_query(e, query, t_ms, t_ms, 0, x, res, err ? err : &dummy);
 }
 
 int promql_query_range(promql_engine_t *e, const char *query, int64_t start_ms, int64_t end_ms, int64_t step_ms,
                        int64_t timeout_ms, promql_result_t *res, promql_error_t *err)
+{
+    promql_exec_t x = {timeout_ms, NULL, 0};
+    return promql_query_range_exec(e, query, start_ms, end_ms, step_ms, &x, res, err);
+}
+
+int promql_query_range_exec(promql_engine_t *e, const char *query, int64_t start_ms, int64_t end_ms, int64_t step_ms,
+                            const promql_exec_t *x, promql_result_t *res, promql_error_t *err)
 {
     promql_error_t dummy;
     if (!err) err = &dummy;
@@ -862,5 +878,5 @@ int promql_query_range(promql_engine_t *e, const char *query, int64_t start_ms, 
                 grouped);
         return MS_EINVAL;
     }
-    return run_query(e, query, start_ms, end_ms, step_ms, timeout_ms, res, err);  /* err set above */
+    return run_query(e, query, start_ms, end_ms, step_ms, x, res, err);  /* err set above */
 }

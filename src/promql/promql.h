@@ -77,6 +77,19 @@ int promql_query_range(promql_engine_t *e, const char *query, int64_t start_ms, 
                        int64_t timeout_ms, promql_result_t *res, promql_error_t *err);
 void promql_result_free(promql_result_t *res);
 
+/* Per-query execution options beyond the arguments above. tenant (NULL: open mode, every series)
+ * scopes the query's storage querier to that tenant's series (querier_set_tenant): selectors,
+ * functions and results never see another tenant's series nor the __tenant__ label. */
+typedef struct promql_exec {
+    int64_t timeout_ms;          /* <= 0: the engine default */
+    const char *tenant;
+    size_t tenant_len;
+} promql_exec_t;
+int promql_query_instant_exec(promql_engine_t *e, const char *query, int64_t t_ms, const promql_exec_t *x,
+                              promql_result_t *res, promql_error_t *err);
+int promql_query_range_exec(promql_engine_t *e, const char *query, int64_t start_ms, int64_t end_ms, int64_t step_ms,
+                            const promql_exec_t *x, promql_result_t *res, promql_error_t *err);
+
 /* Parses a series selector as used by match[] (e.g. `up{job="x"}` or `{__name__=~"a.*"}`) into
  * matchers the caller frees with matcher_free and free(). Returns 0 or MS_EINVAL with err. */
 int promql_parse_selector(const char *s, matcher_t ***out, size_t *n, promql_error_t *err);
