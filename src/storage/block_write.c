@@ -7,6 +7,7 @@
 #include "util/alloc.h"
 #include "util/buf.h"
 #include "util/crc32c.h"
+#include "util/fio.h"
 #include "util/hash.h"
 #include "util/log.h"
 #include "util/status.h"
@@ -60,28 +61,28 @@ struct block_writer {
     block_meta_t meta;
 };
 
-static int io_err(void) { return errno == ENOSPC ? MS_ENOSPC : MS_EIO; }
+static int io_err(void) { return fio_errno_status(errno ? errno : EIO) == MS_ENOSPC ? MS_ENOSPC : MS_EIO; }
 
+/* Every file write goes through util/fio (the fault-injection seam); both kinds of failure are
+ * reported as MS_ENOSPC or MS_EIO so the caller can keep the data in the head and retry. */
 static int write_all(int fd, const void *p, size_t n)
 {
-    const uint8_t *b = p;
-    while (n) {
-        ssize_t k = write(fd, b, n);
-        if (k < 0) {
-            if (errno == EINTR) continue;
-            return io_err();
-        }
-        b += k;
-        n -= (size_t)k;
-    }
-    return MS_OK;
+    int rc = fio_write_all(fd, p, n, NULL);
+    return rc == MS_OK ? MS_OK : rc == MS_ENOSPC ? MS_ENOSPC : MS_EIO;
+}
+
+static int fsync_fd(int fd)
+{
+    int rc = fio_fsync(fd);
+    return rc == MS_OK ? MS_OK : rc == MS_ENOSPC ? MS_ENOSPC : MS_EIO;
 }
 
 static int fsync_path(const char *path)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return MS_EIO;
-    int rc = fsync(fd) == 0 ? MS_OK : MS_EIO;
+    int fd;
+    int rc = fio_open(path, O_RDONLY, 0, &fd);
+    if (rc != MS_OK) return MS_EIO;
+    rc = fsync_fd(fd);
     close(fd);
     return rc;
 }
@@ -121,8 +122,7 @@ int block_writer_open(const char *parent, uint32_t seq, int zlevel, bool sync, b
     if (mkdir(w->tmp, 0755) != 0) rc = io_err();
     if (rc == MS_OK) {
         snprintf(p, sizeof(p), "%s/chunks", w->tmp);
-        w->cfd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        if (w->cfd < 0) rc = io_err();
+        if (fio_open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644, &w->cfd) != MS_OK) rc = io_err();
     }
     if (rc == MS_OK) {
         const uint8_t hdr[8] = {'M', 'S', 'B', 'C', 1, 0, 0, 0};
@@ -312,11 +312,12 @@ static int write_file(const char *dir, const char *name, const void *p, size_t n
 {
     char path[PATH_MAX];
     snprintf(path, sizeof(path), "%s/%s", dir, name);
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) return io_err();
+    int fd;
+    if (fio_open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644, &fd) != MS_OK) return io_err();
     int rc = write_all(fd, p, n);
-    if (rc == MS_OK && sync && fsync(fd) != 0) rc = MS_EIO;
-    close(fd);
+    if (rc == MS_OK && sync) rc = fsync_fd(fd);
+    if (rc == MS_OK && fio_close(fd) != MS_OK) rc = MS_EIO;
+    else if (rc != MS_OK) close(fd);
     return rc;
 }
 
@@ -328,8 +329,9 @@ int block_writer_finish(block_writer_t *w, block_meta_t *meta_out)
         return MS_ENOENT;
     }
     int rc = write_all(w->cfd, w->cbuf.data, w->cbuf.len);
-    if (rc == MS_OK && w->sync && fsync(w->cfd) != 0) rc = MS_EIO;
-    close(w->cfd);
+    if (rc == MS_OK && w->sync) rc = fsync_fd(w->cfd);
+    if (rc == MS_OK && fio_close(w->cfd) != MS_OK) rc = MS_EIO;
+    else if (rc != MS_OK) close(w->cfd);
     w->cfd = -1;
     buf_t ix = BUF_INIT;
     if (rc == MS_OK) {
@@ -342,10 +344,11 @@ int block_writer_finish(block_writer_t *w, block_meta_t *meta_out)
     encode_meta(&w->meta, meta);
     if (rc == MS_OK) rc = write_file(w->tmp, "meta", meta, sizeof(meta), w->sync);
     if (rc == MS_OK && w->sync) rc = fsync_path(w->tmp);
-    if (rc == MS_OK && rename(w->tmp, w->final) != 0) rc = io_err();
+    if (rc == MS_OK && fio_rename(w->tmp, w->final) != MS_OK) rc = io_err();
     if (rc == MS_OK && w->sync) rc = fsync_path(w->parent);
     if (rc != MS_OK) {
-        log_error("block: writing %s failed: %s", w->final, ms_strerror(rc));
+        log_error("block: writing %s failed: %s (%s); the data stays in the head and WAL", w->final,
+                  ms_strerror(rc), strerror(errno));
         block_writer_abort(w);
         return rc;
     }
