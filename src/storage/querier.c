@@ -4,6 +4,7 @@
  * labels (sorted with labels_cmp), their samples by timestamp, and their label names/values. */
 #include "storage/db_internal.h"
 #include "storage/reader.h"
+#include "storage/tombstones.h"
 #include "util/alloc.h"
 #include "util/status.h"
 #include <stdlib.h>
@@ -22,6 +23,7 @@ struct querier {
     owned_t *owned;
     size_t nowned, capowned;
     matcher_t *tenant; /* querier_set_tenant: TENANT_LABEL="name", ANDed into every select */
+    tomb_snap_t *tomb; /* tombstones as of db_querier; NULL when there are none (no cost then) */
 };
 
 /* Series i of a set is sources [first[i], first[i+1]) of src: one per reader that has it. */
@@ -34,6 +36,7 @@ struct series_set {
     labels_t *tl;
     label_t *tl_store;
     size_t *perm;      /* NULL: identity; else the source index of series i */
+    const tomb_ent_t **te; /* tombstones: entry of the i-th series in source order, or NULL */
 };
 
 void sample_vec_free(sample_vec_t *sv)
@@ -63,6 +66,7 @@ int db_querier(db_t *db, int64_t mint, int64_t maxt, querier_t **out)
     q->mint = mint;
     q->maxt = maxt;
     gclock_read_lock(&db->gc_lock);
+    q->tomb = tomb_snap_get(db->tomb);
     XGROW(q->readers, q->capreaders, 1);
     q->readers[q->nreaders++] = (reader_t){&head_reader_ops, &db->head};
     if (mint <= maxt) blocks_add_readers(db, q, mint, maxt);
@@ -96,6 +100,7 @@ void querier_close(querier_t *q)
     for (size_t i = 0; i < q->nowned; i++) q->owned[i].free_self(q->owned[i].self);
     gclock_read_unlock(&q->db->gc_lock);
     matcher_free(q->tenant);
+    tomb_snap_put(q->tomb);
     free(q->owned);
     free(q->readers);
     free(q);
@@ -160,6 +165,7 @@ static void tenant_strip(series_set_t *s)
 }
 
 static int select_raw(querier_t *q, const matcher_t *const *ms, size_t n, series_set_t **out);
+static void tomb_prune(series_set_t *s);
 
 int querier_select(querier_t *q, const matcher_t *const *ms, size_t n, series_set_t **out)
 {
@@ -197,6 +203,7 @@ static int select_raw(querier_t *q, const matcher_t *const *ms, size_t n, series
         s->first[s->n++] = i;
     }
     s->first[s->n] = all.n;
+    if (q->tomb) tomb_prune(s);
     *out = s;
     return MS_OK;
 }
@@ -231,14 +238,15 @@ int series_set_samples(const series_set_t *s, size_t i, int64_t mint, int64_t ma
     if (mint > maxt) return MS_OK;
     if (s->perm) i = s->perm[i];
     size_t a = s->first[i], b = s->first[i + 1];
+    size_t start = out->n;
     if (b - a == 1) {
         const reader_t *r = &q->readers[s->src[a].src];
         r->ops->samples(r->self, s->src[a].h, mint, maxt, out);
+        if (s->te && s->te[i]) tomb_ent_filter(s->te[i], out, start);
         return MS_OK;
     }
     /* several readers hold this series: concatenate oldest reader first, sort by (t, position),
      * keep the last sample of each timestamp (the newest reader's) */
-    size_t start = out->n;
     for (size_t k = a; k < b; k++) {
         const reader_t *r = &q->readers[s->src[k].src];
         r->ops->samples(r->self, s->src[k].h, mint, maxt, out);
@@ -254,7 +262,52 @@ int series_set_samples(const series_set_t *s, size_t i, int64_t mint, int64_t ma
     }
     out->n = w;
     free(o);
+    if (s->te && s->te[i]) tomb_ent_filter(s->te[i], out, start);
     return MS_OK;
+}
+
+/* Tombstones (q->tomb set): notes each series' entry, so series_set_samples drops deleted
+ * samples, and removes the series whose samples in the querier's range are all deleted
+ * (Prometheus does not return them either). Runs before any tenant re-ordering. */
+static void tomb_prune(series_set_t *s)
+{
+    const querier_t *q = s->q;
+    s->te = xcalloc(s->n ? s->n : 1, sizeof(*s->te));
+    bool *drop = xcalloc(s->n ? s->n : 1, sizeof(bool));
+    sample_vec_t sv = {0};
+    bool any = false;
+    for (size_t i = 0; i < s->n; i++) {
+        labels_t ls = s->src[s->first[i]].labels;
+        const tomb_ent_t *e = tomb_snap_find(q->tomb, ls.v, ls.n, labels_hash(ls.v, ls.n));
+        if (!e || !tomb_ent_overlaps(e, q->mint, q->maxt)) continue;
+        s->te[i] = e;
+        any = true;
+        if (tomb_ent_covers(e, q->mint, q->maxt)) {
+            drop[i] = true;
+            continue;
+        }
+        sv.n = 0;
+        series_set_samples(s, i, q->mint, q->maxt, &sv);
+        drop[i] = sv.n == 0;
+    }
+    size_t k = 0, w = 0;
+    for (size_t i = 0; any && i < s->n; i++) {
+        if (drop[i]) continue;
+        size_t a = s->first[i], b = s->first[i + 1];
+        memmove(&s->src[w], &s->src[a], (b - a) * sizeof(*s->src));
+        s->te[k] = s->te[i];
+        s->first[k++] = w;
+        w += b - a;
+    }
+    if (any) {
+        s->first[k] = w;
+        s->n = k;
+    } else {
+        free(s->te);
+        s->te = NULL;
+    }
+    sample_vec_free(&sv);
+    free(drop);
 }
 
 void series_set_free(series_set_t *s)
@@ -265,6 +318,7 @@ void series_set_free(series_set_t *s)
     free(s->tl);
     free(s->tl_store);
     free(s->perm);
+    free(s->te);
     free(s);
 }
 
