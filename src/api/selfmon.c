@@ -167,6 +167,12 @@ void selfmon_render(selfmon_t *m, db_t *db, buf_t *b)
                              "Latency of the WAL's fdatasync calls (group commit, interval sync, segment cut).");
         metrics_write_histogram(b, "metricstor_wal_fsync_duration_seconds", NULL, st.wal_fsync_seconds);
     }
+    metrics_write_one_u64(b, "metricstor_wal_write_failures_total", "counter",
+                          "Failed WAL writes, fsyncs and segment creations; each refused its write with 503.",
+                          st.wal_write_failures);
+    metrics_write_one_u64(b, "metricstor_wal_writable", "gauge",
+                          "1 while the WAL persists writes; 0 from a failed write until one persists again.",
+                          st.wal_writable ? 1 : 0);
     metrics_write_one_u64(b, "metricstor_wal_replay_records", "gauge", "WAL records replayed at start.", st.wal_replay_records);
     metrics_write_one_u64(b, "metricstor_wal_replay_corrupt_records", "gauge", "Corrupt WAL records skipped at start.", st.wal_replay_corrupt);
     metrics_write_one_double(b, "metricstor_wal_replay_duration_seconds", "gauge", "Time the WAL replay took at start.", (double)st.wal_replay_ms / 1000.0);

@@ -263,6 +263,8 @@ void db_stats(db_t *db, db_stats_t *out)
     out->head_maxt = mm.maxt == INT64_MIN ? 0 : mm.maxt;
     out->wal_bytes = wal_size(db->wal);
     out->wal_fsync_seconds = wal_fsync_histogram(db->wal);
+    out->wal_write_failures = wal_write_failures(db->wal);
+    out->wal_writable = wal_writable(db->wal);
     out->wal_replay_records = db->replay_records;
     out->wal_replay_corrupt = db->replay_corrupt;
     out->wal_replay_ms = db->replay_ms;

@@ -155,6 +155,8 @@ typedef struct db_stats {
     int64_t blocks_mint, blocks_maxt;     /* 0 when there are no blocks */
     uint64_t cuts, cut_failures;          /* block cuts since start */
     const struct metrics_histogram *wal_fsync_seconds; /* WAL fdatasync latency; borrowed until db_close */
+    uint64_t wal_write_failures; /* failed WAL writes, fsyncs and segment creations since start */
+    bool wal_writable;           /* false from a failed WAL write until one persists again */
 } db_stats_t;
 void db_stats(db_t *db, db_stats_t *out);
 
