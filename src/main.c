@@ -2,6 +2,7 @@
  * engine, starting the HTTP server, and the clean shutdown on SIGTERM/SIGINT (stop accepting,
  * drain in-flight requests, stop HTTP, close the engine and the db so the WAL is flushed). */
 #include "api/api.h"
+#include "api/auth.h"
 #include "api/http_server.h"
 #include "api/params.h"
 #include "api/selfmon.h"
@@ -27,7 +28,8 @@ typedef struct flag {
 enum {
     F_HTTP_ADDR, F_DATA_DIR, F_RETENTION, F_RETENTION_SIZE, F_HEAD_WINDOW, F_LOG_LEVEL, F_WAL_FSYNC, F_MAX_FUTURE, F_MAX_REQUEST_BYTES,
     F_LOOKBACK, F_QUERY_TIMEOUT, F_MAX_SAMPLES, F_MAX_CONCURRENCY, F_MAX_POINTS,
-    F_MAX_CONC_WRITES, F_MAX_REQ_SAMPLES, F_MAX_LABELS, F_MAX_LNAME, F_MAX_LVALUE, F_MAX_MATCH, F_SELF_SCRAPE, F_COUNT
+    F_MAX_CONC_WRITES, F_MAX_REQ_SAMPLES, F_MAX_LABELS, F_MAX_LNAME, F_MAX_LVALUE, F_MAX_MATCH, F_SELF_SCRAPE,
+    F_TLS_CERT, F_TLS_KEY, F_AUTH_FILE, F_COUNT
 };
 
 static flag_t flags[F_COUNT] = {
@@ -59,6 +61,11 @@ static flag_t flags[F_COUNT] = {
     [F_MAX_MATCH] = {"max-match-selectors", "1000", "match[] selectors in one request", NULL},
     [F_SELF_SCRAPE] = {"self-scrape-interval", "0",
                        "append our own /metrics into storage this often (job=\"metricstor\"); 0: off", NULL},
+    [F_TLS_CERT] = {"tls-cert-file", "", "PEM certificate (chain) for HTTPS; with --tls-key-file, serve HTTPS only", NULL},
+    [F_TLS_KEY] = {"tls-key-file", "", "PEM private key for --tls-cert-file", NULL},
+    [F_AUTH_FILE] = {"auth-file", "",
+                     "credentials file (bearer tokens / basic-auth users as salted hashes, each with a tenant and "
+                     "a role; README \"Security\"); empty: no authentication, one tenant", NULL},
 };
 
 static void usage(FILE *f)
@@ -206,9 +213,24 @@ int main(int argc, char **argv)
     for (int i = 0; i < F_COUNT; i++) log_info("config --%s=%s", flags[i].name, flags[i].value);
 
     char err[512] = "";
+    const char *tls_cert = flags[F_TLS_CERT].value, *tls_key = flags[F_TLS_KEY].value;
+    if (!*tls_cert != !*tls_key) die_usage("--tls-cert-file and --tls-key-file go together%s%s", "", "");
+    auth_t *auth = NULL;
+    if (*flags[F_AUTH_FILE].value) {
+        if (auth_load(flags[F_AUTH_FILE].value, &auth, err, sizeof err) != 0) {
+            log_error("%s", err);
+            return 1;
+        }
+        log_info("auth: %zu credentials from %s; every request but /-/healthy and /-/ready needs one, each "
+                 "tenant sees only its own series", auth_count(auth), flags[F_AUTH_FILE].value);
+    } else {
+        log_warn("auth: no --auth-file: the server is OPEN (no authentication, one tenant) to anyone who can "
+                 "reach %s", flags[F_HTTP_ADDR].value);
+    }
     db_t *db = NULL;
     if (db_open(&dbo, &db, err, sizeof err) != 0) {
         log_error("cannot open database in %s: %s", dbo.data_dir, err);
+        auth_free(auth);
         return 1;
     }
     promql_engine_t *engine = NULL;
@@ -241,16 +263,20 @@ int main(int argc, char **argv)
     api.flags = api_flags;
     api.n_flags = F_COUNT;
     api.start_time_ms = clock_now_ms();
+    api.auth = auth;
     int64_t self_scrape_ms = duration_flag(F_SELF_SCRAPE, true);
     selfmon_new(&api.selfmon);
     atomic_init(&api.ready, false);
 
-    http_options_t ho = {flags[F_HTTP_ADDR].value, 0, 0, 0};
+    http_options_t ho = {.addr = flags[F_HTTP_ADDR].value,
+                         .tls_cert_file = *tls_cert ? tls_cert : NULL,
+                         .tls_key_file = *tls_key ? tls_key : NULL};
     http_server_t *srv = NULL;
     if (http_server_start(&api, &ho, &srv, err, sizeof err) != 0) {
         log_error("%s", err);
         promql_engine_free(engine);
         db_close(db);
+        auth_free(auth);
         return 1;
     }
     http_server_log_routes();
@@ -270,6 +296,7 @@ int main(int argc, char **argv)
     selfmon_free(api.selfmon); /* joins the self-scrape thread before the db goes */
     promql_engine_free(engine);
     db_close(db);
+    auth_free(auth);
     log_info("stopped");
     return 0;
 }

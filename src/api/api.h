@@ -39,6 +39,7 @@ typedef struct api {
     unsigned max_concurrent_queries;  /* /query and /query_range evaluated at once */
     size_t max_match_selectors;       /* match[] values in one request */
     atomic_bool ready;           /* false while starting and once shutdown has begun */
+    struct auth *auth;           /* --auth-file credentials (api/auth.h); NULL: open, one tenant */
 } api_t;
 
 typedef enum { API_GET = 1, API_POST = 2, API_HEAD = 4, API_PUT = 8, API_DELETE = 16, API_OTHER = 32 } api_method_t;
@@ -52,6 +53,11 @@ typedef struct api_request {
     const char *content_encoding;/* may be NULL */
     const uint8_t *body;
     size_t body_len;
+    /* Access control (http_server.c fills these from the credential before the handler runs):
+     * tenant NULL in open mode; else every read is scoped to it and every write labelled. */
+    const char *tenant;          /* NUL-terminated, borrowed from api->auth */
+    size_t tenant_len;
+    unsigned roles;              /* AUTH_* bits of the credential; all bits in open mode */
 } api_request_t;
 
 typedef struct api_response {
@@ -81,6 +87,20 @@ void api_text(api_response_t *res, int status, const char *text);
  * writes the 400 response `invalid parameter "<name>": Invalid time value for '<name>': cannot
  * parse ...` and returns false. */
 bool api_param_time(const api_request_t *req, api_response_t *res, const char *name, int64_t dflt, int64_t *out);
+
+/* ---- tenancy (api_tenant.c): every handler touching series goes through these ---- */
+
+/* Scopes a querier just opened by db_querier to the request's tenant (no-op in open mode).
+ * Returns 0 or a storage status. */
+int api_scope_querier(const api_request_t *req, querier_t *q);
+/* Scopes an appender just opened by db_appender: its series get the tenant's label. */
+int api_scope_appender(const api_request_t *req, appender_t *a);
+/* True if a client-sent label set carries the reserved
+ * tenant label: every ingest path refuses such a series with 400, in open mode too. */
+bool api_has_tenant_label(const label_t *ls, size_t n);
+/* For handlers passing matchers straight to storage (db_delete_series): a new matcher
+ * __tenant__="<tenant>" to AND with the request's, or NULL in open mode. Free with matcher_free. */
+matcher_t *api_tenant_matcher(const api_request_t *req);
 
 /* ---- handlers, one file per endpoint family ---- */
 void api_handle_write(api_t *api, const api_request_t *req, api_response_t *res);          /* api_write.c */

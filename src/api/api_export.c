@@ -153,6 +153,7 @@ void api_handle_export(api_t *api, const api_request_t *req, api_response_t *res
         }
     }
     int rc = ok ? db_querier(api->db, start, end, &q) : 0;
+    if (ok && rc == 0) rc = api_scope_querier(req, q);
     for (size_t i = 0; ok && rc == 0 && i < n_sel; i++) {
         rc = querier_select(q, (const matcher_t *const *)sels[i].ms, sels[i].n, &sets[i]);
         for (size_t j = 0; rc == 0 && j < series_set_len(sets[i]); j++) {

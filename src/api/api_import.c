@@ -32,6 +32,7 @@ typedef struct imp {
     label_t *labels;     /* all copies, sized up front: never reallocated while borrowed */
     size_t n_labels, cap_labels;
     uint64_t n_samples;
+    const api_request_t *req;  /* its tenant labels every series */
 } imp_t;
 
 static void imp_free(imp_t *im)
@@ -88,6 +89,12 @@ static bool imp_add_series(imp_t *im, const label_t *ls, size_t n, sample_t *sam
         bad_request(im, "line %zu: invalid series %s: %s; nothing stored", line, desc, labels_verdict_str(v));
         return false;
     }
+    if (api_has_tenant_label(c, n)) {
+        describe(c, n, desc, sizeof desc);
+        bad_request(im, "line %zu: series %s: the label " TENANT_LABEL " is reserved (the tenant comes from the "
+                        "credential); nothing stored", line, desc);
+        return false;
+    }
     for (size_t i = 0; i < n; i++)
         if ((lim->max_label_name_len && c[i].name_len > lim->max_label_name_len) ||
             (lim->max_label_value_len && c[i].value_len > lim->max_label_value_len)) {
@@ -113,6 +120,7 @@ static void imp_commit(imp_t *im, const imp_meta_t *meta, size_t n_meta)
     selfmon_t *sm = im->api->selfmon;
     appender_t *a = NULL;
     int rc = db_appender(im->api->db, &a);
+    if (rc == 0) rc = api_scope_appender(im->req, a);
     for (size_t i = 0; rc == 0 && i < im->n_series; i++) {
         const imp_series_t *s = &im->series[i];
         rc = appender_add(a, s->labels, s->n_labels, s->hash, s->samples, s->n_samples);
@@ -162,7 +170,7 @@ static bool same_labels(const textfmt_sample_t *a, const textfmt_sample_t *b)
 
 void api_handle_import_prometheus(api_t *api, const api_request_t *req, api_response_t *res)
 {
-    imp_t im = {api, res, NULL, 0, 0, NULL, 0, 0, 0};
+    imp_t im = {api, res, NULL, 0, 0, NULL, 0, 0, 0, req};
     if (req->content_encoding && *req->content_encoding && strcasecmp(req->content_encoding, "identity")) {
         bad_request(&im, "unsupported Content-Encoding \"%.40s\" (send the text uncompressed)", req->content_encoding);
         return;
@@ -211,7 +219,7 @@ void api_handle_import_prometheus(api_t *api, const api_request_t *req, api_resp
 
 void api_handle_import(api_t *api, const api_request_t *req, api_response_t *res)
 {
-    imp_t im = {api, res, NULL, 0, 0, NULL, 0, 0, 0};
+    imp_t im = {api, res, NULL, 0, 0, NULL, 0, 0, 0, req};
     if (req->content_encoding && *req->content_encoding && strcasecmp(req->content_encoding, "identity")) {
         bad_request(&im, "unsupported Content-Encoding \"%.40s\" (send the JSON lines uncompressed)",
                     req->content_encoding);

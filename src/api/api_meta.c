@@ -169,6 +169,7 @@ void api_handle_series(api_t *api, const api_request_t *req, api_response_t *res
     selection_t s;
     memset(&s, 0, sizeof s);
     int rc = db_querier(api->db, start, end, &q);
+    if (rc == 0) rc = api_scope_querier(req, q);
     if (rc == 0) rc = select_all(q, &sel, &s);
     if (rc != 0) {
         storage_error(res, rc);
@@ -258,6 +259,7 @@ static void label_query(api_t *api, const api_request_t *req, api_response_t *re
     if (!selectors_parse(req, res, false, &sel)) return;
     querier_t *q = NULL;
     int rc = db_querier(api->db, start, end, &q);
+    if (rc == 0) rc = api_scope_querier(req, q);
     if (rc != 0) {
         storage_error(res, rc);
     } else if (sel.n == 0) {
@@ -365,6 +367,47 @@ static bool int_param(const api_request_t *req, api_response_t *res, const char 
     return true;
 }
 
+/* Tenant mode: metadata is stored per metric name, not per tenant, so keep only the entries of
+ * metric names the tenant has series of (at any time). */
+static int md_scope(api_t *api, const api_request_t *req, md_list_t *l)
+{
+    querier_t *q = NULL;
+    int rc = db_querier(api->db, PARAMS_MIN_TIME_MS, PARAMS_MAX_TIME_MS, &q);
+    if (rc == 0) rc = api_scope_querier(req, q);
+    const char **names = NULL;
+    size_t *lens = NULL, n = 0;
+    if (rc == 0) rc = querier_label_values(q, METRIC_NAME_LABEL, strlen(METRIC_NAME_LABEL), &names, &lens, &n);
+    if (rc == 0) {
+        size_t w = 0;
+        for (size_t i = 0; i < l->n; i++) {
+            size_t ml = strlen(l->v[i].metric), lo = 0, hi = n;
+            bool keep = false;
+            while (lo < hi && !keep) { /* names are sorted bytewise */
+                size_t mid = lo + (hi - lo) / 2;
+                size_t m = ml < lens[mid] ? ml : lens[mid];
+                int c = memcmp(l->v[i].metric, names[mid], m);
+                if (!c) c = ml < lens[mid] ? -1 : ml > lens[mid];
+                if (!c) keep = true;
+                else if (c < 0) hi = mid;
+                else lo = mid + 1;
+            }
+            if (keep) {
+                l->v[w++] = l->v[i];
+            } else {
+                free(l->v[i].metric);
+                free(l->v[i].type);
+                free(l->v[i].help);
+                free(l->v[i].unit);
+            }
+        }
+        l->n = w;
+    }
+    free(names);
+    free(lens);
+    querier_close(q);
+    return rc;
+}
+
 void api_handle_metadata(api_t *api, const api_request_t *req, api_response_t *res)
 {
     long long limit, per_metric;
@@ -374,6 +417,7 @@ void api_handle_metadata(api_t *api, const api_request_t *req, api_response_t *r
     md_list_t l;
     memset(&l, 0, sizeof l);
     int rc = db_metadata_each(api->db, metric, md_collect, &l);
+    if (rc == 0 && req->tenant) rc = md_scope(api, req, &l);
     if (rc != 0) {
         storage_error(res, rc);
     } else {

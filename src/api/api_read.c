@@ -12,13 +12,18 @@
 
 /* Runs one query, appending each selected series to out in the response type's encoding.
  * Returns 0 or a storage status; sets *over_limit past API_READ_SAMPLE_LIMIT samples in total. */
-static int run_query(db_t *db, const rr_query_t *q, rr_response_type_t rt, int64_t qi, buf_t *out,
-                     uint64_t *samples_total, bool *over_limit)
+static int run_query(db_t *db, const api_request_t *req, const rr_query_t *q, rr_response_type_t rt, int64_t qi,
+                     buf_t *out, uint64_t *samples_total, bool *over_limit)
 {
     if (q->n_matchers == 0 || q->start_ms > q->end_ms) return 0; /* selects nothing, as Prometheus */
     querier_t *qr = NULL;
     int rc = db_querier(db, q->start_ms, q->end_ms, &qr);
     if (rc != 0) return rc;
+    rc = api_scope_querier(req, qr);
+    if (rc != 0) {
+        querier_close(qr);
+        return rc;
+    }
     series_set_t *ss = NULL;
     rc = querier_select(qr, (const matcher_t *const *)q->matchers, q->n_matchers, &ss);
     sample_vec_t sv = {0};
@@ -63,10 +68,10 @@ void api_handle_read(api_t *api, const api_request_t *req, api_response_t *res)
     for (size_t i = 0; i < rr.n_queries && rc == 0 && !over; i++) {
         if (rr.response_type == RR_SAMPLES) {
             buf_reset(&qbuf);
-            rc = run_query(api->db, &rr.queries[i], RR_SAMPLES, (int64_t)i, &qbuf, &total, &over);
+            rc = run_query(api->db, req, &rr.queries[i], RR_SAMPLES, (int64_t)i, &qbuf, &total, &over);
             rr_encode_query_result(&out, &qbuf);
         } else {
-            rc = run_query(api->db, &rr.queries[i], RR_STREAMED_XOR_CHUNKS, (int64_t)i, &out, &total, &over);
+            rc = run_query(api->db, req, &rr.queries[i], RR_STREAMED_XOR_CHUNKS, (int64_t)i, &out, &total, &over);
         }
     }
     if (over) {

@@ -2,6 +2,7 @@
  * /api/v1/status/...) and the empty answers for rules and alerts that Grafana and promtool ask
  * for; everything is in Prometheus's response shape, filled with Metricstor's own facts. */
 #include "api/api.h"
+#include "api/auth.h"
 #include "api/json.h"
 #include "api/version.h"
 #include "util/status.h"
@@ -163,8 +164,20 @@ static void tsdb_extra(api_t *api, buf_t *b)
 void api_handle_tsdb_status(api_t *api, const api_request_t *req, api_response_t *res)
 {
     db_head_status_opts_t opts = {0};
+    /* a tenant sees only its series, without the tenant label; the store-wide "metricstor"
+     * object (blocks, WAL) only with the admin role */
+    matcher_t *tm = api_tenant_matcher(req);
+    const matcher_t *tms[1] = {tm};
+    if (tm) {
+        opts.ms = tms;
+        opts.nms = 1;
+        opts.hide_name = TENANT_LABEL;
+        opts.hide_len = TENANT_LABEL_LEN;
+    }
     db_head_status_t hs;
-    if (db_head_status(api->db, &opts, &hs) != MS_OK) {
+    int hrc = db_head_status(api->db, &opts, &hs);
+    matcher_free(tm);
+    if (hrc != MS_OK) {
         api_json_error(res, "internal", "computing the TSDB status failed");
         return;
     }
@@ -178,7 +191,7 @@ void api_handle_tsdb_status(api_t *api, const api_request_t *req, api_response_t
     stat_list(b, "labelValueCountByLabelName", &hs.values_by_label);
     stat_list(b, "memoryInBytesByLabelName", &hs.memory_by_label);
     stat_list(b, "seriesCountByLabelValuePair", &hs.series_by_pair);
-    tsdb_extra(api, b);
+    if (!req->tenant || (req->roles & AUTH_ADMIN)) tsdb_extra(api, b);
     buf_putc(b, '}');
     api_json_end(res);
     db_head_status_free(&hs);

@@ -2,11 +2,70 @@
  * outcome to Prometheus's remote_write HTTP semantics (204, 400, 413, 503). */
 #include "api/api.h"
 #include "api/selfmon.h"
+#include "ingest/rw_decode.h"
+#include "util/status.h"
+#include <stdio.h>
+#include <string.h>
+
+/* rw_handle with tenancy: the decoded request is refused whole (400) if any series carries the
+ * reserved __tenant__ label, and the appender labels every series with the request's tenant.
+ * Outcomes and messages are rw_handle's. */
+static void write_scoped(api_t *api, const api_request_t *req, rw_result_t *res)
+{
+    memset(res, 0, sizeof *res);
+    rw_request_t wr;
+    res->outcome = rw_decode(&api->rw_limits, req->content_encoding, req->body, req->body_len, &wr, res->message,
+                             sizeof res->message);
+    if (res->outcome != RW_OK) return;
+    res->series = wr.n_series;
+    res->samples = wr.n_samples;
+    res->exemplars_ignored = wr.exemplars_ignored;
+    for (size_t i = 0; i < wr.n_series; i++)
+        if (api_has_tenant_label(wr.series[i].labels, wr.series[i].n_labels)) {
+            res->outcome = RW_BAD_REQUEST;
+            snprintf(res->message, sizeof res->message, "series %zu: the label " TENANT_LABEL " is reserved (the "
+                     "tenant comes from the credential); nothing stored", i);
+            rw_request_free(&wr);
+            return;
+        }
+    appender_t *a = NULL;
+    int rc = db_appender(api->db, &a);
+    if (rc == 0) rc = api_scope_appender(req, a);
+    for (size_t i = 0; i < wr.n_series && rc == 0; i++) {
+        const rw_series_t *s = &wr.series[i];
+        rc = appender_add(a, s->labels, s->n_labels, s->hash, s->samples, s->n_samples);
+    }
+    for (size_t i = 0; i < wr.n_metadata && rc == 0; i++) {
+        const rw_metadata_t *m = &wr.metadata[i];
+        if (m->name_len == 0) continue;
+        const char *type = rw_metric_type_str(m->type);
+        rc = appender_add_metadata(a, m->name, m->name_len, type, strlen(type), m->help, m->help_len, m->unit,
+                                   m->unit_len);
+        if (rc == 0) res->metadata++;
+    }
+    if (rc == 0) rc = appender_commit(a, &res->append); /* wr's label bytes stay valid until it returns */
+    else appender_rollback(a);
+    rw_request_free(&wr);
+    if (rc != 0) {
+        res->outcome = RW_UNAVAILABLE;
+        snprintf(res->message, sizeof res->message, "storage could not persist the batch: %s; nothing acknowledged",
+                 ms_strerror(rc));
+        return;
+    }
+    const append_result_t *ar = &res->append;
+    if (ar->samples_too_old || ar->samples_too_new) {
+        res->outcome = RW_PARTIAL;
+        snprintf(res->message, sizeof res->message, "%llu samples dropped: %llu older than the retention window, "
+                 "%llu too far in the future (beyond the max-future window)",
+                 (unsigned long long)(ar->samples_too_old + ar->samples_too_new),
+                 (unsigned long long)ar->samples_too_old, (unsigned long long)ar->samples_too_new);
+    }
+}
 
 void api_handle_write(api_t *api, const api_request_t *req, api_response_t *res)
 {
     rw_result_t r;
-    rw_handle(api->db, &api->rw_limits, req->content_encoding, req->body, req->body_len, &r);
+    write_scoped(api, req, &r);
     r.message[sizeof r.message - 1] = 0;
     /* rejected samples by reason, for /metrics (a body refused before decoding has no count) */
     selfmon_rejected(api->selfmon, SELFMON_REJECT_TOO_OLD, r.append.samples_too_old);

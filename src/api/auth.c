@@ -390,18 +390,19 @@ int auth_parse(const char *text, size_t len, auth_t **out, char *err, size_t err
     return MS_OK;
 }
 
-int auth_load(const char *path, auth_t **out, char *err, size_t err_len)
+/* Reads a whole (small) file, NUL-terminated; flag names it in messages. */
+static int read_file(const char *flag, const char *path, char **out, size_t *len, char *err, size_t err_len)
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
-        snprintf(err, err_len, "cannot open --auth-file %s: %s", path, strerror(errno));
+        snprintf(err, err_len, "cannot open %s %s: %s", flag, path, strerror(errno));
         return MS_EIO;
     }
     char *buf = NULL;
     size_t n = 0, cap = 0;
     for (;;) {
-        if (n == cap) XGROW(buf, cap, n + 4096);
-        size_t r = fread(buf + n, 1, cap - n, f);
+        if (n + 1 >= cap) XGROW(buf, cap, n + 4096);
+        size_t r = fread(buf + n, 1, cap - n - 1, f);
         n += r;
         if (r == 0) break;
         if (n > (64u << 20)) break;
@@ -410,9 +411,58 @@ int auth_load(const char *path, auth_t **out, char *err, size_t err_len)
     fclose(f);
     if (bad) {
         free(buf);
-        snprintf(err, err_len, "cannot read --auth-file %s (I/O error or over 64 MiB)", path);
+        snprintf(err, err_len, "cannot read %s %s (I/O error or over 64 MiB)", flag, path);
         return MS_EIO;
     }
+    buf[n] = 0;
+    *out = buf;
+    *len = n;
+    return MS_OK;
+}
+
+void auth_tls_free_key(char *key_pem)
+{
+    if (!key_pem) return;
+    wipe(key_pem, strlen(key_pem));
+    free(key_pem);
+}
+
+int auth_tls_load(const char *cert_file, const char *key_file, char **cert_pem, char **key_pem, char *err,
+                  size_t err_len)
+{
+    char *c = NULL, *k = NULL;
+    size_t cl = 0, kl = 0;
+    int rc = read_file("--tls-cert-file", cert_file, &c, &cl, err, err_len);
+    if (rc == MS_OK) rc = read_file("--tls-key-file", key_file, &k, &kl, err, err_len);
+    if (rc != MS_OK) {
+        free(c);
+        return rc;
+    }
+    gnutls_certificate_credentials_t cred;
+    int g = gnutls_certificate_allocate_credentials(&cred);
+    if (g >= 0) {
+        gnutls_datum_t cd = {(unsigned char *)c, (unsigned)cl}, kd = {(unsigned char *)k, (unsigned)kl};
+        g = gnutls_certificate_set_x509_key_mem(cred, &cd, &kd, GNUTLS_X509_FMT_PEM);
+        gnutls_certificate_free_credentials(cred);
+    }
+    if (g < 0) {
+        snprintf(err, err_len, "TLS: cannot use --tls-cert-file %s with --tls-key-file %s: %s", cert_file, key_file,
+                 gnutls_strerror(g));
+        free(c);
+        auth_tls_free_key(k);
+        return MS_EINVAL;
+    }
+    *cert_pem = c;
+    *key_pem = k;
+    return MS_OK;
+}
+
+int auth_load(const char *path, auth_t **out, char *err, size_t err_len)
+{
+    char *buf = NULL;
+    size_t n = 0;
+    int frc = read_file("--auth-file", path, &buf, &n, err, err_len);
+    if (frc != MS_OK) return frc;
     char e2[300];
     int rc = auth_parse(buf ? buf : "", n, out, e2, sizeof e2);
     free(buf);

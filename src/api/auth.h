@@ -71,6 +71,14 @@ typedef enum { AUTH_SCHEME_YESCRYPT, AUTH_SCHEME_SHA512, AUTH_SCHEME_SHA256 } au
 int auth_hash_secret(auth_scheme_t scheme, const char *secret, char *out, size_t out_len);
 /* Does secret match the stored hash (either kind)? Constant time in the compare. */
 bool auth_verify(const char *hash, const char *secret, size_t secret_len);
+/* TLS for the listener: reads the PEM certificate (chain) and private key files and checks with
+ * GnuTLS that they parse and belong together. On success *cert_pem and *key_pem are malloc'd,
+ * NUL-terminated (free the key with auth_tls_free_key, which wipes it); else MS_EINVAL / MS_EIO
+ * with a message naming the file and the reason. */
+int auth_tls_load(const char *cert_file, const char *key_file, char **cert_pem, char **key_pem, char *err,
+                  size_t err_len);
+void auth_tls_free_key(char *key_pem);
+
 /* Fills out with n random bytes as 2n lowercase hex characters plus NUL (out_len >= 2n + 1). */
 int auth_random_hex(char *out, size_t out_len, size_t n);
 

@@ -6,6 +6,7 @@
 #include "api/api_ops.h"
 #include "api/api_read.h"
 #include "api/api_ui.h"
+#include "api/auth.h"
 #include "api/selfmon.h"
 #include "util/alloc.h"
 #include "util/clock.h"
@@ -29,37 +30,46 @@ typedef struct route {
     unsigned methods;     /* api_method_t mask */
     api_handler_fn fn;
     bool form;            /* parse an x-www-form-urlencoded POST body into params */
+    unsigned need;        /* with --auth-file: the role the credential must hold (R, W, A) or
+                             OPEN (no credential); a line without this column needs admin */
 } route_t;
 
 #define GP (API_GET | API_POST)
 #define GH (API_GET | API_HEAD)
+#define R AUTH_READ
+#define W AUTH_WRITE
+#define A AUTH_ADMIN
+#define OPEN 0x100u
 static const route_t routes[] = {
-    {"/api/v1/write", API_POST, api_handle_write, false},
-    {"/api/v1/read", API_POST, api_handle_read, false},
-    {"/api/v1/query", GP, api_handle_query, true},
-    {"/api/v1/query_range", GP, api_handle_query_range, true},
-    {"/api/v1/query_exemplars", GP, api_handle_query_exemplars, true},
-    {"/api/v1/series", GP, api_handle_series, true},
-    {"/api/v1/labels", GP, api_handle_labels, true},
-    {"/api/v1/label/", GP, api_handle_label_values, true},
-    {"/api/v1/metadata", API_GET, api_handle_metadata, false},
-    {"/api/v1/status/buildinfo", API_GET, api_handle_buildinfo, false},
-    {"/api/v1/status/flags", API_GET, api_handle_flags, false},
-    {"/api/v1/status/runtimeinfo", API_GET, api_handle_runtimeinfo, false},
-    {"/api/v1/status/config", API_GET, api_handle_config, false},
-    {"/api/v1/status/tsdb", API_GET, api_handle_tsdb_status, false},
-    {"/api/v1/rules", API_GET, api_handle_rules, false},
-    {"/api/v1/alerts", API_GET, api_handle_alerts, false},
-    {"/-/healthy", GH, api_handle_healthy, false},
-    {"/-/ready", GH, api_handle_ready, false},
-    {"/metrics", GH, api_handle_metrics, false},
-    {"/api/v1/import/prometheus", API_POST, api_handle_import_prometheus, false},
-    {"/api/v1/import", API_POST, api_handle_import, false},
-    {"/api/v1/export", GP, api_handle_export, true},
-    {"/", GH, api_handle_ui, false},
-    {"/ui/app.js", GH, api_handle_ui, false},
-    {"/ui/style.css", GH, api_handle_ui, false},
+    {"/api/v1/write", API_POST, api_handle_write, false, W},
+    {"/api/v1/read", API_POST, api_handle_read, false, R},
+    {"/api/v1/query", GP, api_handle_query, true, R},
+    {"/api/v1/query_range", GP, api_handle_query_range, true, R},
+    {"/api/v1/query_exemplars", GP, api_handle_query_exemplars, true, R},
+    {"/api/v1/series", GP, api_handle_series, true, R},
+    {"/api/v1/labels", GP, api_handle_labels, true, R},
+    {"/api/v1/label/", GP, api_handle_label_values, true, R},
+    {"/api/v1/metadata", API_GET, api_handle_metadata, false, R},
+    {"/api/v1/status/buildinfo", API_GET, api_handle_buildinfo, false, R},
+    {"/api/v1/status/flags", API_GET, api_handle_flags, false, A},
+    {"/api/v1/status/runtimeinfo", API_GET, api_handle_runtimeinfo, false, A},
+    {"/api/v1/status/config", API_GET, api_handle_config, false, R},
+    {"/api/v1/status/tsdb", API_GET, api_handle_tsdb_status, false, R},
+    {"/api/v1/rules", API_GET, api_handle_rules, false, R},
+    {"/api/v1/alerts", API_GET, api_handle_alerts, false, R},
+    {"/-/healthy", GH, api_handle_healthy, false, OPEN},
+    {"/-/ready", GH, api_handle_ready, false, OPEN},
+    {"/metrics", GH, api_handle_metrics, false, A},
+    {"/api/v1/import/prometheus", API_POST, api_handle_import_prometheus, false, W},
+    {"/api/v1/import", API_POST, api_handle_import, false, W},
+    {"/api/v1/export", GP, api_handle_export, true, R},
+    {"/", GH, api_handle_ui, false, R},
+    {"/ui/app.js", GH, api_handle_ui, false, R},
+    {"/ui/style.css", GH, api_handle_ui, false, R},
 };
+#undef R
+#undef W
+#undef A
 #define N_ROUTES (sizeof routes / sizeof *routes)
 #define LABEL_PREFIX "/api/v1/label/"
 #define LABEL_SUFFIX "/values"
@@ -128,6 +138,7 @@ struct http_server {
     atomic_uint writes, queries; /* handlers running now, for the api's concurrency limits */
     atomic_bool stopping;
     struct sockaddr_storage sa;
+    char *tls_cert, *tls_key; /* PEM, kept while the daemon runs; NULL: plain HTTP */
 };
 
 /* Per-request state, created when the request line is read (URI-log callback). */
@@ -180,7 +191,16 @@ static api_method_t method_of(const char *m)
     return API_OTHER;
 }
 
+static enum MHD_Result send_response_ex(http_server_t *s, struct MHD_Connection *con, api_response_t *res,
+                                        bool challenge);
 static enum MHD_Result send_response(http_server_t *s, struct MHD_Connection *con, api_response_t *res)
+{
+    return send_response_ex(s, con, res, false);
+}
+
+/* challenge: a 401 names the schemes a client may use (RFC 7235: one header per challenge). */
+static enum MHD_Result send_response_ex(http_server_t *s, struct MHD_Connection *con, api_response_t *res,
+                                        bool challenge)
 {
     bool retry = res->status == 429 || res->status == 503;
     struct MHD_Response *r;
@@ -195,6 +215,10 @@ static enum MHD_Result send_response(http_server_t *s, struct MHD_Connection *co
     if (res->content_type) MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, res->content_type);
     if (res->allow) MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, res->allow);
     if (retry) MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+    if (challenge) {
+        MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"metricstor\"");
+        MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Basic realm=\"metricstor\", charset=\"UTF-8\"");
+    }
     if (atomic_load(&s->stopping)) MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result ret = MHD_queue_response(con, (unsigned)res->status, r);
     MHD_destroy_response(r);
@@ -291,6 +315,60 @@ static const char *route_name(const char *path, bool label_values)
     return "other";
 }
 
+/* The role a routed path needs with --auth-file (see the routing table). Paths under
+ * /api/v1/admin/ always need admin, whatever their line says. */
+static unsigned route_need(const char *path, bool label_values)
+{
+    if (!strncmp(path, "/api/v1/admin/", 14)) return AUTH_ADMIN;
+    for (size_t i = 0; i < N_ROUTES; i++)
+        if (label_values ? !strcmp(routes[i].path, LABEL_PREFIX) : !strcmp(routes[i].path, path))
+            return routes[i].need ? routes[i].need : AUTH_ADMIN;
+    return AUTH_ADMIN;
+}
+
+/* With --auth-file: checks the request's credential and role, filling req's tenant and roles.
+ * On refusal queues the 401 (with challenges) or 403 and returns false; Prometheus's error JSON
+ * on /api/ paths, plain text elsewhere. Open mode: every role, no tenant. */
+static bool authorize(http_server_t *s, struct MHD_Connection *con, const char *path, bool label_values,
+                      api_request_t *req, enum MHD_Result *ret)
+{
+    req->roles = AUTH_ALL;
+    auth_t *auth = s->api->auth;
+    if (!auth) return true;
+    unsigned need = route_need(path, label_values);
+    if (need == OPEN) return true;
+    const char *hdr = MHD_lookup_connection_value(con, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    auth_identity_t who;
+    auth_verdict_t v = auth_check(auth, hdr, clock_now_ms(), &who);
+    api_response_t res = {0, NULL, BUF_INIT, NULL};
+    bool api_path = !strncmp(path, "/api/", 5);
+    char msg[200];
+    if (v == AUTH_OK && (who.roles & need)) {
+        req->tenant = who.tenant;
+        req->tenant_len = who.tenant_len;
+        req->roles = who.roles;
+        return true;
+    }
+    if (v == AUTH_OK) {
+        snprintf(msg, sizeof msg, "forbidden: %s needs the %s role", path, auth_role_str(need));
+        log_info("auth: %s (%s) refused on %s: lacks the %s role", who.name, who.tenant, path, auth_role_str(need));
+    } else {
+        snprintf(msg, sizeof msg, "unauthorized: %s", auth_verdict_str(v));
+        if (v != AUTH_MISSING) log_info("auth: %s on %s", auth_verdict_str(v), path);
+    }
+    if (api_path) {
+        api_json_error(&res, v == AUTH_OK ? "forbidden" : "unauthorized", "%s", msg);
+        res.status = v == AUTH_OK ? 403 : 401;
+    } else {
+        strncat(msg, "\n", sizeof msg - strlen(msg) - 1);
+        api_text(&res, v == AUTH_OK ? 403 : 401, msg);
+    }
+    selfmon_request(s->api->selfmon, route_name(path, label_values), res.status, 0);
+    *ret = send_response_ex(s, con, &res, v != AUTH_OK);
+    buf_free(&res.body);
+    return false;
+}
+
 /* Routes a fully received request and queues the handler's response. */
 static enum MHD_Result dispatch(http_server_t *s, struct MHD_Connection *con, const char *method, req_ctx_t *rc)
 {
@@ -308,12 +386,20 @@ static enum MHD_Result dispatch(http_server_t *s, struct MHD_Connection *con, co
     api_response_t res = {200, NULL, BUF_INIT, NULL};
     req.method = method_of(method);
     req.path_arg = path_arg;
+    char *path = params_unescape(uri, plen, false, NULL);
+    enum MHD_Result aret = MHD_NO;
+    if (!authorize(s, con, path ? path : "", path_arg != NULL, &req, &aret)) {
+        free(path);
+        free(path_arg);
+        return aret;
+    }
     if (!(req.method & allowed)) {
         char allow[64];
         methods_str(allowed, allow, sizeof allow);
         res.allow = allow;
         api_text(&res, 405, "Method Not Allowed\n");
         enum MHD_Result ret = send_response(s, con, &res);
+        free(path);
         free(path_arg);
         return ret;
     }
@@ -321,7 +407,6 @@ static enum MHD_Result dispatch(http_server_t *s, struct MHD_Connection *con, co
     req.content_encoding = MHD_lookup_connection_value(con, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_ENCODING);
     req.body = rc->body.data;
     req.body_len = rc->body.len;
-    char *path = params_unescape(uri, plen, false, NULL);
     req.path = path ? path : "";
     int prc = 0;
     char perr[128] = "invalid URL escape";
@@ -446,12 +531,25 @@ int http_server_start(api_t *api, const http_options_t *opts, http_server_t **ou
     atomic_init(&s->queries, 0);
     int rc = resolve(opts->addr, &s->sa, err, err_len);
     if (rc != 0) { free(s); return rc; }
+    if ((opts->tls_cert_file != NULL) != (opts->tls_key_file != NULL)) {
+        snprintf(err, err_len, "TLS needs both --tls-cert-file and --tls-key-file");
+        free(s);
+        return MS_EINVAL;
+    }
+    struct MHD_OptionItem tls[3] = {{MHD_OPTION_END, 0, NULL}, {MHD_OPTION_END, 0, NULL}, {MHD_OPTION_END, 0, NULL}};
+    if (opts->tls_cert_file) {
+        rc = auth_tls_load(opts->tls_cert_file, opts->tls_key_file, &s->tls_cert, &s->tls_key, err, err_len);
+        if (rc != 0) { free(s); return rc; }
+        tls[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key};
+        tls[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, s->tls_cert};
+    }
     /* Default: one thread per connection (bounded by the connection limit), so a long query
      * blocks only its own connection and never the writes or queries that would otherwise share
      * its pool thread; the api's concurrency limits bound the work actually running.
      * threads > 0 selects the older epoll thread pool of that size. */
     unsigned threads = opts->threads;
     unsigned flags = MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    if (s->tls_cert) flags |= MHD_USE_TLS;
     if (threads)
         flags |= MHD_USE_EPOLL_INTERNAL_THREAD;
     else
@@ -468,16 +566,24 @@ int http_server_start(api_t *api, const http_options_t *opts, http_server_t **ou
         MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
         MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_ARRAY, tls,
         MHD_OPTION_END);
     if (!s->daemon) {
-        snprintf(err, err_len, "cannot listen on %s (address in use or not permitted?)", opts->addr);
+        if (s->tls_cert)
+            snprintf(err, err_len, "cannot listen on %s with TLS (address in use, not permitted, or the "
+                                   "certificate/key refused by libmicrohttpd?)", opts->addr);
+        else
+            snprintf(err, err_len, "cannot listen on %s (address in use or not permitted?)", opts->addr);
+        free(s->tls_cert);
+        auth_tls_free_key(s->tls_key);
         free(s);
         return MS_EIO;
     }
+    const char *scheme = s->tls_cert ? "https" : "http";
     if (threads)
-        log_info("http: listening on %s with %u threads", opts->addr, threads);
+        log_info("http: listening on %s (%s) with %u threads", opts->addr, scheme, threads);
     else
-        log_info("http: listening on %s, one thread per connection", opts->addr);
+        log_info("http: listening on %s (%s), one thread per connection", opts->addr, scheme);
     *out = s;
     return MS_OK;
 }
@@ -496,5 +602,7 @@ void http_server_stop(http_server_t *s, int64_t drain_ms)
     long left = atomic_load(&s->inflight);
     if (left > 0) log_warn("http: stopping with %ld requests still in flight", left);
     MHD_stop_daemon(s->daemon);
+    free(s->tls_cert);
+    auth_tls_free_key(s->tls_key);
     free(s);
 }

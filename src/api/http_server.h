@@ -14,6 +14,8 @@ typedef struct http_options {
     unsigned threads;            /* 0: one thread per connection; n: an epoll pool of n threads */
     unsigned connection_limit;   /* 0: default (1024) */
     unsigned connection_timeout_s;/* idle keep-alive timeout; 0: default (120) */
+    const char *tls_cert_file;   /* both set: HTTPS only (PEM files, checked at start); NULL: HTTP */
+    const char *tls_key_file;
 } http_options_t;
 
 /* Binds, listens and starts serving. Returns 0, or MS_EINVAL/MS_EIO with a message in err. */

@@ -58,5 +58,6 @@ int cli_cmd_series(const char *base, int argc, char **argv);
 int cli_cmd_import(const char *base, int argc, char **argv);
 int cli_cmd_export(const char *base, int argc, char **argv);
 int cli_cmd_tsdb(int argc, char **argv);
+int cli_cmd_hash_secret(int argc, char **argv); /* cli_auth.c: prints an --auth-file line */
 
 #endif

@@ -20,6 +20,9 @@ static void usage(FILE *f)
                "                                                raw samples (JSON lines by default)\n"
                "command on a data dir (the server must not be running on it):\n"
                "  tsdb analyze --data-dir DIR [--limit N]       cardinality report\n"
+               "offline:\n"
+               "  hash-secret [--kind bearer|basic] [--name N] [--tenant T] [--role R] [--expires T] [--secret S]\n"
+               "                                                print an --auth-file line (hash-secret --help)\n"
                "\n"
                "Times are Unix seconds or RFC 3339; durations are 30s, 5m, 1h ...\n");
 }
@@ -64,6 +67,7 @@ int main(int argc, char **argv)
     else if (!strcmp(cmd, "import")) rc = cli_cmd_import(b, sub_argc, sub_argv);
     else if (!strcmp(cmd, "export")) rc = cli_cmd_export(b, sub_argc, sub_argv);
     else if (!strcmp(cmd, "tsdb")) rc = cli_cmd_tsdb(sub_argc, sub_argv);
+    else if (!strcmp(cmd, "hash-secret")) rc = cli_cmd_hash_secret(sub_argc, sub_argv);
     else if (!strcmp(cmd, "help")) { usage(stdout); rc = 0; }
     else {
         fprintf(stderr, "metricstor-cli: unknown command %s\n\n", cmd);
