@@ -137,7 +137,8 @@ static void imp_commit(imp_t *im, const imp_meta_t *meta, size_t n_meta)
     if (rc != 0) {
         selfmon_rejected(sm, SELFMON_REJECT_STORAGE, im->n_samples);
         char msg[200];
-        snprintf(msg, sizeof msg, "storage could not persist the import: %s; nothing stored\n", ms_strerror(rc));
+        rw_storage_error_message(rc, msg, sizeof msg - 1); /* 503: http_server adds Retry-After */
+        strcat(msg, "\n");
         api_text(im->res, 503, msg);
         return;
     }

@@ -48,8 +48,7 @@ static void write_scoped(api_t *api, const api_request_t *req, rw_result_t *res)
     rw_request_free(&wr);
     if (rc != 0) {
         res->outcome = RW_UNAVAILABLE;
-        snprintf(res->message, sizeof res->message, "storage could not persist the batch: %s; nothing acknowledged",
-                 ms_strerror(rc));
+        rw_storage_error_message(rc, res->message, sizeof res->message); /* 503 + Retry-After */
         return;
     }
     const append_result_t *ar = &res->append;

@@ -9,6 +9,18 @@
 #include <stdio.h>
 #include <string.h>
 
+void rw_storage_error_message(int status, char *out, size_t n)
+{
+    const char *why;
+    switch (status) {
+    case MS_ENOSPC: why = "the disk is full (no space left on device)"; break;
+    case MS_EIO: why = "the disk reported an I/O error"; break;
+    default: why = ms_strerror(status); break;
+    }
+    snprintf(out, n, "storage cannot persist writes right now: %s; nothing from this request was stored or "
+                     "acknowledged; retry later", why);
+}
+
 static void describe_drops(rw_result_t *res)
 {
     const append_result_t *a = &res->append;
@@ -45,7 +57,7 @@ void rw_handle(db_t *db, const rw_limits_t *lim, const char *content_encoding, c
     int rc = db_appender(db, &a);
     if (rc != 0) {
         res->outcome = RW_UNAVAILABLE;
-        snprintf(res->message, sizeof res->message, "storage unavailable: %s", ms_strerror(rc));
+        rw_storage_error_message(rc, res->message, sizeof res->message);
         rw_request_free(&req);
         return;
     }
@@ -73,8 +85,7 @@ void rw_handle(db_t *db, const rw_limits_t *lim, const char *content_encoding, c
     rw_request_free(&req);
     if (rc != 0) {
         res->outcome = RW_UNAVAILABLE;
-        snprintf(res->message, sizeof res->message, "storage could not persist the batch: %s; nothing acknowledged",
-                 ms_strerror(rc));
+        rw_storage_error_message(rc, res->message, sizeof res->message);
         return;
     }
     if (res->append.samples_too_old || res->append.samples_too_new) {

@@ -35,6 +35,11 @@ typedef struct rw_result {
     append_result_t append;
 } rw_result_t;
 
+/* The message for a write refused because storage could not persist it (status from the
+ * appender: MS_ENOSPC disk full, MS_EIO disk error, ...): says nothing was stored and to retry.
+ * The HTTP layer answers such refusals with 503 and Retry-After. */
+void rw_storage_error_message(int status, char *out, size_t n);
+
 /* Decodes the compressed body and appends it to db. content_encoding may be NULL (missing). */
 void rw_handle(db_t *db, const rw_limits_t *lim, const char *content_encoding, const void *body, size_t body_len,
                rw_result_t *res);
