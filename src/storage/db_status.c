@@ -1,8 +1,10 @@
 /* db_status.c owns db_head_status: the cardinality figures of GET /api/v1/status/tsdb (series
  * per metric name, values per label name, value bytes per label name, series per label pair,
  * each as a top-N list) computed from the head's postings index, as Prometheus computes them
- * from its head (2.42's definitions). One pass over the (name, value) postings under the index read lock; series are
- * never copied, so the cost grows with the number of label pairs, not with samples. */
+ * from its head (2.42's definitions). Whole head: one pass over the (name, value) postings
+ * under the index read lock, so the cost grows with label pairs, not series or samples. Scoped
+ * by matchers (a tenant): one select, then the selected series' labels are counted, so the cost
+ * grows with the tenant's series. Nothing is copied but the final top-N names. */
 #include "storage/db_internal.h"
 #include "util/alloc.h"
 #include "util/status.h"
@@ -109,27 +111,60 @@ static void topn_finish(topn_t *t, db_stat_list_t *out)
     *t = (topn_t){0};
 }
 
-static int ref_cmp(const void *k, const void *e)
+/* Scoped counting: one slot per (label name, value) pair met on the selected series. Label
+ * strings are interned in the head (one copy per distinct string), so the value pointer and the
+ * name's index identify a pair without hashing its bytes. */
+typedef struct pair_slot {
+    const char *value; /* NULL: empty slot */
+    uint32_t len, name_ix;
+    uint64_t n;
+} pair_slot_t;
+
+typedef struct pair_tab {
+    pair_slot_t *v;
+    size_t cap, n;
+} pair_tab_t;
+
+static size_t slot_of(const pair_tab_t *t, const char *value, uint32_t name_ix)
 {
-    uint64_t a = *(const uint64_t *)k, b = (*(series_t *const *)e)->ref;
-    return a < b ? -1 : a > b;
+    uint64_t h = ((uint64_t)(uintptr_t)value ^ ((uint64_t)name_ix << 48)) * 0x9E3779B97F4A7C15ull;
+    size_t i = (size_t)(h >> 20) & (t->cap - 1);
+    while (t->v[i].value && (t->v[i].value != value || t->v[i].name_ix != name_ix)) i = (i + 1) & (t->cap - 1);
+    return i;
 }
 
-/* |p ∩ sel|: both sorted by ref; probes the smaller list's refs in the larger by binary search. */
-static uint64_t count_in(const postings_t *p, const postings_t *sel)
+static void pair_count(pair_tab_t *t, const char *value, uint32_t len, uint32_t name_ix)
 {
-    const postings_t *small = p->n <= sel->n ? p : sel, *big = small == p ? sel : p;
-    uint64_t k = 0;
-    size_t lo = 0;
-    for (size_t i = 0; i < small->n && lo < big->n; i++) {
-        uint64_t ref = small->v[i]->ref;
-        series_t **hit = bsearch(&ref, big->v + lo, big->n - lo, sizeof(series_t *), ref_cmp);
-        if (hit) {
-            k++;
-            lo = (size_t)(hit - big->v) + 1;
-        }
+    if (2 * (t->n + 1) > t->cap) {
+        pair_tab_t nt = {xcalloc(t->cap ? 2 * t->cap : 1024, sizeof(pair_slot_t)), t->cap ? 2 * t->cap : 1024, t->n};
+        for (size_t i = 0; i < t->cap; i++)
+            if (t->v[i].value) nt.v[slot_of(&nt, t->v[i].value, t->v[i].name_ix)] = t->v[i];
+        free(t->v);
+        *t = nt;
     }
-    return k;
+    size_t i = slot_of(t, value, name_ix);
+    if (!t->v[i].value) {
+        t->v[i] = (pair_slot_t){value, len, name_ix, 0};
+        t->n++;
+    }
+    t->v[i].n++;
+}
+
+/* Index of the label name in ix->names (sorted bytewise), or -1. Caller holds the lock. */
+static int64_t name_index(const hindex_t *ix, const char *name, size_t len)
+{
+    size_t lo = 0, hi = ix->nnames;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const pname_t *pn = ix->names[mid];
+        size_t m = pn->len < len ? pn->len : len;
+        int c = memcmp(pn->name, name, m);
+        if (!c) c = pn->len < len ? -1 : pn->len > len;
+        if (!c) return (int64_t)mid;
+        if (c < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    return -1;
 }
 
 typedef struct times {
@@ -175,26 +210,54 @@ int db_head_status(db_t *db, const db_head_status_opts_t *opts, db_head_status_t
     topn_t metrics = {0}, names = {0}, mem = {0}, pairs = {0};
     hindex_t *ix = &db->head.index;
     pthread_rwlock_rdlock(&ix->lock);
-    for (size_t i = 0; i < ix->nnames; i++) {
-        const pname_t *pn = ix->names[i];
-        if (opts->hide_name && pn->len == opts->hide_len && !memcmp(pn->name, opts->hide_name, pn->len)) continue;
-        bool is_metric = pn->len == 8 && !memcmp(pn->name, "__name__", 8);
-        uint64_t nvalues = 0, bytes = 0;
-        for (size_t k = 0; k < pn->values.cap; k++) {
-            const pvalue_t *pv = pn->values.e[k].k ? pn->values.e[k].v : NULL;
-            if (!pv) continue;
-            uint64_t cnt = scoped ? count_in(&pv->p, &sel) : pv->p.n;
-            if (!cnt) continue;
-            nvalues++;
-            bytes += pv->len; /* Prometheus 2.42: bytes of the distinct values (later versions weight by series) */
-            if (is_metric) topn_push(&metrics, limit, (cand_t){pv->value, NULL, pv->len, 0, cnt});
-            topn_push(&pairs, limit, (cand_t){pn->name, pv->value, pn->len, pv->len, cnt});
+    uint64_t *nvalues = xcalloc(ix->nnames + 1, sizeof(uint64_t)), *bytes = xcalloc(ix->nnames + 1, sizeof(uint64_t));
+    int64_t hidden = opts->hide_name ? name_index(ix, opts->hide_name, opts->hide_len) : -1;
+    int64_t metric_ix = name_index(ix, "__name__", 8);
+    if (scoped) {
+        /* only the selected series: count their pairs, O(series x labels) */
+        pair_tab_t t = {0};
+        for (size_t i = 0; i < sel.n; i++) {
+            const series_t *se = sel.v[i];
+            for (uint32_t k = 0; k < se->nlabels; k++) {
+                int64_t ni = name_index(ix, se->labels[k].name, se->labels[k].name_len);
+                if (ni < 0 || ni == hidden) continue;
+                pair_count(&t, se->labels[k].value, se->labels[k].value_len, (uint32_t)ni);
+            }
         }
-        if (!nvalues) continue;
-        out->num_label_pairs += nvalues;
-        topn_push(&names, limit, (cand_t){pn->name, NULL, pn->len, 0, nvalues});
-        topn_push(&mem, limit, (cand_t){pn->name, NULL, pn->len, 0, bytes});
+        for (size_t i = 0; i < t.cap; i++) {
+            const pair_slot_t *p = &t.v[i];
+            if (!p->value) continue;
+            const pname_t *pn = ix->names[p->name_ix];
+            nvalues[p->name_ix]++;
+            bytes[p->name_ix] += p->len;
+            if ((int64_t)p->name_ix == metric_ix) topn_push(&metrics, limit, (cand_t){p->value, NULL, p->len, 0, p->n});
+            topn_push(&pairs, limit, (cand_t){pn->name, p->value, pn->len, p->len, p->n});
+        }
+        free(t.v);
+    } else {
+        /* the whole head: one pass over the postings, O(label pairs) */
+        for (size_t i = 0; i < ix->nnames; i++) {
+            const pname_t *pn = ix->names[i];
+            if ((int64_t)i == hidden) continue;
+            for (size_t k = 0; k < pn->values.cap; k++) {
+                const pvalue_t *pv = pn->values.e[k].k ? pn->values.e[k].v : NULL;
+                if (!pv || !pv->p.n) continue;
+                nvalues[i]++;
+                bytes[i] += pv->len; /* Prometheus 2.42: bytes of the distinct values (later versions weight by series) */
+                if ((int64_t)i == metric_ix) topn_push(&metrics, limit, (cand_t){pv->value, NULL, pv->len, 0, pv->p.n});
+                topn_push(&pairs, limit, (cand_t){pn->name, pv->value, pn->len, pv->len, pv->p.n});
+            }
+        }
     }
+    for (size_t i = 0; i < ix->nnames; i++) {
+        if (!nvalues[i]) continue;
+        const pname_t *pn = ix->names[i];
+        out->num_label_pairs += nvalues[i];
+        topn_push(&names, limit, (cand_t){pn->name, NULL, pn->len, 0, nvalues[i]});
+        topn_push(&mem, limit, (cand_t){pn->name, NULL, pn->len, 0, bytes[i]});
+    }
+    free(nvalues);
+    free(bytes);
     topn_finish(&metrics, &out->series_by_metric);
     topn_finish(&names, &out->values_by_label);
     topn_finish(&mem, &out->memory_by_label);

@@ -190,7 +190,7 @@ typedef struct db_head_status {
 } db_head_status_t;
 
 /* Fills out from the head's postings index (one pass over label pairs, no per-series copy;
- * with matchers, one select plus a membership test per posting). Holds the index read lock for
+ * with matchers, one select plus a count over the selected series' labels). Holds the index read lock for
  * the pass, so appends creating new series wait for it. Free with db_head_status_free. */
 int db_head_status(db_t *db, const db_head_status_opts_t *opts, db_head_status_t *out);
 void db_head_status_free(db_head_status_t *st); /* frees the lists; accepts NULL */
