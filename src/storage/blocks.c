@@ -142,6 +142,7 @@ int blocks_load(db_t *db, char *err, size_t err_len)
     }
     closedir(d);
     if (db->nblocks > 1) qsort(db->blocks, db->nblocks, sizeof(block_t *), block_ptr_cmp);
+    compact_cleanup_parents(db);
     int rc = read_cut_marker(db);
     db->compact_upto = db->cut_T;
     if (rc != MS_OK) snprintf(err, err_len, "reading %s/cut failed", path);
@@ -168,6 +169,14 @@ void blocks_add_readers(db_t *db, querier_t *q, int64_t mint, int64_t maxt)
         if (m->maxt < mint || m->mint > maxt) continue;
         querier_add_reader_owned(q, &block_reader_ops, block_view_new(db->blocks[i]), view_free);
     }
+}
+
+int blocks_remove_dir(const char *dir)
+{
+    char tmp[PATH_MAX + 8];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", dir);
+    if (rename(dir, tmp) != 0) return block_rmdir(dir);
+    return block_rmdir(tmp);
 }
 
 void blocks_apply_retention(db_t *db, int64_t cutoff)
@@ -198,7 +207,7 @@ void blocks_apply_retention(db_t *db, int64_t cutoff)
             char dir[PATH_MAX];
             snprintf(dir, sizeof(dir), "%s", block_dir(b));
             block_close(b);
-            if (block_rmdir(dir) != MS_OK) log_warn("retention: removing block %s failed: %s", dir, strerror(errno));
+            if (blocks_remove_dir(dir) != MS_OK) log_warn("retention: removing block %s failed: %s", dir, strerror(errno));
             else log_info("retention: deleted block %s", dir);
             continue;
         }

@@ -1,5 +1,5 @@
 /* db.c owns the database lifecycle (options, open + block loading + replay, close, the
- * background thread that cuts blocks and applies retention), metadata storage, statistics,
+ * background thread that cuts blocks, compacts them and applies retention), metadata storage, statistics,
  * and retention: dropping old head chunks and empty series under the gc_lock's
  * write side, and deleting WAL segments wholly older than retention after re-logging every
  * live series and metadata entry into a fresh segment (so no needed series record is lost). */
@@ -24,6 +24,7 @@
 
 #define RETENTION_INTERVAL_MS 60000
 #define CUT_CHECK_INTERVAL_MS 1000
+#define COMPACT_RETRY_MS 60000 /* after a failed merge, background compaction waits this long */
 
 void db_options_default(db_options_t *o)
 {
@@ -39,19 +40,37 @@ void db_options_default(db_options_t *o)
     o->block_zstd_level = 3;
 }
 
+/* One background compaction merge, unless disabled or backing off after a failure. True when
+ * it merged (more may be ready: the caller loops without waiting). */
+static bool bg_compact(db_t *db)
+{
+    if (db->opts.no_compaction) return false;
+    int64_t now = clock_mono_ns() / 1000000;
+    if (now < db->compact_retry_at_ms) return false;
+    bool merged = false;
+    if (compact_step(db, &merged) != MS_OK) db->compact_retry_at_ms = now + COMPACT_RETRY_MS;
+    return merged;
+}
+
 static void *bg_main(void *arg)
 {
     db_t *db = arg;
     int64_t last_retention = clock_mono_ns() / 1000000;
+    bool busy = false;
     pthread_mutex_lock(&db->bg_mu);
     while (!db->bg_stop) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += CUT_CHECK_INTERVAL_MS / 1000;
-        pthread_cond_timedwait(&db->bg_cond, &db->bg_mu, &ts);
+        if (!busy) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += CUT_CHECK_INTERVAL_MS / 1000;
+            pthread_cond_timedwait(&db->bg_cond, &db->bg_mu, &ts);
+        }
         if (db->bg_stop) break;
         pthread_mutex_unlock(&db->bg_mu);
+        /* one cut check, then at most one merge, so a long compaction backlog never holds the
+         * cuts (and the head's size) back by more than one merge */
         db_cut_blocks(db);
+        busy = bg_compact(db);
         int64_t now = clock_mono_ns() / 1000000;
         if (now - last_retention >= RETENTION_INTERVAL_MS) {
             last_retention = now;
@@ -271,6 +290,10 @@ void db_stats(db_t *db, db_stats_t *out)
     out->head_bytes = (uint64_t)atomic_load(&db->head.mem);
     out->cuts = atomic_load(&db->cuts);
     out->cut_failures = atomic_load(&db->cut_failures);
+    out->compactions = atomic_load(&db->compactions);
+    out->compaction_failures = atomic_load(&db->compaction_failures);
+    out->compaction_blocks_in = atomic_load(&db->compaction_blocks_in);
+    out->compaction_ms = atomic_load(&db->compaction_ms);
     gclock_read_lock(&db->gc_lock);
     for (size_t i = 0; i < db->nblocks; i++) {
         const block_meta_t *m = block_meta(db->blocks[i]);

@@ -80,5 +80,24 @@ void blocks_add_readers(db_t *db, querier_t *q, int64_t mint, int64_t maxt);
  * blocks with the oldest data while all blocks take more than retention_bytes; caller holds
  * the gc write lock. */
 void blocks_apply_retention(db_t *db, int64_t cutoff);
+/* Removes a block directory that is no longer listed: renamed to <dir>.tmp first (so a crash
+ * midway leaves a tmp dir that the next load deletes, never a half-deleted block), then
+ * deleted. */
+int blocks_remove_dir(const char *dir);
+
+/* compact.c (docs/format/block.md, "Compaction"). */
+/* At load, after the blocks are open: closes and deletes every block that another loaded block
+ * names in its parents file (a compaction interrupted after its output was renamed into
+ * place). */
+void compact_cleanup_parents(db_t *db);
+/* The window sizes groups are formed in, ascending: R, 3R, 12R (R = block_range_ms), those
+ * above max_block_range_ms (0: 12R) or retention/10 left out; R always. Returns the count. */
+size_t compact_levels(const db_options_t *o, int64_t *levels);
+/* Does one merge if a group is ready (takes cut_mu); *merged tells whether it did. */
+int compact_step(db_t *db, bool *merged);
+/* Rewrites the block with sequence number seq together with every block overlapping it
+ * (transitively, so the tie rule between them is kept) into one new block, dropping tombstoned
+ * samples (for db_clean_tombstones). Caller holds cut_mu. MS_ENOENT: no such block. */
+int compact_rewrite(db_t *db, uint32_t seq);
 
 #endif

@@ -57,6 +57,10 @@ typedef struct db_options {
     int block_zstd_level;       /* default 3; <= 0 stores block chunks uncompressed */
     int64_t retention_bytes;    /* 0: no limit; else the oldest blocks are deleted while all
                                    blocks together take more bytes on disk than this */
+    bool no_compaction;         /* true: no background compaction (db_compact still works) */
+    int64_t max_block_range_ms; /* compaction makes blocks spanning at most this, rounded down
+                                   to R, 3R or 12R (R = block_range_ms); 0: 12R. With retention
+                                   set, also at most retention_ms / 10 (Prometheus's rule) */
 } db_options_t;
 
 /* Fills defaults: data_dir "./data", retention 15d, max_future 10m, fsync always, 128 MiB,
@@ -154,6 +158,9 @@ typedef struct db_stats {
     uint64_t block_samples, block_series; /* summed over blocks (a series in two blocks counts twice) */
     int64_t blocks_mint, blocks_maxt;     /* 0 when there are no blocks */
     uint64_t cuts, cut_failures;          /* block cuts since start */
+    uint64_t compactions, compaction_failures; /* block merges since start */
+    uint64_t compaction_blocks_in;        /* input blocks merged away since start */
+    uint64_t compaction_ms;               /* time spent merging since start */
     const struct metrics_histogram *wal_fsync_seconds; /* WAL fdatasync latency; borrowed until db_close */
     uint64_t wal_write_failures; /* failed WAL writes, fsyncs and segment creations since start */
     bool wal_writable;           /* false from a failed WAL write until one persists again */

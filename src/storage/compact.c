@@ -1,0 +1,492 @@
+/* compact.c owns block compaction: choosing a group of blocks that lie inside one complete
+ * aligned window of a level (R, 3R, 12R by default), merging them series by series (k-way in
+ * label order, samples by timestamp, the higher-seq block winning ties, tombstoned samples
+ * dropped) into one new block that records its parents, publishing it in place of its inputs,
+ * and, at load, deleting blocks that a complete block names as parents (a crash between the
+ * rename and the deletion). Format and crash-safety argument: docs/format/block.md
+ * ("parents", "Compaction").
+ *
+ * Locking: every merge runs under db->cut_mu, which every other changer of the block list
+ * (cuts, retention, tombstone cleanup) also holds, so the inputs stay open and the list stays
+ * put while the merge reads and writes without any gc lock; queries and appends go on. Only the
+ * swap of inputs for output takes the gc write lock. */
+#include "storage/db_internal.h"
+#include "storage/reader.h"
+#include "util/alloc.h"
+#include "util/buf.h"
+#include "util/clock.h"
+#include "util/crc32c.h"
+#include "util/cursor.h"
+#include "util/log.h"
+#include "util/status.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define PARENTS_MAX 100000 /* sanity bound when reading */
+
+/* ---- the parents file ---- */
+
+static int write_parents(const char *dir, const uint32_t *seqs, size_t n, bool sync)
+{
+    buf_t b = BUF_INIT;
+    buf_append(&b, "MSBP\1\0\0\0", 8);
+    buf_put_u32le(&b, (uint32_t)n);
+    for (size_t i = 0; i < n; i++) buf_put_u32le(&b, seqs[i]);
+    buf_put_u32le(&b, crc32c(0, b.data, b.len));
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof(path), "%s/parents", dir);
+    int rc = MS_OK;
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0 || write(fd, b.data, b.len) != (ssize_t)b.len || (sync && fsync(fd) != 0))
+        rc = errno == ENOSPC ? MS_ENOSPC : MS_EIO;
+    if (fd >= 0) close(fd);
+    buf_free(&b);
+    return rc;
+}
+
+/* Reads <dir>/parents into *seqs (malloc'd). MS_ENOENT when the block has none (a cut block);
+ * MS_ECORRUPT when it fails its checks. */
+static int read_parents(const char *dir, uint32_t **seqs, size_t *n)
+{
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof(path), "%s/parents", dir);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return errno == ENOENT ? MS_ENOENT : MS_EIO;
+    struct stat sb;
+    int rc = MS_OK;
+    if (fstat(fd, &sb) != 0 || sb.st_size < 16 || sb.st_size > 16 + 4 * PARENTS_MAX) rc = MS_ECORRUPT;
+    uint8_t *p = NULL;
+    size_t len = rc == MS_OK ? (size_t)sb.st_size : 0;
+    if (rc == MS_OK) {
+        p = xmalloc(len);
+        if (pread(fd, p, len, 0) != (ssize_t)len) rc = MS_EIO;
+    }
+    close(fd);
+    if (rc == MS_OK) {
+        cursor_t c;
+        cursor_init(&c, p, len);
+        const uint8_t *magic = cursor_bytes(&c, 4);
+        uint8_t ver = cursor_u8(&c);
+        cursor_skip(&c, 3);
+        uint32_t k = cursor_u32le(&c);
+        if (!cursor_ok(&c) || memcmp(magic, "MSBP", 4) != 0 || ver != 1 || k > PARENTS_MAX ||
+            len != 16 + 4 * (size_t)k) {
+            rc = MS_ECORRUPT;
+        } else {
+            *seqs = xmalloc((k ? k : 1) * sizeof(uint32_t));
+            for (uint32_t i = 0; i < k; i++) (*seqs)[i] = cursor_u32le(&c);
+            uint32_t crc = cursor_u32le(&c);
+            if (!cursor_ok(&c) || !cursor_done(&c) || crc != crc32c(0, p, len - 4)) {
+                free(*seqs);
+                *seqs = NULL;
+                rc = MS_ECORRUPT;
+            } else {
+                *n = k;
+            }
+        }
+    }
+    free(p);
+    return rc;
+}
+
+void compact_cleanup_parents(db_t *db)
+{
+    uint32_t *dead = NULL;
+    size_t ndead = 0;
+    for (size_t i = 0; i < db->nblocks; i++) {
+        uint32_t *p;
+        size_t n;
+        int rc = read_parents(block_dir(db->blocks[i]), &p, &n);
+        if (rc == MS_ENOENT) continue;
+        if (rc != MS_OK) {
+            /* keeping parents beside their child only costs space: the child has the higher
+             * seq and holds exactly their merge, so reads see the same samples */
+            log_warn("blocks: %s/parents is unreadable (%s); keeping any blocks it names", block_dir(db->blocks[i]),
+                     ms_strerror(rc));
+            continue;
+        }
+        dead = xrealloc(dead, (ndead + n + 1) * sizeof(uint32_t));
+        memcpy(dead + ndead, p, n * sizeof(uint32_t));
+        ndead += n;
+        free(p);
+    }
+    if (!ndead) {
+        free(dead);
+        return;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < db->nblocks; i++) {
+        block_t *b = db->blocks[i];
+        bool parent = false;
+        for (size_t j = 0; j < ndead && !parent; j++) parent = dead[j] == block_seq(b);
+        if (!parent) {
+            db->blocks[k++] = b;
+            continue;
+        }
+        char dir[PATH_MAX];
+        snprintf(dir, sizeof(dir), "%s", block_dir(b));
+        block_close(b);
+        log_info("blocks: removing %s, already merged into a newer block (compaction was interrupted)", dir);
+        if (blocks_remove_dir(dir) != MS_OK) log_warn("blocks: removing %s failed: %s", dir, strerror(errno));
+    }
+    db->nblocks = k;
+    free(dead);
+}
+
+/* ---- choosing a group ---- */
+
+static int64_t floor_div(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+    if ((a % b != 0) && ((a < 0) != (b < 0))) q--;
+    return q;
+}
+
+size_t compact_levels(const db_options_t *o, int64_t *levels)
+{
+    const int64_t R = o->block_range_ms;
+    int64_t cap = o->max_block_range_ms > 0 ? o->max_block_range_ms : 12 * R;
+    if (o->retention_ms > 0 && o->retention_ms / 10 < cap) cap = o->retention_ms / 10;
+    size_t n = 0;
+    levels[n++] = R;
+    const int64_t mult[] = {3, 12};
+    for (size_t i = 0; i < 2; i++)
+        if (R <= INT64_MAX / mult[i] && mult[i] * R <= cap) levels[n++] = mult[i] * R;
+    return n;
+}
+
+typedef struct wslot {
+    int64_t w; /* window start */
+    size_t i;  /* index into db->blocks */
+} wslot_t;
+
+static int wslot_cmp(const void *a, const void *b)
+{
+    const wslot_t *x = a, *y = b;
+    if (x->w != y->w) return x->w < y->w ? -1 : 1;
+    return x->i < y->i ? -1 : x->i > y->i;
+}
+
+/* The next group to merge: at the largest level first, the oldest complete window holding at
+ * least two blocks that lie entirely inside it. Caller holds cut_mu. Returns the group size
+ * (0: nothing to do); *out malloc'd. */
+static size_t plan(db_t *db, block_t ***out, int64_t *level_out)
+{
+    int64_t levels[3];
+    size_t nl = compact_levels(&db->opts, levels);
+    const int64_t upto = db->compact_upto;
+    if (db->nblocks < 2 || upto == INT64_MIN) return 0;
+    wslot_t *ws = xmalloc(db->nblocks * sizeof(*ws));
+    for (size_t li = nl; li-- > 0;) {
+        const int64_t L = levels[li];
+        size_t n = 0;
+        for (size_t i = 0; i < db->nblocks; i++) {
+            const block_meta_t *m = block_meta(db->blocks[i]);
+            int64_t w = floor_div(m->mint, L) * L;
+            if (w > INT64_MAX - L) continue;
+            if (m->maxt >= w + L || w + L > upto) continue; /* not inside, or window not complete */
+            ws[n++] = (wslot_t){w, i};
+        }
+        if (n > 1) qsort(ws, n, sizeof(*ws), wslot_cmp);
+        for (size_t a = 0; a < n;) {
+            size_t b = a;
+            while (b < n && ws[b].w == ws[a].w) b++;
+            if (b - a >= 2) {
+                *out = xmalloc((b - a) * sizeof(block_t *));
+                for (size_t k = a; k < b; k++) (*out)[k - a] = db->blocks[ws[k].i];
+                *level_out = L;
+                free(ws);
+                return b - a;
+            }
+            a = b;
+        }
+    }
+    free(ws);
+    return 0;
+}
+
+/* ---- merging ---- */
+
+typedef struct cin {
+    block_t *b;
+    block_view_t *v;
+    rs_vec_t rs;
+    size_t pos;
+} cin_t;
+
+static int seq_cmp(const void *a, const void *b)
+{
+    uint32_t x = block_seq(*(block_t *const *)a), y = block_seq(*(block_t *const *)b);
+    return x < y ? -1 : x > y;
+}
+
+/* Merges b (time-sorted, unique) into a (the same), b winning on equal timestamps; tmp is
+ * scratch. */
+static void merge_newer(sample_vec_t *a, const sample_vec_t *b, sample_vec_t *tmp)
+{
+    if (b->n == 0) return;
+    if (a->n == 0 || a->v[a->n - 1].t < b->v[0].t) {
+        for (size_t i = 0; i < b->n; i++) {
+            if (a->n == a->cap) XGROW(a->v, a->cap, a->n + 1);
+            a->v[a->n++] = b->v[i];
+        }
+        return;
+    }
+    tmp->n = 0;
+    if (tmp->cap < a->n + b->n) XGROW(tmp->v, tmp->cap, a->n + b->n);
+    size_t i = 0, j = 0;
+    while (i < a->n || j < b->n) {
+        if (j == b->n || (i < a->n && a->v[i].t < b->v[j].t)) tmp->v[tmp->n++] = a->v[i++];
+        else {
+            if (i < a->n && a->v[i].t == b->v[j].t) i++; /* the newer block's sample replaces it */
+            tmp->v[tmp->n++] = b->v[j++];
+        }
+    }
+    sample_vec_t t = *a;
+    *a = *tmp;
+    *tmp = t;
+}
+
+/* Hook for tombstones: removes from sv the deleted samples of the series ls. */
+static void drop_deleted(db_t *db, const label_t *ls, size_t n, sample_vec_t *sv)
+{
+    (void)db;
+    (void)ls;
+    (void)n;
+    (void)sv;
+}
+
+/* Checks that a decoded block handed over its series in strictly increasing label order
+ * (the writer requires it; a damaged block must not produce a damaged index). */
+static bool in_order(const cin_t *c)
+{
+    for (size_t i = 1; i < c->rs.n; i++)
+        if (labels_cmp(c->rs.v[i - 1].labels.v, c->rs.v[i - 1].labels.n, c->rs.v[i].labels.v, c->rs.v[i].labels.n) >= 0)
+            return false;
+    return true;
+}
+
+/* Writes the merge of in[0..n) (sorted by seq) into writer w. */
+static int merge_series(db_t *db, cin_t *in, size_t n, block_writer_t *w, uint64_t *nsamples)
+{
+    matcher_t *all;
+    char err[64];
+    int rc = matcher_new(MATCH_RE, "__name__", 8, ".*", 2, &all, err, sizeof(err));
+    if (rc != MS_OK) return rc;
+    const matcher_t *ms[1] = {all};
+    for (size_t i = 0; i < n && rc == MS_OK; i++) {
+        in[i].v = block_view_new(in[i].b);
+        block_reader_ops.select(in[i].v, ms, 1, INT64_MIN, INT64_MAX, &in[i].rs);
+        if (block_view_errors(in[i].v) > 0 || !in_order(&in[i])) rc = MS_ECORRUPT;
+        if (rc == MS_OK && in[i].rs.n != block_meta(in[i].b)->nseries) rc = MS_ECORRUPT;
+        if (rc != MS_OK) log_error("compact: block %s is damaged; not merging it", block_dir(in[i].b));
+    }
+    matcher_free(all);
+    sample_vec_t acc = {0}, one = {0}, tmp = {0};
+    size_t *same = xmalloc(n * sizeof(size_t));
+    while (rc == MS_OK) {
+        /* the smallest label set among the inputs' next series, and every input holding it */
+        const labels_t *min = NULL;
+        size_t ns = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (in[i].pos >= in[i].rs.n) continue;
+            const labels_t *l = &in[i].rs.v[in[i].pos].labels;
+            int c = min ? labels_cmp(l->v, l->n, min->v, min->n) : -1;
+            if (c < 0) {
+                min = l;
+                ns = 0;
+            }
+            if (c <= 0) same[ns++] = i;
+        }
+        if (!min) break;
+        acc.n = 0;
+        for (size_t k = 0; k < ns; k++) { /* ascending seq: later inputs win ties */
+            cin_t *c = &in[same[k]];
+            one.n = 0;
+            block_reader_ops.samples(c->v, c->rs.v[c->pos].h, INT64_MIN, INT64_MAX, &one);
+            if (block_view_errors(c->v) > 0) {
+                log_error("compact: block %s has a damaged chunk; not merging it", block_dir(c->b));
+                rc = MS_ECORRUPT;
+                break;
+            }
+            merge_newer(&acc, &one, &tmp);
+        }
+        if (rc != MS_OK) break;
+        labels_t l = *min;
+        for (size_t k = 0; k < ns; k++) in[same[k]].pos++;
+        drop_deleted(db, l.v, l.n, &acc);
+        if (acc.n == 0) continue;
+        rc = block_writer_add(w, l.v, l.n, acc.v, acc.n);
+        *nsamples += acc.n;
+    }
+    free(same);
+    sample_vec_free(&acc);
+    sample_vec_free(&one);
+    sample_vec_free(&tmp);
+    return rc;
+}
+
+/* Merges the given blocks (n >= 1, all in db->blocks) into one new block, publishes it in
+ * their place and deletes them. Caller holds cut_mu. */
+static int merge_blocks(db_t *db, block_t **group, size_t n, int64_t level)
+{
+    int64_t t_start = clock_mono_ns();
+    qsort(group, n, sizeof(block_t *), seq_cmp);
+    cin_t *in = xcalloc(n, sizeof(cin_t));
+    uint32_t *seqs = xmalloc(n * sizeof(uint32_t));
+    uint64_t in_bytes = 0, in_samples = 0;
+    for (size_t i = 0; i < n; i++) {
+        in[i].b = group[i];
+        seqs[i] = block_seq(group[i]);
+        in_bytes += block_disk_bytes(group[i]);
+        in_samples += block_meta(group[i])->nsamples;
+    }
+    bool sync = db->opts.wal_fsync != WAL_FSYNC_NEVER;
+    uint32_t seq = db->next_block_seq++;
+    block_writer_t *w = NULL;
+    int rc = block_writer_open(db->blocks_dir, seq, db->opts.block_zstd_level, sync, &w);
+    uint64_t nsamples = 0;
+    if (rc == MS_OK) rc = merge_series(db, in, n, w, &nsamples);
+    for (size_t i = 0; i < n; i++) {
+        block_view_free(in[i].v);
+        free(in[i].rs.v);
+    }
+    free(in);
+    char dir[PATH_MAX] = "";
+    block_t *out = NULL;
+    if (rc == MS_OK) {
+        snprintf(dir, sizeof(dir), "%s.tmp", block_writer_final_dir(w));
+        rc = write_parents(dir, seqs, n, sync);
+        snprintf(dir, sizeof(dir), "%s", block_writer_final_dir(w));
+    }
+    if (rc == MS_OK) {
+        rc = block_writer_finish(w, NULL);
+        w = NULL;
+        if (rc == MS_ENOENT) rc = MS_OK; /* every sample was deleted: the inputs just go */
+        else if (rc == MS_OK) {
+            char err[PATH_MAX + 256];
+            rc = block_open(dir, seq, &out, err, sizeof(err));
+            if (rc != MS_OK) {
+                /* renamed into place but unreadable: it names its parents, so remove it before
+                 * the next load deletes the inputs in its favour */
+                log_error("compact: reopening the block just written failed: %s", err);
+                blocks_remove_dir(dir);
+            }
+        }
+    }
+    block_writer_abort(w);
+    if (rc != MS_OK) {
+        free(seqs);
+        atomic_fetch_add(&db->compaction_failures, 1);
+        log_error("compact: merging %zu blocks failed: %s (they stay as they are)", n, ms_strerror(rc));
+        return rc;
+    }
+
+    /* publish: the new block replaces its inputs in one step for queriers */
+    gclock_write_lock(&db->gc_lock, 100);
+    size_t k = 0;
+    for (size_t i = 0; i < db->nblocks; i++) {
+        bool input = false;
+        for (size_t j = 0; j < n && !input; j++) input = db->blocks[i] == group[j];
+        if (!input) db->blocks[k++] = db->blocks[i];
+    }
+    db->nblocks = k;
+    if (out) {
+        db->blocks[db->nblocks++] = out; /* the highest seq: stays sorted */
+    }
+    char **dirs = xmalloc(n * sizeof(char *));
+    for (size_t i = 0; i < n; i++) {
+        dirs[i] = xstrdup(block_dir(group[i]));
+        block_close(group[i]);
+    }
+    gclock_write_unlock(&db->gc_lock);
+    /* the output is durable (renamed, directory fsynced) before any input goes; a crash in
+     * between leaves inputs that the next load deletes because the output names them */
+    for (size_t i = 0; i < n; i++) {
+        if (blocks_remove_dir(dirs[i]) != MS_OK) log_warn("compact: removing %s failed: %s", dirs[i], strerror(errno));
+        free(dirs[i]);
+    }
+    free(dirs);
+    free(seqs);
+    uint64_t ms = (uint64_t)((clock_mono_ns() - t_start) / 1000000);
+    atomic_fetch_add(&db->compactions, 1);
+    atomic_fetch_add(&db->compaction_blocks_in, n);
+    atomic_fetch_add(&db->compaction_ms, ms);
+    log_info("compact: %zu blocks (%llu samples, %llu bytes) -> %08u (%llu samples, %llu bytes), level %lld ms, "
+             "%llu ms",
+             n, (unsigned long long)in_samples, (unsigned long long)in_bytes, seq, (unsigned long long)nsamples,
+             (unsigned long long)(out ? block_disk_bytes(out) : 0), (long long)level, (unsigned long long)ms);
+    return MS_OK;
+}
+
+int compact_step(db_t *db, bool *merged)
+{
+    *merged = false;
+    pthread_mutex_lock(&db->cut_mu);
+    block_t **group = NULL;
+    int64_t level = 0;
+    size_t n = plan(db, &group, &level);
+    int rc = MS_OK;
+    if (n >= 2) {
+        rc = merge_blocks(db, group, n, level);
+        *merged = rc == MS_OK;
+    }
+    free(group);
+    pthread_mutex_unlock(&db->cut_mu);
+    return rc;
+}
+
+int compact_rewrite(db_t *db, uint32_t seq)
+{
+    /* the block and every block overlapping it, transitively: a rewritten block gets the
+     * highest seq, so any block it could tie with must be merged with it under the tie rule */
+    size_t n = 0;
+    block_t **group = xmalloc((db->nblocks ? db->nblocks : 1) * sizeof(block_t *));
+    int64_t mint = 0, maxt = 0;
+    for (size_t i = 0; i < db->nblocks; i++)
+        if (block_seq(db->blocks[i]) == seq) {
+            group[n++] = db->blocks[i];
+            mint = block_meta(db->blocks[i])->mint;
+            maxt = block_meta(db->blocks[i])->maxt;
+        }
+    if (n == 0) {
+        free(group);
+        return MS_ENOENT;
+    }
+    for (bool grew = true; grew;) {
+        grew = false;
+        for (size_t i = 0; i < db->nblocks; i++) {
+            block_t *b = db->blocks[i];
+            const block_meta_t *m = block_meta(b);
+            bool in = false;
+            for (size_t j = 0; j < n && !in; j++) in = group[j] == b;
+            if (in || m->maxt < mint || m->mint > maxt) continue;
+            group[n++] = b;
+            if (m->mint < mint) mint = m->mint;
+            if (m->maxt > maxt) maxt = m->maxt;
+            grew = true;
+        }
+    }
+    int rc = merge_blocks(db, group, n, 0);
+    free(group);
+    return rc;
+}
+
+int db_compact(db_t *db, uint64_t *merged)
+{
+    if (merged) *merged = 0;
+    if (!db) return MS_EINVAL;
+    for (;;) {
+        bool did;
+        int rc = compact_step(db, &did);
+        if (rc != MS_OK) return rc;
+        if (!did) return MS_OK;
+        if (merged) (*merged)++;
+    }
+}
