@@ -14,6 +14,7 @@
  * values per call node, so long ranges over many series are computed a block of steps at a
  * time. */
 #include "promql/eval.h"
+#include "promql/kernels.h"
 #include "util/alloc.h"
 #include "util/clock.h"
 #include <stdatomic.h>
@@ -140,6 +141,46 @@ void ev_range_prepare(ev_query_t *q, node_t *call, int64_t start, int64_t end, i
     ev_node_cache_put(q, call, NCACHE_RANGE, rc);
 }
 
+/* rate / increase / delta over one series for every step of the block, O(1) per step plus the
+ * counter resets inside the window: the reset positions are found once per series (res, room
+ * for n entries), and each window's raw increase is last - first plus the corrections of the
+ * resets it holds, added in sample order exactly as the kernel's own scan adds them, so
+ * kern_rate_extrapolate returns the same bits as kern_rate on the window. */
+static void rate_series(const rjob_t *j, size_t i, uint32_t *res)
+{
+    rcache_t *rc = j->rc;
+    const sample_t *v = rc->st->data[i].v;
+    size_t n = rc->st->data[i].n, lo = rc->lo[i], hi = rc->hi[i], ns = rc->ns;
+    bool counter = rc->id != F_DELTA, is_rate = rc->id == F_RATE;
+    size_t nres = 0, r0 = 0;
+    if (counter)
+        for (size_t x = 1; x < n; x++)
+            if (v[x].v < v[x - 1].v) res[nres++] = (uint32_t)x;
+    for (size_t b = 0; b < rc->nblk; b++) {
+        if (j->reset[b]) lo = hi = r0 = 0;
+        int64_t tp = j->tp[b];
+        int64_t lower = tp - rc->range + rc->open;
+        while (lo < n && v[lo].t < lower) lo++;
+        if (hi < lo) hi = lo;
+        while (hi < n && v[hi].t <= tp) hi++;
+        double out = 0;
+        bool ok = false;
+        if (hi - lo >= 2) {
+            double raw = v[hi - 1].v - v[lo].v;
+            if (counter) {
+                if (v[lo].v < 0) raw += 0.0; /* the scan's first comparison is against 0 */
+                while (r0 < nres && res[r0] <= lo) r0++;
+                for (size_t r = r0; r < nres && res[r] < hi; r++) raw += v[res[r] - 1].v;
+            }
+            ok = kern_rate_extrapolate(v + lo, hi - lo, raw, tp - rc->range, tp, counter, is_rate, &out);
+        }
+        rc->val[b * ns + i] = out;
+        rc->has[b * ns + i] = ok;
+    }
+    rc->lo[i] = lo;
+    rc->hi[i] = hi;
+}
+
 /* One tile of series [s0, s1) for every step of the block (ev_parallel_for callback). */
 static void run_tile(void *arg, size_t s0, size_t s1)
 {
@@ -149,6 +190,15 @@ static void run_tile(void *arg, size_t s0, size_t s1)
     if (atomic_load_explicit(j->timed_out, memory_order_relaxed)) return;
     if (clock_mono_ns() > j->deadline_ns) {
         atomic_store(j->timed_out, 1);
+        return;
+    }
+    if (rc->id == F_RATE || rc->id == F_INCREASE || rc->id == F_DELTA) {
+        size_t most = 1;
+        for (size_t i = s0; i < s1; i++)
+            if (rc->st->data[i].n > most) most = rc->st->data[i].n;
+        uint32_t *res = xmalloc(most * sizeof(uint32_t));
+        for (size_t i = s0; i < s1; i++) rate_series(j, i, res);
+        free(res);
         return;
     }
     for (size_t i = s0; i < s1; i++) {

@@ -39,6 +39,14 @@ bool kern_increase(const sample_t *s, size_t n, int64_t range_start_ms, int64_t 
 /* delta(v[r]): last - first extrapolated to the window edges (no counter handling, no zero cap).
  * Needs >= 2 samples. */
 bool kern_delta(const sample_t *s, size_t n, int64_t range_start_ms, int64_t range_end_ms, double *out);
+/* The extrapolation step shared by rate, increase and delta, for an evaluator that tracks the
+ * window's raw increase itself (e.g. incrementally while sliding): result must be
+ * s[n-1].v - s[0].v followed, for counters, by the additions the reset scan makes in sample
+ * order (+0.0 when s[0].v < 0, then s[i-1].v for each i with s[i].v < s[i-1].v). Only s[0],
+ * s[n-1] and n are read. Gives bit for bit what kern_rate / kern_increase (is_counter, with or
+ * without is_rate) and kern_delta (neither) give. Needs n >= 2. */
+bool kern_rate_extrapolate(const sample_t *s, size_t n, double result, int64_t range_start_ms, int64_t range_end_ms,
+                           bool is_counter, bool is_rate, double *out);
 /* irate(v[r]): per-second rate from the last two samples; if the last is lower (counter reset)
  * the last value itself is the increase. No output with < 2 samples or equal timestamps. */
 bool kern_irate(const sample_t *s, size_t n, double *out);

@@ -22,20 +22,11 @@ static double kahan_inc(double inc, double sum, double *c)
 
 /* Prometheus extrapolatedRate (2.42): the zero-point cap shortens durationToStart before the
  * 1.1x-average-interval threshold is applied. */
-static bool extrapolated_rate(const sample_t *s, size_t n, int64_t range_start_ms, int64_t range_end_ms,
-                              bool is_counter, bool is_rate, double *out)
+bool kern_rate_extrapolate(const sample_t *s, size_t n, double result, int64_t range_start_ms, int64_t range_end_ms,
+                           bool is_counter, bool is_rate, double *out)
 {
     if (n < 2)
         return false;
-    double result = s[n - 1].v - s[0].v;
-    if (is_counter) {
-        double last = 0; /* as Prometheus: a negative first value is compared against 0 */
-        for (size_t i = 0; i < n; i++) {
-            if (s[i].v < last)
-                result += last;
-            last = s[i].v;
-        }
-    }
     double to_start = (double)(s[0].t - range_start_ms) / 1000.0;
     double to_end = (double)(range_end_ms - s[n - 1].t) / 1000.0;
     double sampled = (double)(s[n - 1].t - s[0].t) / 1000.0;
@@ -56,6 +47,23 @@ static bool extrapolated_rate(const sample_t *s, size_t n, int64_t range_start_m
         factor /= (double)(range_end_ms - range_start_ms) / 1000.0;
     *out = result * factor;
     return true;
+}
+
+static bool extrapolated_rate(const sample_t *s, size_t n, int64_t range_start_ms, int64_t range_end_ms,
+                              bool is_counter, bool is_rate, double *out)
+{
+    if (n < 2)
+        return false;
+    double result = s[n - 1].v - s[0].v;
+    if (is_counter) {
+        double last = 0; /* as Prometheus: a negative first value is compared against 0 */
+        for (size_t i = 0; i < n; i++) {
+            if (s[i].v < last)
+                result += last;
+            last = s[i].v;
+        }
+    }
+    return kern_rate_extrapolate(s, n, result, range_start_ms, range_end_ms, is_counter, is_rate, out);
 }
 
 bool kern_rate(const sample_t *s, size_t n, int64_t range_start_ms, int64_t range_end_ms, double *out)

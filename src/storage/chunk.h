@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "storage/storage.h"
 
 #define CHUNK_TARGET_SAMPLES 120
 #define CHUNK_MAX_SAMPLES (2 * CHUNK_TARGET_SAMPLES)
@@ -46,6 +47,10 @@ typedef struct chunk_iter {
 void chunk_iter_init(chunk_iter_t *it, const uint8_t *b, uint32_t nbits, uint16_t n);
 /* Advances; returns false at the end or on error (check it->err). */
 bool chunk_iter_next(chunk_iter_t *it);
+/* Decodes the rest of the stream into out (room for it->n - it->i samples), keeping only the
+ * samples with mint <= t <= maxt and stopping after the first one past maxt; returns how many
+ * were written. Same results and sticky error as calling chunk_iter_next in a loop, faster. */
+size_t chunk_iter_read(chunk_iter_t *it, int64_t mint, int64_t maxt, sample_t *out);
 
 /* Serialised form (docs/format/chunk.md): u16le count, u32le bit length, the bit stream.
  */

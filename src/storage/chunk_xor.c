@@ -194,28 +194,104 @@ static int64_t sign_extend(uint64_t v, unsigned nb)
     return (int64_t)((v ^ m) - m);
 }
 
+/* The 64 bits of the stream from bit `pos` on, most significant first, with bits past the last
+ * byte read as 0. When pos < nbits at least 57 of them are stream bits (64 - pos % 8); callers
+ * check pos + width <= nbits before using a field, so padding never becomes data. */
+static inline __attribute__((always_inline)) uint64_t peek64(const uint8_t *b, uint32_t nbits, uint32_t pos)
+{
+    size_t at = pos >> 3, nbytes = ((size_t)nbits + 7) >> 3;
+    uint64_t w = 0;
+    if (at + 8 <= nbytes) {
+        memcpy(&w, b + at, 8);
+        w = __builtin_bswap64(w);
+    } else {
+        for (size_t k = 0; k < 8; k++) w = (w << 8) | (at + k < nbytes ? b[at + k] : 0);
+    }
+    return w << (pos & 7);
+}
+
+/* nb (1..64) bits from pos; the caller has checked pos + nb <= nbits. */
+static inline __attribute__((always_inline)) uint64_t read_at(const uint8_t *b, uint32_t nbits, uint32_t pos, unsigned nb)
+{
+    if (nb <= 57) return peek64(b, nbits, pos) >> (64 - nb);
+    unsigned lo = nb - 32;
+    return (peek64(b, nbits, pos) >> 32) << lo | peek64(b, nbits, pos + 32) >> (64 - lo);
+}
+
+/* One XOR-encoded value at *pos against the previous value and window (doc: "Value encoding").
+ * Returns false on overrun or a bad window, leaving the state unusable (the error is sticky). */
+static inline __attribute__((always_inline)) bool decode_value(const uint8_t *b, uint32_t nbits, uint32_t *pos, uint8_t *leading,
+                                uint8_t *trailing, uint64_t *vbits)
+{
+    uint32_t p = *pos, left = nbits - p;
+    if (left == 0) return false;
+    uint64_t w = peek64(b, nbits, p);
+    if (!(w >> 63)) { /* '0': same value */
+        *pos = p + 1;
+        return true;
+    }
+    if (left < 2) return false;
+    unsigned sig, trail, hdr;
+    if (!((w >> 62) & 1)) { /* '10': the previous window */
+        if ((unsigned)*leading + *trailing >= 64) return false;
+        trail = *trailing;
+        sig = 64u - *leading - trail;
+        hdr = 2;
+    } else { /* '11': 5 bits leading zeros, 6 bits significant bits (0 = 64) */
+        if (left < 13) return false;
+        unsigned lead = (unsigned)(w >> 57) & 31;
+        sig = (unsigned)(w >> 51) & 63;
+        if (sig == 0) sig = 64;
+        if (lead + sig > 64) return false;
+        trail = 64 - lead - sig;
+        *leading = (uint8_t)lead;
+        *trailing = (uint8_t)trail;
+        hdr = 13;
+    }
+    if (sig > left - hdr) return false;
+    uint64_t x = hdr + sig <= 57 ? (w << hdr) >> (64 - sig) : read_at(b, nbits, p + hdr, sig);
+    *vbits ^= x << trail;
+    *pos = p + hdr + sig;
+    return true;
+}
+
 static void get_value(chunk_iter_t *it)
 {
-    if (get_bits(it, 1) == 0) return;
-    if (get_bits(it, 1) == 0) {
-        unsigned sig = 64u - it->leading - it->trailing;
-        if (it->leading + it->trailing >= 64) {
-            it->err = true;
-            return;
-        }
-        it->vbits ^= get_bits(it, sig) << it->trailing;
-        return;
+    if (it->err) return;
+    if (!decode_value(it->b, it->nbits, &it->pos, &it->leading, &it->trailing, &it->vbits)) it->err = true;
+}
+
+/* Sample k >= 2 (doc: "Sample k >= 2"), with the stream state in locals of the caller. */
+static inline __attribute__((always_inline)) bool decode_next(const uint8_t *b, uint32_t nbits, uint32_t *pos, int64_t *t, uint64_t *tdelta,
+                               uint8_t *leading, uint8_t *trailing, uint64_t *vbits)
+{
+    uint32_t p = *pos, left = nbits - p;
+    if (left == 0) return false;
+    uint64_t w = peek64(b, nbits, p);
+    int64_t dod;
+    unsigned used;
+    if (!(w >> 63)) {
+        dod = 0;
+        used = 1;
+    } else if (!((w >> 62) & 1)) {
+        dod = sign_extend((w << 2) >> 50, 14);
+        used = 16;
+    } else if (!((w >> 61) & 1)) {
+        dod = sign_extend((w << 3) >> 47, 17);
+        used = 20;
+    } else if (!((w >> 60) & 1)) {
+        dod = sign_extend((w << 4) >> 44, 20);
+        used = 24;
+    } else {
+        if (left < 68) return false;
+        dod = (int64_t)read_at(b, nbits, p + 4, 64);
+        used = 68;
     }
-    unsigned lead = (unsigned)get_bits(it, 5);
-    unsigned sig = (unsigned)get_bits(it, 6);
-    if (sig == 0) sig = 64;
-    if (lead + sig > 64) {
-        it->err = true;
-        return;
-    }
-    it->leading = (uint8_t)lead;
-    it->trailing = (uint8_t)(64 - lead - sig);
-    it->vbits ^= get_bits(it, sig) << it->trailing;
+    if (used > left) return false;
+    *pos = p + used;
+    *tdelta += (uint64_t)dod;
+    *t = (int64_t)((uint64_t)*t + *tdelta);
+    return decode_value(b, nbits, pos, leading, trailing, vbits);
 }
 
 bool chunk_iter_next(chunk_iter_t *it)
@@ -229,18 +305,55 @@ bool chunk_iter_next(chunk_iter_t *it)
         it->tdelta = get_uvarint_bits(it);
         it->t = (int64_t)((uint64_t)it->t + it->tdelta);
         get_value(it);
-    } else {
-        int64_t dod;
-        if (get_bits(it, 1) == 0) dod = 0;
-        else if (get_bits(it, 1) == 0) dod = sign_extend(get_bits(it, 14), 14);
-        else if (get_bits(it, 1) == 0) dod = sign_extend(get_bits(it, 17), 17);
-        else if (get_bits(it, 1) == 0) dod = sign_extend(get_bits(it, 20), 20);
-        else dod = (int64_t)get_bits(it, 64);
-        it->tdelta += (uint64_t)dod;
-        it->t = (int64_t)((uint64_t)it->t + it->tdelta);
-        get_value(it);
+    } else if (!decode_next(it->b, it->nbits, &it->pos, &it->t, &it->tdelta, &it->leading, &it->trailing,
+                            &it->vbits)) {
+        it->err = true;
     }
     if (it->err) return false;
     it->i++;
     return true;
+}
+
+size_t chunk_iter_read(chunk_iter_t *it, int64_t mint, int64_t maxt, sample_t *out)
+{
+    size_t k = 0;
+    while (it->i < 2) { /* the varint-coded first two samples take the general path */
+        if (!chunk_iter_next(it)) return k;
+        if (it->t > maxt) return k;
+        if (it->t >= mint) {
+            out[k].t = it->t;
+            memcpy(&out[k].v, &it->vbits, sizeof(double));
+            k++;
+        }
+    }
+    if (it->err) return k;
+    const uint8_t *b = it->b;
+    uint32_t nbits = it->nbits, pos = it->pos;
+    uint16_t i = it->i, n = it->n;
+    int64_t t = it->t;
+    uint64_t tdelta = it->tdelta, vbits = it->vbits;
+    uint8_t leading = it->leading, trailing = it->trailing;
+    bool err = false;
+    while (i < n) {
+        if (!decode_next(b, nbits, &pos, &t, &tdelta, &leading, &trailing, &vbits)) {
+            err = true;
+            break;
+        }
+        i++;
+        if (t > maxt) break;
+        if (t >= mint) {
+            out[k].t = t;
+            memcpy(&out[k].v, &vbits, sizeof(double));
+            k++;
+        }
+    }
+    it->pos = pos;
+    it->i = i;
+    it->t = t;
+    it->tdelta = tdelta;
+    it->vbits = vbits;
+    it->leading = leading;
+    it->trailing = trailing;
+    it->err = err;
+    return k;
 }

@@ -15,13 +15,7 @@ void series_read(series_t *s, int64_t mint, int64_t maxt, sample_vec_t *out)
         if (out->n + c->n > out->cap) XGROW(out->v, out->cap, out->n + c->n);
         chunk_iter_t it;
         chunk_iter_init(&it, c->b, c->nbits, c->n);
-        while (chunk_iter_next(&it)) {
-            if (it.t < mint) continue;
-            if (it.t > maxt) break;
-            double v;
-            memcpy(&v, &it.vbits, sizeof(v));
-            out->v[out->n++] = (sample_t){it.t, v};
-        }
+        out->n += chunk_iter_read(&it, mint, maxt, out->v + out->n);
     }
 }
 

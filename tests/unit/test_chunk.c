@@ -1,6 +1,7 @@
 /* test_chunk.c tests the Gorilla XOR chunk: bit-exact round trips of random and edge values
  * (NaN payloads, stale marker, infinities, -0.0, extremes), irregular, regular and negative
- * timestamps, large timestamp jumps, single samples, and truncated streams failing cleanly. */
+ * timestamps, large timestamp jumps, single samples, and truncated streams failing cleanly; the
+ * batch reader (chunk_iter_read) against the one-sample iterator, also on random bytes. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -26,6 +27,32 @@ static uint64_t bits_of(double d)
     uint64_t b;
     memcpy(&b, &d, 8);
     return b;
+}
+
+/* chunk_iter_read over [mint, maxt] yields exactly the samples (and the error) of a
+ * chunk_iter_next loop filtered the same way. */
+static void check_read_matches(const uint8_t *b, uint32_t nbits, uint16_t n, int64_t mint, int64_t maxt)
+{
+    sample_t *want = calloc(n + 1u, sizeof *want), *got = calloc(n + 1u, sizeof *got);
+    chunk_iter_t it;
+    chunk_iter_init(&it, b, nbits, n);
+    size_t nw = 0;
+    while (chunk_iter_next(&it)) {
+        if (it.t < mint) continue;
+        if (it.t > maxt) break;
+        want[nw].t = it.t;
+        memcpy(&want[nw].v, &it.vbits, 8);
+        nw++;
+    }
+    bool stopped_early = it.i < n && !it.err; /* broke off past maxt */
+    chunk_iter_t jt;
+    chunk_iter_init(&jt, b, nbits, n);
+    size_t ng = chunk_iter_read(&jt, mint, maxt, got);
+    assert_int_equal(ng, nw);
+    assert_memory_equal(got, want, nw * sizeof *got);
+    if (!stopped_early) assert_int_equal(jt.err, it.err);
+    free(want);
+    free(got);
 }
 
 static void roundtrip(const int64_t *t, const uint64_t *v, size_t n)
@@ -55,7 +82,13 @@ static void roundtrip(const int64_t *t, const uint64_t *v, size_t n)
         while (chunk_iter_next(&jt)) k++;
         assert_true(k < n || !jt.err);
         if (k < n) assert_true(jt.err);
+        check_read_matches(c.b, cut, c.n, INT64_MIN, INT64_MAX);
     }
+    /* the batch reader: whole stream, and time-filtered the way the head reads a range */
+    check_read_matches(c.b, c.nbits, c.n, INT64_MIN, INT64_MAX);
+    check_read_matches(c.b, c.nbits, c.n, t[n / 3], t[(2 * n) / 3]);
+    check_read_matches(c.b, c.nbits, c.n, t[n - 1], t[n - 1]);
+    check_read_matches(c.b, c.nbits, c.n, t[0] + 1, t[n - 1] - 1);
     chunk_free(&c);
 }
 
@@ -146,6 +179,20 @@ static void test_dod_boundaries(void **state)
     }
 }
 
+/* Random bytes as a stream: both readers agree sample for sample and fail the same way. */
+static void test_garbage(void **state)
+{
+    (void)state;
+    uint8_t b[96];
+    for (int round = 0; round < 3000; round++) {
+        for (size_t i = 0; i < sizeof b; i++) b[i] = (uint8_t)next_rand();
+        if (round % 3 == 0) /* mostly small dods and window reuse, so streams run longer */
+            for (size_t i = 10; i < sizeof b; i++) b[i] &= (uint8_t)(round % 2 ? 0x5b : 0x3f);
+        uint32_t nbits = (uint32_t)(next_rand() % (sizeof b * 8 + 1));
+        check_read_matches(b, nbits, (uint16_t)(1 + next_rand() % 200), INT64_MIN, INT64_MAX);
+    }
+}
+
 static void test_chunk_size(void **state)
 {
     (void)state;
@@ -187,6 +234,7 @@ int main(void)
         cmocka_unit_test(test_single_and_negative),
         cmocka_unit_test(test_dod_boundaries),
         cmocka_unit_test(test_chunk_size),
+        cmocka_unit_test(test_garbage),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

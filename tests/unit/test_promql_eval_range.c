@@ -198,6 +198,10 @@ static const char *const queries[] = {
     "increase(c[2m])",
     "delta(g[5m])",
     "irate(c[1m])",
+    "rate(g[5m])",         /* negative first values: the reset scan starts against 0 */
+    "increase(g[3m])",
+    "delta(c[10m])",
+    "increase(c[20m])",    /* windows holding several counter resets */
     "idelta(g[1m])",
     "deriv(g[5m])",
     "resets(c[10m])",
