@@ -180,6 +180,12 @@ void selfmon_render(selfmon_t *m, db_t *db, buf_t *b)
     metrics_write_one_u64(b, "metricstor_block_bytes", "gauge", "Size of the on-disk blocks.", st.block_bytes);
     metrics_write_one_u64(b, "metricstor_block_cuts_total", "counter", "Head-to-block cuts since start.", st.cuts);
     metrics_write_one_u64(b, "metricstor_block_cut_failures_total", "counter", "Failed head-to-block cuts since start.", st.cut_failures);
+    db_quarantined_t *quar = NULL;
+    size_t nquar = 0;
+    if (db_quarantined(db, &quar, &nquar) != MS_OK) nquar = 0;
+    db_quarantined_free(quar, nquar);
+    metrics_write_one_u64(b, "metricstor_quarantined_blocks", "gauge", "Damaged block directories moved to <data_dir>/quarantine (also by earlier runs).", nquar);
+    metrics_write_one_u64(b, "metricstor_block_corrupt_reads_total", "counter", "Corrupt chunks or index entries met reading the loaded blocks (read as empty).", db_block_corrupt_reads(db));
 
     metrics_write_header(b, "metricstor_http_requests_total", "counter", "HTTP requests handled, by handler and status code.");
     for (size_t i = 0; m && i < MAX_HANDLERS; i++) {
