@@ -1,7 +1,7 @@
 #!/bin/sh
 # Installs the Debian 12 packages Metricstor builds and tests with (idempotent; quick when present).
 set -e
-PKGS="build-essential pkg-config libmicrohttpd-dev libsnappy-dev libpcre2-dev libxxhash-dev libzstd-dev libcmocka-dev python3 python3-snappy curl prometheus prometheus-node-exporter"
+PKGS="build-essential pkg-config libmicrohttpd-dev libgnutls28-dev libcrypt-dev openssl libsnappy-dev libpcre2-dev libxxhash-dev libzstd-dev libcmocka-dev python3 python3-snappy curl prometheus prometheus-node-exporter"
 # "fuzz" adds clang and its libFuzzer runtime; "bench" adds the peers and gnuplot.
 case "${1:-}" in
   fuzz) PKGS="$PKGS clang libclang-rt-14-dev" ;;
