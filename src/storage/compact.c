@@ -173,6 +173,21 @@ static int wslot_cmp(const void *a, const void *b)
     return x->i < y->i ? -1 : x->i > y->i;
 }
 
+static bool is_bad(const db_t *db, uint32_t seq)
+{
+    for (size_t i = 0; i < db->ncompact_bad; i++)
+        if (db->compact_bad[i] == seq) return true;
+    return false;
+}
+
+static void mark_bad(db_t *db, const block_t *b)
+{
+    if (is_bad(db, block_seq(b))) return;
+    db->compact_bad = xrealloc(db->compact_bad, (db->ncompact_bad + 1) * sizeof(uint32_t));
+    db->compact_bad[db->ncompact_bad++] = block_seq(b);
+    log_error("compact: block %s is damaged; it stays as it is and is left out of compaction", block_dir(b));
+}
+
 /* The next group to merge: at the largest level first, the oldest complete window holding at
  * least two blocks that lie entirely inside it. Caller holds cut_mu. Returns the group size
  * (0: nothing to do); *out malloc'd. */
@@ -188,6 +203,7 @@ static size_t plan(db_t *db, block_t ***out, int64_t *level_out)
         size_t n = 0;
         for (size_t i = 0; i < db->nblocks; i++) {
             const block_meta_t *m = block_meta(db->blocks[i]);
+            if (is_bad(db, block_seq(db->blocks[i]))) continue;
             int64_t w = floor_div(m->mint, L) * L;
             if (w > INT64_MAX - L) continue;
             if (m->maxt >= w + L || w + L > upto) continue; /* not inside, or window not complete */
@@ -283,9 +299,10 @@ static int merge_series(db_t *db, cin_t *in, size_t n, block_writer_t *w, uint64
     for (size_t i = 0; i < n && rc == MS_OK; i++) {
         in[i].v = block_view_new(in[i].b);
         block_reader_ops.select(in[i].v, ms, 1, INT64_MIN, INT64_MAX, &in[i].rs);
-        if (block_view_errors(in[i].v) > 0 || !in_order(&in[i])) rc = MS_ECORRUPT;
-        if (rc == MS_OK && in[i].rs.n != block_meta(in[i].b)->nseries) rc = MS_ECORRUPT;
-        if (rc != MS_OK) log_error("compact: block %s is damaged; not merging it", block_dir(in[i].b));
+        if (block_view_errors(in[i].v) > 0 || !in_order(&in[i]) || in[i].rs.n != block_meta(in[i].b)->nseries) {
+            mark_bad(db, in[i].b);
+            rc = MS_ECORRUPT;
+        }
     }
     matcher_free(all);
     sample_vec_t acc = {0}, one = {0}, tmp = {0};
@@ -311,7 +328,7 @@ static int merge_series(db_t *db, cin_t *in, size_t n, block_writer_t *w, uint64
             one.n = 0;
             block_reader_ops.samples(c->v, c->rs.v[c->pos].h, INT64_MIN, INT64_MAX, &one);
             if (block_view_errors(c->v) > 0) {
-                log_error("compact: block %s has a damaged chunk; not merging it", block_dir(c->b));
+                mark_bad(db, c->b);
                 rc = MS_ECORRUPT;
                 break;
             }
@@ -442,51 +459,26 @@ int compact_step(db_t *db, bool *merged)
     return rc;
 }
 
-int compact_rewrite(db_t *db, uint32_t seq)
-{
-    /* the block and every block overlapping it, transitively: a rewritten block gets the
-     * highest seq, so any block it could tie with must be merged with it under the tie rule */
-    size_t n = 0;
-    block_t **group = xmalloc((db->nblocks ? db->nblocks : 1) * sizeof(block_t *));
-    int64_t mint = 0, maxt = 0;
-    for (size_t i = 0; i < db->nblocks; i++)
-        if (block_seq(db->blocks[i]) == seq) {
-            group[n++] = db->blocks[i];
-            mint = block_meta(db->blocks[i])->mint;
-            maxt = block_meta(db->blocks[i])->maxt;
-        }
-    if (n == 0) {
-        free(group);
-        return MS_ENOENT;
-    }
-    for (bool grew = true; grew;) {
-        grew = false;
-        for (size_t i = 0; i < db->nblocks; i++) {
-            block_t *b = db->blocks[i];
-            const block_meta_t *m = block_meta(b);
-            bool in = false;
-            for (size_t j = 0; j < n && !in; j++) in = group[j] == b;
-            if (in || m->maxt < mint || m->mint > maxt) continue;
-            group[n++] = b;
-            if (m->mint < mint) mint = m->mint;
-            if (m->maxt > maxt) maxt = m->maxt;
-            grew = true;
-        }
-    }
-    int rc = merge_blocks(db, group, n, 0);
-    free(group);
-    return rc;
-}
-
 int db_compact(db_t *db, uint64_t *merged)
 {
     if (merged) *merged = 0;
     if (!db) return MS_EINVAL;
+    int first = MS_OK;
     for (;;) {
         bool did;
+        pthread_mutex_lock(&db->cut_mu);
+        size_t nbad = db->ncompact_bad;
+        pthread_mutex_unlock(&db->cut_mu);
         int rc = compact_step(db, &did);
+        pthread_mutex_lock(&db->cut_mu);
+        bool newly_bad = db->ncompact_bad > nbad;
+        pthread_mutex_unlock(&db->cut_mu);
+        if (rc == MS_ECORRUPT && newly_bad) { /* the damaged block is left out from now on: go on */
+            if (first == MS_OK) first = rc;
+            continue;
+        }
         if (rc != MS_OK) return rc;
-        if (!did) return MS_OK;
+        if (!did) return first;
         if (merged) (*merged)++;
     }
 }

@@ -182,6 +182,7 @@ void db_close(db_t *db)
     }
     wal_close(db->wal);
     blocks_close_all(db);
+    free(db->compact_bad);
     tomb_close(db->tomb);
     appender_pool_free(db);
     head_destroy(&db->head);

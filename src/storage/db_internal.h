@@ -53,6 +53,8 @@ struct db {
                              below it are complete and may be compacted (compact.c) */
     _Atomic uint64_t compactions, compaction_failures, compaction_blocks_in, compaction_ms;
     int64_t compact_retry_at_ms; /* (bg thread) after a failure, background compaction waits */
+    uint32_t *compact_bad;       /* (cut_mu) seqs of blocks a merge found damaged: left out of */
+    size_t ncompact_bad;         /* every later group in this process (they read as empty parts) */
 
     pthread_t bg;
     bool bg_started, bg_stop;
@@ -95,9 +97,5 @@ void compact_cleanup_parents(db_t *db);
 size_t compact_levels(const db_options_t *o, int64_t *levels);
 /* Does one merge if a group is ready (takes cut_mu); *merged tells whether it did. */
 int compact_step(db_t *db, bool *merged);
-/* Rewrites the block with sequence number seq together with every block overlapping it
- * (transitively, so the tie rule between them is kept) into one new block, dropping tombstoned
- * samples (for db_clean_tombstones). Caller holds cut_mu. MS_ENOENT: no such block. */
-int compact_rewrite(db_t *db, uint32_t seq);
 
 #endif

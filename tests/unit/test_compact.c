@@ -518,6 +518,56 @@ static void test_compact_late_samples(void **state)
     rm_rf(f.dir);
 }
 
+/* A block with a damaged chunk is never merged (that would drop the damaged part for good): it
+ * stays as it is, the rest (its neighbours too) is compacted, and the call reports it. */
+static void test_compact_damaged_block(void **state)
+{
+    (void)state;
+    fx_t f;
+    fx_init(&f);
+    f.o.no_compaction = true;
+    dbopen(&f);
+    load(f.db, 4, T0, T0 + 24 * H + 7 * H, 60000);
+    assert_int_equal(db_flush_head(f.db), MS_OK);
+    assert_int_equal(stats(f.db).blocks, 16);
+    db_close(f.db);
+    /* damage the chunks of the block holding [2h, 4h) (seq 2: the flush writes ranges in order) */
+    char p[128];
+    snprintf(p, sizeof(p), "%s/blocks/00000002/chunks", f.dir);
+    FILE *fp = fopen(p, "r+b");
+    assert_non_null(fp);
+    fseek(fp, 0, SEEK_END);
+    long len = ftell(fp);
+    for (long off = 20; off < len - 8; off += 97) {
+        fseek(fp, off, SEEK_SET);
+        fputc(0x5a, fp);
+    }
+    fclose(fp);
+    dbopen(&f);
+    char *day2 = dump(f.db, T0 + 24 * H, INT64_MAX), *day1 = dump(f.db, T0 + 4 * H, T0 + 24 * H - 1);
+    uint64_t merged;
+    assert_int_equal(db_compact(f.db, &merged), MS_ECORRUPT);
+    /* day 1 without the damaged block: 11 -> 1; day 2's [0,6h): 3 -> 1 */
+    assert_int_equal(merged, 2);
+    db_stats_t st = stats(f.db);
+    assert_int_equal(st.blocks, 2 + 2);
+    assert_int_equal(st.compaction_failures, 1);
+    char *got = dump(f.db, T0 + 24 * H, INT64_MAX);
+    assert_string_equal(got, day2);
+    free(got);
+    free(day2);
+    got = dump(f.db, T0 + 4 * H, T0 + 24 * H - 1);
+    assert_string_equal(got, day1);
+    free(got);
+    free(day1);
+    /* asked again, it does not retry the damaged block's group */
+    assert_int_equal(db_compact(f.db, &merged), MS_OK);
+    assert_int_equal(merged, 0);
+    assert_int_equal(stats(f.db).compaction_failures, 1);
+    db_close(f.db);
+    rm_rf(f.dir);
+}
+
 static int copy_tree(const char *from, const char *to)
 {
     char cmd[512];
@@ -757,6 +807,7 @@ int main(void)
         cmocka_unit_test(test_compact_tie_rule),
         cmocka_unit_test(test_compact_late_samples),
         cmocka_unit_test(test_compact_parents_cleanup),
+        cmocka_unit_test(test_compact_damaged_block),
         cmocka_unit_test(test_compact_concurrent_reads),
         cmocka_unit_test(test_compact_kill_loop),
     };
