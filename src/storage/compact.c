@@ -12,6 +12,7 @@
  * swap of inputs for output takes the gc write lock. */
 #include "storage/db_internal.h"
 #include "storage/reader.h"
+#include "storage/tombstones.h"
 #include "util/alloc.h"
 #include "util/buf.h"
 #include "util/clock.h"
@@ -269,15 +270,6 @@ static void merge_newer(sample_vec_t *a, const sample_vec_t *b, sample_vec_t *tm
     *tmp = t;
 }
 
-/* Hook for tombstones: removes from sv the deleted samples of the series ls. */
-static void drop_deleted(db_t *db, const label_t *ls, size_t n, sample_vec_t *sv)
-{
-    (void)db;
-    (void)ls;
-    (void)n;
-    (void)sv;
-}
-
 /* Checks that a decoded block handed over its series in strictly increasing label order
  * (the writer requires it; a damaged block must not produce a damaged index). */
 static bool in_order(const cin_t *c)
@@ -305,6 +297,7 @@ static int merge_series(db_t *db, cin_t *in, size_t n, block_writer_t *w, uint64
         }
     }
     matcher_free(all);
+    tomb_snap_t *tombs = tomb_snap_get(db->tomb); /* NULL (no cost) without tombstones */
     sample_vec_t acc = {0}, one = {0}, tmp = {0};
     size_t *same = xmalloc(n * sizeof(size_t));
     while (rc == MS_OK) {
@@ -337,12 +330,13 @@ static int merge_series(db_t *db, cin_t *in, size_t n, block_writer_t *w, uint64
         if (rc != MS_OK) break;
         labels_t l = *min;
         for (size_t k = 0; k < ns; k++) in[same[k]].pos++;
-        drop_deleted(db, l.v, l.n, &acc);
+        if (tombs) tomb_snap_filter(tombs, l.v, l.n, &acc); /* deleted samples go for good */
         if (acc.n == 0) continue;
         rc = block_writer_add(w, l.v, l.n, acc.v, acc.n);
         *nsamples += acc.n;
     }
     free(same);
+    tomb_snap_put(tombs);
     sample_vec_free(&acc);
     sample_vec_free(&one);
     sample_vec_free(&tmp);

@@ -2,6 +2,7 @@
  * (db_compact): query results identical before and after a flush, a compaction and a reopen;
  * which blocks form a group (aligned windows of R, 3R, 12R whose end the cuts have passed);
  * the merge's tie rule (the higher-seq block wins on equal timestamps); late samples merged;
+ * tombstoned samples dropped; a damaged block left alone;
  * the parents file deleting inputs left over by a crash at load; no sample twice. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -568,6 +569,45 @@ static void test_compact_damaged_block(void **state)
     rm_rf(f.dir);
 }
 
+/* Tombstoned samples are dropped by the merge: queries answer the same before and after, and
+ * the blocks hold fewer samples. */
+static void test_compact_drops_deleted(void **state)
+{
+    (void)state;
+    fx_t f;
+    fx_init(&f);
+    f.o.no_compaction = true;
+    dbopen(&f);
+    load(f.db, 6, T0, T0 + 24 * H + H, 60000);
+    assert_int_equal(db_flush_head(f.db), MS_OK);
+    uint64_t total = stats(f.db).block_samples;
+    matcher_t *m = mt(MATCH_EQ, "job", "j2");
+    const matcher_t *ms[1] = {m};
+    uint64_t ns = 0;
+    /* [3h, 5h - 1 min] of j2: 120 samples across two blocks */
+    assert_int_equal(db_delete_series(f.db, ms, 1, T0 + 3 * H, T0 + 5 * H - 60000, &ns), MS_OK);
+    matcher_free(m);
+    assert_int_equal(ns, 1);
+    char *want = dump(f.db, INT64_MIN, INT64_MAX);
+    assert_int_equal(count_samples(f.db, "j2", T0, T0 + 24 * H - 1), 24 * 60 - 120);
+    uint64_t merged;
+    assert_int_equal(db_compact(f.db, &merged), MS_OK);
+    assert_int_equal(merged, 1);
+    db_stats_t st = stats(f.db);
+    assert_int_equal(st.blocks, 2);
+    assert_int_equal(st.block_samples, total - 120);
+    char *got = dump(f.db, INT64_MIN, INT64_MAX);
+    assert_string_equal(got, want);
+    free(got);
+    reopen(&f);
+    got = dump(f.db, INT64_MIN, INT64_MAX);
+    assert_string_equal(got, want);
+    free(got);
+    free(want);
+    db_close(f.db);
+    rm_rf(f.dir);
+}
+
 static int copy_tree(const char *from, const char *to)
 {
     char cmd[512];
@@ -808,6 +848,7 @@ int main(void)
         cmocka_unit_test(test_compact_late_samples),
         cmocka_unit_test(test_compact_parents_cleanup),
         cmocka_unit_test(test_compact_damaged_block),
+        cmocka_unit_test(test_compact_drops_deleted),
         cmocka_unit_test(test_compact_concurrent_reads),
         cmocka_unit_test(test_compact_kill_loop),
     };
