@@ -347,8 +347,8 @@ int block_writer_finish(block_writer_t *w, block_meta_t *meta_out)
     if (rc == MS_OK && fio_rename(w->tmp, w->final) != MS_OK) rc = io_err();
     if (rc == MS_OK && w->sync) rc = fsync_path(w->parent);
     if (rc != MS_OK) {
-        log_error("block: writing %s failed: %s (%s); the data stays in the head and WAL", w->final,
-                  ms_strerror(rc), strerror(errno));
+        /* debug only: the caller (cut, compaction) logs the failure, rate-limited, and retries */
+        log_debug("block: writing %s failed: %s (%s)", w->final, ms_strerror(rc), strerror(errno));
         block_writer_abort(w);
         return rc;
     }

@@ -390,8 +390,12 @@ static int cut_below(db_t *db, int64_t T, int64_t hint)
         log_info("cut: %zu blocks below %lld, %llu WAL segments deleted", nnb, (long long)T,
                  (unsigned long long)deleted);
     } else {
-        atomic_fetch_add(&db->cut_failures, 1);
-        log_error("cut: failed: %s (data stays in the head and WAL)", ms_strerror(rc));
+        /* retried every check interval (1 s) while the disk is full or failing: log the 1st,
+         * 2nd, 4th, 8th ... failure only, so an outage of hours writes a few dozen lines */
+        uint64_t nf = atomic_fetch_add(&db->cut_failures, 1) + 1;
+        if ((nf & (nf - 1)) == 0)
+            log_error("cut: failed: %s (data stays in the head and WAL; retried every second; failure #%llu, "
+                      "later ones logged at powers of two)", ms_strerror(rc), (unsigned long long)nf);
     }
     return rc;
 }

@@ -318,3 +318,48 @@ def test_injected_faults(ctx):
     check("not ready for writes" in srv.log_text(), "log does not say writes are refused")
     n = restart_and_verify(ctx, srv, wr, t0)  # restarted without the shim
     ctx.note(f"{'; '.join(summary)}; {n} acknowledged samples verified after kill -9, codes {wr.codes}")
+
+
+def test_block_cut_fault(ctx):
+    """A block cut whose files cannot be synced keeps its data in the head and WAL, is retried
+    every second but logged only at failures 1, 2, 4, 8 ..., writes carry on meanwhile (the
+    WAL is fine), and the cut succeeds by itself once the fault is gone."""
+    srv = ctx.server(["--storage.head-window", "1m"], start=False)
+    so = build_shim(srv.tmp)
+    ctl = os.path.join(srv.tmp, "faultfs.ctl")
+    with open(ctl, "w") as f:
+        f.write("fail fsync\nonly .tmp/\n")  # block files being written; the WAL is spared
+    asan = os.environ.get("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
+    env = {"LD_PRELOAD": so, "FAULTFS_PATH": os.path.realpath(srv.data_dir), "FAULTFS_CONTROL": ctl,
+           "ASAN_OPTIONS": asan + ":verify_asan_link_order=0"}
+    start_with_env(srv, env)
+    two_h = 2 * 3600 * 1000
+    boundary = now_ms() // two_h * two_h
+    early_t = boundary - 60_000  # below the cut boundary: goes into a block
+    code, _ = srv.push([({"__name__": "fault_early"}, [(early_t, 7.5)])])
+    check(code == 204, f"early sample: {code}")
+    t0 = boundary + 120_000  # the writers' samples stay in the head
+    wr = Writers(srv, t0)
+    wr.start()
+    time.sleep(6)  # about six failed cut attempts
+    log = srv.log_text()
+    fails = log.count("cut: failed")
+    check(fails >= 2, f"expected the cut to fail (and be retried) while block fsyncs fail; log:\n{srv.log_tail()}")
+    check(fails <= 4, f"cut failure logged {fails} times in ~6 s: should be rate-limited")
+    check(metric_value(srv, "metricstor_blocks") == 0, "a block appeared although its files could not be synced")
+    data = srv.query("fault_early[1h]", early_t / 1000 + 1)
+    check(len(data["result"]) == 1 and len(data["result"][0]["values"]) == 1, f"early sample lost: {data}")
+    with open(ctl, "w") as f:
+        f.write("off\n")
+    deadline = time.time() + 10
+    while metric_value(srv, "metricstor_blocks") < 1 and time.time() < deadline:
+        time.sleep(0.2)
+    check(metric_value(srv, "metricstor_blocks") >= 1, "the cut did not succeed after the fault was gone")
+    wr.stop()
+    wr.check_codes()
+    check(wr.codes.get(503, 0) == 0, f"writes were refused although only block files failed: {wr.codes}")
+    verify(srv, wr, t0, True, "after the cut recovered")
+    n = restart_and_verify(ctx, srv, wr, t0)
+    data = srv.query("fault_early[1h]", early_t / 1000 + 1)
+    check(len(data["result"]) == 1 and len(data["result"][0]["values"]) == 1, f"early sample after restart: {data}")
+    ctx.note(f"{fails} cut failures logged, {n} acknowledged samples verified after kill -9")

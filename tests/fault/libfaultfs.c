@@ -11,6 +11,8 @@
  *                  a write of one byte fails with ENOSPC (a torn write on a filling disk)
  *   partial write  each write stores only the first half (at least one byte) and returns that
  *                  count: a correct caller loops and succeeds
+ * An optional second line "only SUBSTR" limits the faults to files whose path contains SUBSTR
+ * (e.g. "only .tmp/" hits block files being written and spares the WAL).
  * Every wrapped call that was faulted bumps a counter in $FAULTFS_CONTROL.count (one byte per
  * fault appended), so a test can prove the faults really happened.
  * Build: cc -shared -fPIC -O1 -o libfaultfs.so tests/fault/libfaultfs.c -ldl */
@@ -51,18 +53,28 @@ __attribute__((constructor)) static void resolve(void)
     real_write = (write_fn)dlsym(RTLD_NEXT, "write");
 }
 
-/* The mode from the control file; M_OFF when unset or unreadable. Uses raw syscalls only. */
-static enum mode current_mode(void)
+/* The mode from the control file (M_OFF when unset or unreadable) and its "only" filter
+ * (only[0] == 0: every file under the path). */
+static enum mode current_mode(char *only, size_t only_len)
 {
+    only[0] = 0;
     const char *ctl = getenv("FAULTFS_CONTROL");
     if (!ctl) return M_OFF;
     int fd = open(ctl, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return M_OFF;
-    char b[64];
+    char b[256];
     ssize_t n = read(fd, b, sizeof(b) - 1);
     close(fd);
     if (n <= 0) return M_OFF;
     b[n] = 0;
+    const char *o = strstr(b, "\nonly ");
+    if (o) {
+        o += 6;
+        size_t k = strcspn(o, "\n");
+        if (k >= only_len) k = only_len - 1;
+        memcpy(only, o, k);
+        only[k] = 0;
+    }
     if (!strncmp(b, "fail fsync", 10)) return M_FAIL_FSYNC;
     if (!strncmp(b, "fail write", 10)) return M_FAIL_WRITE;
     if (!strncmp(b, "enospc", 6)) return M_ENOSPC;
@@ -71,8 +83,8 @@ static enum mode current_mode(void)
     return M_OFF;
 }
 
-/* Whether fd names a file under $FAULTFS_PATH. */
-static int fd_matches(int fd)
+/* Whether fd names a file under $FAULTFS_PATH (whose path contains only, if set). */
+static int fd_matches(int fd, const char *only)
 {
     const char *pre = getenv("FAULTFS_PATH");
     if (!pre || !*pre) return 0;
@@ -82,7 +94,8 @@ static int fd_matches(int fd)
     if (k <= 0) return 0;
     target[k] = 0;
     size_t pl = strlen(pre);
-    return strncmp(target, pre, pl) == 0 && (target[pl] == '/' || target[pl] == 0);
+    if (strncmp(target, pre, pl) != 0 || (target[pl] != '/' && target[pl] != 0)) return 0;
+    return !only[0] || strstr(target, only) != NULL;
 }
 
 static void count_fault(void)
@@ -101,8 +114,9 @@ static void count_fault(void)
 static ssize_t write_plan(int fd, size_t n)
 {
     resolve();
-    enum mode m = current_mode();
-    if (m == M_OFF || m == M_FAIL_FSYNC || n == 0 || !fd_matches(fd)) return (ssize_t)n;
+    char only[128];
+    enum mode m = current_mode(only, sizeof(only));
+    if (m == M_OFF || m == M_FAIL_FSYNC || n == 0 || !fd_matches(fd, only)) return (ssize_t)n;
     count_fault();
     switch (m) {
     case M_FAIL_WRITE: errno = EIO; return -1;
@@ -158,7 +172,8 @@ ssize_t writev(int fd, const struct iovec *iov, int cnt)
 static int sync_plan(int fd)
 {
     resolve();
-    if (current_mode() != M_FAIL_FSYNC || !fd_matches(fd)) return 0;
+    char only[128];
+    if (current_mode(only, sizeof(only)) != M_FAIL_FSYNC || !fd_matches(fd, only)) return 0;
     count_fault();
     errno = EIO;
     return -1;
