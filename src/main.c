@@ -26,7 +26,7 @@ typedef struct flag {
 } flag_t;
 
 enum {
-    F_HTTP_ADDR, F_DATA_DIR, F_RETENTION, F_RETENTION_SIZE, F_HEAD_WINDOW, F_LOG_LEVEL, F_WAL_FSYNC, F_MAX_FUTURE, F_MAX_REQUEST_BYTES,
+    F_HTTP_ADDR, F_DATA_DIR, F_RETENTION, F_RETENTION_SIZE, F_HEAD_WINDOW, F_COMPACTION, F_MAX_BLOCK_RANGE, F_LOG_LEVEL, F_WAL_FSYNC, F_MAX_FUTURE, F_MAX_REQUEST_BYTES,
     F_LOOKBACK, F_QUERY_TIMEOUT, F_MAX_SAMPLES, F_MAX_CONCURRENCY, F_MAX_POINTS,
     F_MAX_CONC_WRITES, F_MAX_REQ_SAMPLES, F_MAX_LABELS, F_MAX_LNAME, F_MAX_LVALUE, F_MAX_MATCH, F_SELF_SCRAPE,
     F_TLS_CERT, F_TLS_KEY, F_AUTH_FILE, F_COUNT
@@ -42,6 +42,11 @@ static flag_t flags[F_COUNT] = {
     [F_HEAD_WINDOW] = {"storage.head-window", "2h",
                        "keep this much recent data in memory; older samples are cut into on-disk blocks (0: never)",
                        NULL},
+    [F_COMPACTION] = {"storage.compaction", "true",
+                      "merge on-disk blocks in the background (2h -> 6h -> 24h); false: only when asked", NULL},
+    [F_MAX_BLOCK_RANGE] = {"storage.max-block-range", "24h",
+                           "largest time span compaction builds one block for (2h, 6h or 24h; also at most "
+                           "retention/10)", NULL},
     [F_LOG_LEVEL] = {"log-level", "info", "debug, info, warn or error", NULL},
     [F_WAL_FSYNC] = {"wal-fsync", "always", "always, never, or an interval such as 1s", NULL},
     [F_MAX_FUTURE] = {"max-future", "10m", "drop samples further than this ahead of now", NULL},
@@ -175,6 +180,11 @@ int main(int argc, char **argv)
     if (!*dbo.data_dir) die_usage("invalid value for --data-dir: empty%s%s", "", "");
     dbo.retention_ms = duration_flag(F_RETENTION, true);
     dbo.head_window_ms = duration_flag(F_HEAD_WINDOW, true);
+    const char *comp = flags[F_COMPACTION].value;
+    if (strcmp(comp, "true") != 0 && strcmp(comp, "false") != 0)
+        die_usage("invalid value for --storage.compaction: %s%s (want true or false)", comp, "");
+    dbo.no_compaction = !strcmp(comp, "false");
+    dbo.max_block_range_ms = duration_flag(F_MAX_BLOCK_RANGE, false);
     dbo.retention_bytes = size_flag(F_RETENTION_SIZE);
     dbo.max_future_ms = duration_flag(F_MAX_FUTURE, true);
     const char *fs = flags[F_WAL_FSYNC].value;
