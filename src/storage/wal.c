@@ -444,9 +444,15 @@ int wal_replay(wal_t *w, wal_record_fn fn, void *arg, wal_replay_stats_t *st)
     free(limits);
     pthread_mutex_lock(&w->mu);
     int rc = open_segment(w, next, false, 0, 0);
+    if (rc != MS_OK) {
+        /* a full or failing disk at start: serve what was replayed, refuse writes until a
+         * segment can be created (every wal_write retries) */
+        log_error("wal: cannot start a new segment (%s); starting with writes refused until the disk accepts them",
+                  ms_strerror(rc));
+        w->fault = true;
+    }
     pthread_mutex_unlock(&w->mu);
-    if (rc != MS_OK) return rc;
-    note_success(w);
+    if (rc == MS_OK) note_success(w);
     w->sync_fd = w->fd;
     if (w->o.fsync == WAL_FSYNC_INTERVAL) {
         if (pthread_create(&w->thr, NULL, interval_main, w) == 0) w->thr_started = true;

@@ -34,7 +34,8 @@ typedef int (*wal_record_fn)(void *arg, int pass, uint8_t type, const uint8_t *p
 /* Replays every segment in order, in two passes over all segments (pass 0 then pass 1), so
  * series records re-logged into a later segment are known before any samples are applied.
  * Torn tails are truncated and corruption counted in pass 1. Then starts a fresh segment for
- * appends. Call once. */
+ * appends; if that fails (disk full or failing) it still returns MS_OK with the WAL in the fault
+ * state: writes fail until one manages to create the segment. Call once. */
 int wal_replay(wal_t *w, wal_record_fn fn, void *arg, wal_replay_stats_t *st);
 
 /* Writes framed records (one or more) in one write(); *end is the logical end offset to pass

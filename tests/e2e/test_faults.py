@@ -4,7 +4,8 @@ all the time, a really full disk (a small tmpfs filled with a ballast file) and 
 partial writes) make the server refuse writes with 503 + Retry-After (never 500, never a 204 for
 what it could not persist), keep answering queries with every acknowledged sample, accept writes
 again on its own when the fault is gone (no restart), and after kill -9 and a restart hold every
-acknowledged sample exactly once and nothing of a refused batch.
+acknowledged sample exactly once and nothing of a refused batch. A restart on a full disk serves
+what it has and refuses writes until space is back.
 
 Every batch writes one sample (timestamp t0 + k*100 ms, value k + 0.5) to each of a writer's
 series, so a half-applied batch would show up as a timestamp present in some series and not
@@ -247,6 +248,16 @@ def test_enospc_tmpfs(ctx):
         check("not ready for writes" in log, "log does not say writes are refused")
         check("writes persist again" in log, "log does not say writes persist again")
         n = restart_and_verify(ctx, srv, wr, t0)
+        # a restart on a full disk: it serves what it has, refuses writes, recovers by itself
+        fill_disk(ballast)
+        srv.stop(signal.SIGKILL)
+        srv.start()
+        verify(srv, wr, t0, True, "after a restart on a full disk")
+        code = wr.push(99)
+        check(code == 503, f"a write after starting on a full disk got {code}, want 503")
+        os.unlink(ballast)
+        wait_for_204(wr)
+        verify(srv, wr, t0, True, "after space came back, post-restart")
         refused = sum(len(s) for s in wr.refused.values())
         ctx.note(f"{n} acknowledged samples verified, {refused} refused batches absent, codes {wr.codes}")
         check(srv.stop(signal.SIGTERM) == 0, "server did not exit 0 on SIGTERM")

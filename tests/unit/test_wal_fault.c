@@ -335,7 +335,8 @@ static void test_cut_header_replay(void **state)
 /* ENOSPC for real on a 256 KiB tmpfs (skipped when mounting is not permitted): fill it with a
  * ballast file while writing small segments (so segment creation fails too), check every
  * failed write is refused, remove the ballast, write again without reopening, and replay
- * exactly the acknowledged records. */
+ * exactly the acknowledged records; then open the WAL on a full disk: it starts with writes
+ * refused and accepts them once space is back. */
 static void test_tmpfs_enospc(void **state)
 {
     (void)state;
@@ -396,6 +397,28 @@ static void test_tmpfs_enospc(void **state)
     for (size_t i = 0; i < nacked; i++) want[i] = acked[i] & 0xff;
     expect_ids(&g, want, nacked);
     assert_int_equal(st.corrupt, 0);
+
+    /* start on a full disk: replay works, writes are refused, then succeed once space is back */
+    bfd = open(ballast, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    assert_true(bfd >= 0);
+    while (write(bfd, chunk, sizeof(chunk)) > 0) {
+    }
+    while (write(bfd, chunk, 1) > 0) {
+    }
+    w = open_wal(dir, WAL_FSYNC_ALWAYS, 8192);
+    assert_false(wal_writable(w));
+    assert_int_equal(put(w, id, 200, true), MS_ENOSPC);
+    id++;
+    close(bfd);
+    assert_int_equal(unlink(ballast), 0);
+    assert_int_equal(put(w, id, 200, true), MS_OK);
+    acked[nacked++] = id++;
+    assert_true(wal_writable(w));
+    wal_close(w);
+    replay(dir, &g, &st);
+    for (size_t i = 0; i < g.n; i++) g.id[i] &= 0xff;
+    for (size_t i = 0; i < nacked; i++) want[i] = acked[i] & 0xff;
+    expect_ids(&g, want, nacked);
     umount2(mnt, MNT_DETACH);
     rmdir_tmp(mnt);
 }
