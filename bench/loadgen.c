@@ -78,6 +78,7 @@ static void usage(FILE *f)
             "                           data time running X times wall time from the first request\n"
             "  --report-s N             print samples and request latency p50/p99/max every N s\n"
             "  --describe               print the workload model and exit\n"
+            "  --bearer TOKEN           send Authorization: Bearer TOKEN (servers with --auth-file)\n"
             "  --print-series N         print the first N label sets and exit\n");
 }
 
@@ -92,6 +93,9 @@ static long parse_long(const char *flag, const char *s, long min)
     }
     return (long)v;
 }
+
+/* "Authorization: Bearer ...\r\n" from --bearer, or "" (one per process, set before threads). */
+static char auth_line[600];
 
 static void opts_parse(opts_t *o, int argc, char **argv)
 {
@@ -167,6 +171,13 @@ static void opts_parse(opts_t *o, int argc, char **argv)
             o->report_s = parse_long(a, v, 1);
         } else if (!strcmp(a, "--describe")) {
             o->describe = true;
+        } else if (!strcmp(a, "--bearer")) {
+            TAKE();
+            if (strlen(v) > 500 || strpbrk(v, "\r\n")) {
+                fprintf(stderr, "loadgen: bad --bearer token\n");
+                exit(2);
+            }
+            snprintf(auth_line, sizeof auth_line, "Authorization: Bearer %s\r\n", v);
         } else if (!strcmp(a, "--print-series")) {
             TAKE();
             o->print_series = parse_long(a, v, 1);
@@ -806,13 +817,13 @@ typedef enum { HTTP_OK = 0, HTTP_NO_RESPONSE = -1, HTTP_BROKEN = -2 } http_rc_t;
  * kept-alive connection the server had closed): the caller may reconnect and resend. */
 static int http_post(conn_t *c, const void *body, size_t len, int *status, buf_t *resp)
 {
-    char head[1024];
+    char head[2048]; /* room for the URL path and an --bearer line */
     int hn = snprintf(head, sizeof(head),
                       "POST %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: metricstor-loadgen\r\n"
                       "Content-Type: application/x-protobuf\r\nContent-Encoding: snappy\r\n"
                       "X-Prometheus-Remote-Write-Version: 0.1.0\r\nContent-Length: %zu\r\n"
-                      "Connection: keep-alive\r\n\r\n",
-                      c->url->path, c->url->hostport, len);
+                      "Connection: keep-alive\r\n%s\r\n",
+                      c->url->path, c->url->hostport, len, auth_line);
     if (send_all(c->fd, head, (size_t)hn) < 0 || send_all(c->fd, body, len) < 0)
         return HTTP_NO_RESPONSE;
     char line[8192];

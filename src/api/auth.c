@@ -49,6 +49,7 @@ struct auth {
     pthread_mutex_t mu;
     cslot_t *cache;
     uint64_t hits, slow;
+    unsigned slow_running;  /* crypt verifications in progress (under mu), <= AUTH_SLOW_MAX */
 };
 
 /* ---- small helpers ---- */
@@ -147,6 +148,7 @@ const char *auth_verdict_str(auth_verdict_t v)
     case AUTH_MISSING: return "missing credentials";
     case AUTH_BAD: return "invalid credentials";
     case AUTH_EXPIRED: return "expired credentials";
+    case AUTH_BUSY: return "too many credential verifications in progress";
     }
     return "?";
 }
@@ -582,6 +584,30 @@ static auth_verdict_t found(auth_t *a, size_t i, int64_t now_ms, auth_identity_t
     return AUTH_OK;
 }
 
+static bool is_fast(const char *hash) { return !strncmp(hash, SHA256_PREFIX, strlen(SHA256_PREFIX)); }
+
+/* Counts a verification and, for a slow one, takes a slot (false: none free). */
+static bool slow_begin(auth_t *a, const char *hash)
+{
+    bool ok = true;
+    pthread_mutex_lock(&a->mu);
+    a->slow++;
+    if (!is_fast(hash)) {
+        if (a->slow_running >= AUTH_SLOW_MAX) ok = false;
+        else a->slow_running++;
+    }
+    pthread_mutex_unlock(&a->mu);
+    return ok;
+}
+
+static void slow_end(auth_t *a, const char *hash)
+{
+    if (is_fast(hash)) return;
+    pthread_mutex_lock(&a->mu);
+    a->slow_running--;
+    pthread_mutex_unlock(&a->mu);
+}
+
 static bool scheme_is(const char *h, const char *scheme, size_t n)
 {
     return !strncasecmp(h, scheme, n) && (h[n] == ' ' || h[n] == '\t');
@@ -602,17 +628,24 @@ auth_verdict_t auth_check(auth_t *a, const char *hdr, int64_t now_ms, auth_ident
         cache_key(a, 'B', "", 0, tok, tl, key);
         int32_t hit = cache_get(a, key);
         if (hit) return found(a, (size_t)hit - 1, now_ms, who);
-        for (size_t i = 0; i < a->n; i++) {
-            if (a->c[i].kind != KIND_BEARER) continue;
-            pthread_mutex_lock(&a->mu);
-            a->slow++;
-            pthread_mutex_unlock(&a->mu);
-            if (auth_verify(a->c[i].hash, tok, tl)) {
-                cache_put(a, key, i);
-                return found(a, i, now_ms, who);
+        /* fast hashes first, so a $sha256$ token never waits behind crypt ones */
+        bool busy = false;
+        for (int pass = 0; pass < 2; pass++)
+            for (size_t i = 0; i < a->n; i++) {
+                const cred_t *c = &a->c[i];
+                if (c->kind != KIND_BEARER || is_fast(c->hash) != (pass == 0)) continue;
+                if (!slow_begin(a, c->hash)) {
+                    busy = true;
+                    continue;
+                }
+                bool ok = auth_verify(c->hash, tok, tl);
+                slow_end(a, c->hash);
+                if (ok) {
+                    cache_put(a, key, i);
+                    return found(a, i, now_ms, who);
+                }
             }
-        }
-        return AUTH_BAD;
+        return busy ? AUTH_BUSY : AUTH_BAD;
     }
     if (scheme_is(hdr, "Basic", 5)) {
         const char *b = hdr + 6;
@@ -625,7 +658,7 @@ auth_verdict_t auth_check(auth_t *a, const char *hdr, int64_t now_ms, auth_ident
         if (n <= 0) return AUTH_BAD;
         const char *colon = memchr(dec, ':', (size_t)n);
         if (!colon || colon == dec) {
-            wipe(dec, sizeof dec);
+            wipe(dec, (size_t)n);
             return AUTH_BAD;
         }
         size_t ul = (size_t)(colon - dec), pl = (size_t)n - ul - 1;
@@ -637,18 +670,19 @@ auth_verdict_t auth_check(auth_t *a, const char *hdr, int64_t now_ms, auth_ident
             int32_t hit = cache_get(a, key);
             if (hit && (size_t)hit - 1 == i) {
                 v = found(a, i, now_ms, who);
-            } else {
-                pthread_mutex_lock(&a->mu);
-                a->slow++;
-                pthread_mutex_unlock(&a->mu);
-                if (pl && auth_verify(c->hash, colon + 1, pl)) {
+            } else if (pl && !slow_begin(a, c->hash)) {
+                v = AUTH_BUSY;
+            } else if (pl) {
+                bool ok = auth_verify(c->hash, colon + 1, pl);
+                slow_end(a, c->hash);
+                if (ok) {
                     cache_put(a, key, i);
                     v = found(a, i, now_ms, who);
                 }
             }
             break;
         }
-        wipe(dec, sizeof dec);
+        wipe(dec, (size_t)n);
         return v;
     }
     return AUTH_BAD;

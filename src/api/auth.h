@@ -31,6 +31,8 @@ typedef enum {
     AUTH_MISSING,   /* no Authorization header (or an empty one): 401 with a challenge */
     AUTH_BAD,       /* unknown scheme, malformed, unknown user or wrong secret: 401 */
     AUTH_EXPIRED,   /* the secret is right but the credential's expiry has passed: 401 */
+    AUTH_BUSY,      /* a slow (crypt) verification was needed but AUTH_SLOW_MAX already run:
+                       503 with Retry-After, so unknown secrets cannot take every CPU */
 } auth_verdict_t;
 
 /* Who a request acts as; strings borrowed from the auth_t. */
@@ -50,6 +52,10 @@ void auth_free(auth_t *a); /* accepts NULL */
 size_t auth_count(const auth_t *a);
 /* Tenants named in the file, for the start-up log (i < auth_count; duplicates possible). */
 const char *auth_tenant_at(const auth_t *a, size_t i);
+
+/* Slow verifications (crypt(3) hashes, ~20-50 ms each) running at once; secrets already in the
+ * cache and $sha256$ hashes never wait for one. */
+#define AUTH_SLOW_MAX 2
 
 /* Checks an Authorization header value (NULL: none) at now_ms. On AUTH_OK fills *who. A secret
  * once verified is remembered (by a keyed SHA-256 of it, never the secret itself) so later

@@ -349,22 +349,26 @@ static bool authorize(http_server_t *s, struct MHD_Connection *con, const char *
         req->roles = who.roles;
         return true;
     }
+    int status = v == AUTH_OK ? 403 : v == AUTH_BUSY ? 503 : 401;
+    const char *type = v == AUTH_OK ? "forbidden" : v == AUTH_BUSY ? "unavailable" : "unauthorized";
     if (v == AUTH_OK) {
         snprintf(msg, sizeof msg, "forbidden: %s needs the %s role", path, auth_role_str(need));
         log_info("auth: %s (%s) refused on %s: lacks the %s role", who.name, who.tenant, path, auth_role_str(need));
+    } else if (v == AUTH_BUSY) {
+        snprintf(msg, sizeof msg, "%s; retry later", auth_verdict_str(v));
     } else {
         snprintf(msg, sizeof msg, "unauthorized: %s", auth_verdict_str(v));
         if (v != AUTH_MISSING) log_info("auth: %s on %s", auth_verdict_str(v), path);
     }
     if (api_path) {
-        api_json_error(&res, v == AUTH_OK ? "forbidden" : "unauthorized", "%s", msg);
-        res.status = v == AUTH_OK ? 403 : 401;
+        api_json_error(&res, type, "%s", msg);
+        res.status = status;
     } else {
         strncat(msg, "\n", sizeof msg - strlen(msg) - 1);
-        api_text(&res, v == AUTH_OK ? 403 : 401, msg);
+        api_text(&res, status, msg);
     }
     selfmon_request(s->api->selfmon, route_name(path, label_values), res.status, 0);
-    *ret = send_response_ex(s, con, &res, v != AUTH_OK);
+    *ret = send_response_ex(s, con, &res, status == 401); /* 503 gets Retry-After there */
     buf_free(&res.body);
     return false;
 }

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 #define _XOPEN_SOURCE_EXTENDED 1
 #include <ftw.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,7 +50,7 @@ static void parse_fails(const char *text, const char *want)
 
 static const char *b64(const char *in)
 {
-    static char out[512];
+    static _Thread_local char out[512];
     static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     size_t n = strlen(in), o = 0;
     for (size_t i = 0; i < n; i += 3) {
@@ -65,7 +66,7 @@ static const char *b64(const char *in)
     return out;
 }
 
-static char hdr_buf[600];
+static _Thread_local char hdr_buf[600];
 static const char *basic_hdr(const char *user, const char *pw)
 {
     char up[300];
@@ -281,6 +282,64 @@ static void test_cache(void **state)
     auth_free(a);
 }
 
+typedef struct busy_arg {
+    auth_t *a;
+    const char *hdr;  /* NULL: a fresh wrong password each time */
+    int id;
+    int counts[6];    /* by verdict */
+} busy_arg_t;
+
+static void *busy_thread(void *p)
+{
+    busy_arg_t *b = p;
+    for (int i = 0; i < 12; i++) {
+        char pw[32];
+        snprintf(pw, sizeof pw, "wrong-%d-%d", b->id, i);
+        char hdr[128];
+        snprintf(hdr, sizeof hdr, "%s", b->hdr ? b->hdr : basic_hdr("u", pw));
+        auth_identity_t who;
+        b->counts[auth_check(b->a, hdr, 0, &who)]++;
+    }
+    return NULL;
+}
+
+/* Unknown secrets against crypt hashes run at most AUTH_SLOW_MAX at once (the rest get
+ * AUTH_BUSY), while a cached credential is never refused. */
+static void test_slow_limit(void **state)
+{
+    (void)state;
+    char text[1024];
+    snprintf(text, sizeof text, "bearer t %s A read\nbasic u %s A read\n", hash_of(AUTH_SCHEME_SHA256, "tok"),
+             hash_of(AUTH_SCHEME_YESCRYPT, "pw"));
+    auth_t *a = parse_ok(text);
+    auth_identity_t who;
+    assert_int_equal(auth_check(a, "Bearer tok", 0, &who), AUTH_OK);
+    enum { N = 6 };
+    pthread_t th[N + 1];
+    busy_arg_t args[N + 1];
+    memset(args, 0, sizeof args);
+    for (int i = 0; i <= N; i++) {
+        args[i].a = a;
+        args[i].id = i;
+        if (i == N) args[i].hdr = "Bearer tok";
+        assert_int_equal(pthread_create(&th[i], NULL, busy_thread, &args[i]), 0);
+    }
+    int bad = 0, busy = 0;
+    for (int i = 0; i <= N; i++) {
+        pthread_join(th[i], NULL);
+        if (i < N) {
+            bad += args[i].counts[AUTH_BAD];
+            busy += args[i].counts[AUTH_BUSY];
+            assert_int_equal(args[i].counts[AUTH_OK], 0);
+        }
+    }
+    assert_int_equal(args[N].counts[AUTH_OK], 12);
+    assert_int_equal(bad + busy, N * 12);
+    assert_true(bad > 0);
+    assert_true(busy > 0);
+    auth_free(a);
+}
+
 static void test_roles_and_tenants(void **state)
 {
     (void)state;
@@ -493,6 +552,7 @@ int main(void)
         cmocka_unit_test(test_auth_file_load),
         cmocka_unit_test(test_check_requests),
         cmocka_unit_test(test_cache),
+        cmocka_unit_test(test_slow_limit),
         cmocka_unit_test(test_roles_and_tenants),
         cmocka_unit_test_setup_teardown(test_storage_tenancy, db_setup, db_teardown),
     };
