@@ -318,6 +318,15 @@ def test_injected_faults(ctx):
             check(metric_value(srv, "metricstor_wal_writable") == 0, f"{mode}: metricstor_wal_writable is not 0")
             check(any(words in m for m in wr.messages), f"{mode}: no 503 message saying {words!r}: {wr.messages}")
         verify(srv, wr, t0, False, f"during '{mode}'")
+        if want == 503:  # a refused batch's new series must not show anywhere
+            t = now_ms()
+            code, _ = srv.push([({"__name__": "fault_never", "mode": mode}, [(t, 1.0)])])
+            check(code == 503, f"{mode}: new series push got {code}")
+            st, doc = srv.get_json("/api/v1/series", {"match[]": "fault_never", "start": f"{t / 1000 - 3600:.3f}",
+                                                      "end": f"{t / 1000 + 60:.3f}"})
+            check(st == 200 and doc["data"] == [], f"{mode}: refused series visible in /api/v1/series: {doc}")
+            st, doc = srv.get_json("/api/v1/label/__name__/values")
+            check("fault_never" not in doc.get("data", []), f"{mode}: refused metric name listed: {doc}")
         with open(ctl, "w") as f:
             f.write("off\n")
         wait_for_204(wr)
