@@ -424,6 +424,42 @@ static void test_tmpfs_enospc(void **state)
     rmdir_tmp(mnt);
 }
 
+/* fsync=interval: records are acknowledged once written, so when the background sync fails the
+ * recovery keeps every written byte of the old segment (a power loss could still take the last
+ * interval: that is the mode's contract) and starts a new segment for the next write. */
+static void test_interval_sync_failure_keeps_acked(void **state)
+{
+    (void)state;
+    char dir[64], path[PATH_MAX];
+    mkdir_tmp(dir);
+    wal_t *w;
+    char err[128];
+    wal_opts_t o = {WAL_FSYNC_INTERVAL, 50, 1 << 20};
+    assert_int_equal(wal_open(dir, &o, &w, err, sizeof(err)), MS_OK);
+    got_t g = {0};
+    wal_replay_stats_t st;
+    assert_int_equal(wal_replay(w, collect, &g, &st), MS_OK);
+    assert_int_equal(put(w, 1, 30, false), MS_OK);
+    usleep(200000); /* synced by the interval thread */
+    assert_int_equal(put(w, 2, 30, false), MS_OK);
+    int fd = segment_fd(w, dir, path, sizeof(path));
+    int devnull = open("/dev/null", O_WRONLY);
+    assert_true(devnull >= 0);
+    assert_int_equal(dup2(devnull, fd), fd); /* the next background fdatasync fails (EINVAL) */
+    close(devnull);
+    for (int i = 0; i < 100 && wal_writable(w); i++) usleep(20000);
+    assert_false(wal_writable(w));
+    uint32_t seg0 = wal_open_segment_idx(w);
+    assert_int_equal(put(w, 3, 30, false), MS_OK); /* recovered: new segment */
+    assert_true(wal_open_segment_idx(w) > seg0);
+    assert_true(wal_writable(w));
+    wal_close(w);
+    replay(dir, &g, &st);
+    int want[] = {1, 2, 3};
+    expect_ids(&g, want, 3);
+    rmdir_tmp(dir);
+}
+
 /* ---- concurrent group commit across an fsync failure ---- */
 
 typedef struct ids {
@@ -539,6 +575,7 @@ int main(void)
         cmocka_unit_test(test_cut_header_replay),
         cmocka_unit_test(test_tmpfs_enospc),
         cmocka_unit_test(test_concurrent_fsync_failure),
+        cmocka_unit_test(test_interval_sync_failure_keeps_acked),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
