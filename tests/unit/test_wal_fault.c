@@ -4,7 +4,7 @@
  * tiny tmpfs that is filled for real. Each case checks that a failed batch is never reported
  * written, is not replayed even if its bytes reach the old segment, that writes work again on
  * their own once the fault is gone, and the failure counter and writability flag. Also replay of
- * hand-made segment headers that record a cut (good, corrupt, torn). */
+ * hand-made segment headers that record a cut (good, corrupt, torn), and util/fio's contract. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -28,6 +28,7 @@
 #include "storage/wal.h"
 #include "util/buf.h"
 #include "util/crc32c.h"
+#include "util/fio.h"
 #include "util/log.h"
 #include "util/status.h"
 
@@ -564,11 +565,64 @@ static void test_concurrent_fsync_failure(void **state)
     rmdir_tmp(dir);
 }
 
+/* util/fio, the seam the WAL and block writers use: errno mapping and the failure contract. */
+static void test_fio_contract(void **state)
+{
+    (void)state;
+    assert_int_equal(fio_errno_status(0), MS_OK);
+    assert_int_equal(fio_errno_status(ENOSPC), MS_ENOSPC);
+    assert_int_equal(fio_errno_status(EDQUOT), MS_ENOSPC);
+    assert_int_equal(fio_errno_status(EIO), MS_EIO);
+    assert_int_equal(fio_errno_status(EROFS), MS_EIO);
+    assert_int_equal(fio_errno_status(ENOENT), MS_ENOENT);
+    int fd;
+    assert_int_equal(fio_open("/dev/full", O_WRONLY, 0, &fd), MS_OK);
+    size_t done = 99;
+    errno = 0;
+    assert_int_equal(fio_write_all(fd, "abc", 3, &done), MS_ENOSPC);
+    assert_int_equal(errno, ENOSPC);
+    assert_int_equal(done, 0);
+    assert_int_equal(fio_close(fd), MS_OK);
+    assert_int_equal(fio_open("/nonexistent/x", O_RDONLY, 0, &fd), MS_ENOENT);
+    assert_int_equal(fd, -1);
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    assert_int_equal(fio_fdatasync(p[1]), MS_EIO); /* EINVAL on a pipe: an I/O failure */
+    assert_int_equal(fio_pwrite_all(p[1], "x", 1, 0, &done), MS_EIO); /* ESPIPE */
+    assert_int_equal(fio_write_all(p[1], "hello", 5, &done), MS_OK);
+    assert_int_equal(done, 5);
+    char b[8];
+    assert_int_equal(read(p[0], b, sizeof(b)), 5);
+    close(p[0]);
+    assert_int_equal(fio_write_all(p[1], "x", 1, &done), MS_EIO); /* EPIPE (SIGPIPE ignored) */
+    assert_int_equal(errno, EPIPE);
+    close(p[1]);
+    char dir[64], path[PATH_MAX];
+    mkdir_tmp(dir);
+    snprintf(path, sizeof(path), "%s/f", dir);
+    assert_int_equal(fio_open(path, O_RDWR | O_CREAT, 0644, &fd), MS_OK);
+    assert_int_equal(fio_pwrite_all(fd, "0123456789", 10, 5, &done), MS_OK);
+    assert_int_equal(fio_fsync(fd), MS_OK);
+    assert_int_equal(fio_ftruncate(fd, 7), MS_OK);
+    struct stat sb;
+    assert_int_equal(fstat(fd, &sb), 0);
+    assert_int_equal(sb.st_size, 7);
+    assert_int_equal(fio_close(fd), MS_OK);
+    char to[PATH_MAX];
+    snprintf(to, sizeof(to), "%s/g", dir);
+    assert_int_equal(fio_rename(path, to), MS_OK);
+    assert_int_equal(fio_rename(path, to), MS_ENOENT);
+    assert_int_equal(fio_fsync_dir(dir), MS_OK);
+    assert_int_equal(fio_fsync_dir(path), MS_ENOENT);
+    rmdir_tmp(dir);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
     log_set_level(LOG_ERROR);
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fio_contract),
         cmocka_unit_test(test_fsync_failure_cuts_segment),
         cmocka_unit_test(test_enospc_write_then_recover),
         cmocka_unit_test(test_eio_write_never_mode),
