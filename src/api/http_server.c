@@ -3,6 +3,7 @@
  * order), its body is accumulated under a hard cap, then it is routed to one api handler whose
  * api_response_t becomes the MHD response. Shutdown quiesces, drains in-flight requests, stops. */
 #include "api/http_server.h"
+#include "api/api_admin.h"
 #include "api/api_ops.h"
 #include "api/api_read.h"
 #include "api/api_ui.h"
@@ -63,6 +64,10 @@ static const route_t routes[] = {
     {"/api/v1/import/prometheus", API_POST, api_handle_import_prometheus, false, W},
     {"/api/v1/import", API_POST, api_handle_import, false, W},
     {"/api/v1/export", GP, api_handle_export, true, R},
+    {"/api/v1/admin/tsdb/delete_series", API_POST | API_PUT, api_handle_admin_delete_series, true, A},
+    {"/api/v1/admin/tsdb/clean_tombstones", API_POST | API_PUT, api_handle_admin_clean_tombstones, false, A},
+    {"/api/v1/admin/tsdb/flush", API_POST | API_PUT, api_handle_admin_flush, false, A},
+    {"/api/v1/admin/tsdb/compact", API_POST | API_PUT, api_handle_admin_compact, false, A},
     {"/", GH, api_handle_ui, false, R},
     {"/ui/app.js", GH, api_handle_ui, false, R},
     {"/ui/style.css", GH, api_handle_ui, false, R},
