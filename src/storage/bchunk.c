@@ -1,5 +1,10 @@
-/* bchunk.c owns encoding and decoding block chunk records (docs/format/block.md, "chunks"):
- * columns first, then zstd over the whole column payload when it saves bytes. */
+/* bchunk.c owns encoding and decoding block chunk records (docs/format/block.md, "chunks", and
+ * docs/format/bchunk.md): columns first, then zstd over the whole column payload when it saves
+ * bytes. Two column layouts exist, told apart by the record's encoding byte: version 1 (varint
+ * deltas, read only) and version 2 (written now), whose timestamp delta-of-deltas and decimal
+ * value deltas are bit-packed at one width per record with the few outliers (counter resets,
+ * gaps) stored apart, because the deltas of real series are near-uniform in a narrow range
+ * that varints and zstd waste about a third on. */
 #include "storage/bchunk.h"
 #include "util/alloc.h"
 #include "util/crc32c.h"
@@ -37,7 +42,197 @@ static int decimal_exp(const sample_t *s, size_t n)
     return -1;
 }
 
-void bchunk_columns(const sample_t *s, size_t n, buf_t *out)
+/* ---- bit-packed integer runs (version 2): docs/format/bchunk.md, "packed run" ---- */
+
+#define PACK_MAX_EXC 8 /* at most this many outliers are stored apart */
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static unsigned bits_for(uint64_t range) { return range ? 64u - (unsigned)__builtin_clzll(range) : 0u; }
+
+static size_t varint_len(int64_t v)
+{
+    uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+    size_t n = 1;
+    while (z >= 0x80) {
+        z >>= 7;
+        n++;
+    }
+    return n;
+}
+
+/* Writes x[0..m) as a packed run: varint base, u8 width, uvarint nexc, nexc x (uvarint gap,
+ * varint value), then m x width bits LSB-first. base and width are chosen to minimise the
+ * size with up to PACK_MAX_EXC outliers (the smallest and largest values) stored apart. */
+static void put_packed(buf_t *out, const int64_t *x, size_t m, int64_t *sorted)
+{
+    memcpy(sorted, x, m * sizeof(int64_t));
+    qsort(sorted, m, sizeof(int64_t), cmp_i64);
+    size_t kmax = m / 8 < PACK_MAX_EXC ? m / 8 : PACK_MAX_EXC;
+    size_t best_bits = SIZE_MAX, best_lo = 0;
+    unsigned best_w = 64;
+    /* excluded values' costs, from either end */
+    for (size_t lo = 0; lo <= kmax; lo++) {
+        size_t lo_cost = 0;
+        for (size_t i = 0; i < lo; i++) lo_cost += 8 * (1 + varint_len(sorted[i]));
+        for (size_t hi = 0; lo + hi <= kmax; hi++) {
+            size_t hi_cost = 0;
+            for (size_t i = 0; i < hi; i++) hi_cost += 8 * (1 + varint_len(sorted[m - 1 - i]));
+            unsigned w = bits_for((uint64_t)sorted[m - 1 - hi] - (uint64_t)sorted[lo]);
+            size_t bits = m * w + lo_cost + hi_cost;
+            if (bits < best_bits) {
+                best_bits = bits;
+                best_lo = lo;
+                best_w = w;
+            }
+        }
+    }
+    int64_t base = sorted[best_lo];
+    unsigned w = best_w;
+    uint64_t lim = w >= 64 ? UINT64_MAX : (((uint64_t)1 << w) - 1);
+    size_t nexc = 0;
+    for (size_t i = 0; i < m; i++)
+        if ((uint64_t)x[i] - (uint64_t)base > lim) nexc++;
+    buf_put_varint(out, base);
+    buf_putc(out, (char)w);
+    buf_put_uvarint(out, nexc);
+    size_t prev = 0;
+    for (size_t i = 0; i < m; i++) {
+        if ((uint64_t)x[i] - (uint64_t)base <= lim) continue;
+        buf_put_uvarint(out, i - prev);
+        buf_put_varint(out, x[i]);
+        prev = i + 1;
+    }
+    size_t nbytes = (m * w + 7) / 8;
+    buf_reserve(out, nbytes + 8);
+    uint8_t *p = out->data + out->len;
+    memset(p, 0, nbytes + 8);
+    size_t bit = 0;
+    for (size_t i = 0; i < m; i++, bit += w) {
+        uint64_t v = (uint64_t)x[i] - (uint64_t)base;
+        if (v > lim || w == 0) continue; /* outliers leave zeros */
+        size_t byte = bit >> 3;
+        unsigned sh = (unsigned)(bit & 7);
+        /* spread v over up to 9 bytes */
+        uint64_t lo_part = v << sh;
+        for (unsigned k = 0; k < 8 && (k * 8) < w + sh; k++) p[byte + k] |= (uint8_t)(lo_part >> (8 * k));
+        if (sh && w + sh > 64) p[byte + 8] |= (uint8_t)(v >> (64 - sh));
+    }
+    out->len += nbytes;
+}
+
+/* Reads a packed run of m values into x (room for m + 1). Sticky cursor error on any
+ * malformed byte. */
+static void get_packed(cursor_t *c, int64_t *x, size_t m)
+{
+    int64_t base = cursor_varint(c);
+    unsigned w = cursor_u8(c);
+    uint64_t nexc = cursor_uvarint(c);
+    if (w > 64 || nexc > m) {
+        cursor_fail(c);
+        return;
+    }
+    /* exceptions first (they precede the bits): remember them, apply after unpacking */
+    int64_t exc_v[PACK_MAX_EXC + 1];
+    size_t exc_i[PACK_MAX_EXC + 1];
+    if (nexc > PACK_MAX_EXC) {
+        cursor_fail(c);
+        return;
+    }
+    size_t idx = 0;
+    for (uint64_t k = 0; k < nexc; k++) {
+        uint64_t gap = cursor_uvarint(c);
+        if (gap >= m - idx) {
+            cursor_fail(c);
+            return;
+        }
+        idx += (size_t)gap;
+        exc_i[k] = idx;
+        exc_v[k] = cursor_varint(c);
+        idx++;
+    }
+    size_t nbytes = (m * w + 7) / 8;
+    const uint8_t *p = cursor_bytes(c, nbytes);
+    if (!cursor_ok(c)) return;
+    uint64_t mask = w >= 64 ? UINT64_MAX : (((uint64_t)1 << w) - 1);
+    size_t bit = 0, i = 0;
+    if (w == 0) {
+        for (; i < m; i++) x[i] = base;
+    } else {
+        /* fast path while 8 whole bytes (plus one for w > 56) are readable */
+        for (; i < m && (bit >> 3) + 9 <= nbytes; i++, bit += w) {
+            uint64_t lo;
+            memcpy(&lo, p + (bit >> 3), 8);
+            unsigned sh = (unsigned)(bit & 7);
+            uint64_t v = lo >> sh;
+            if (sh && w + sh > 64) v |= (uint64_t)p[(bit >> 3) + 8] << (64 - sh);
+            x[i] = (int64_t)((uint64_t)base + (v & mask));
+        }
+        for (; i < m; i++, bit += w) {
+            uint64_t v = 0;
+            size_t byte = bit >> 3;
+            unsigned sh = (unsigned)(bit & 7);
+            for (unsigned k = 0; k * 8 < w + sh && byte + k < nbytes; k++) {
+                uint64_t b = p[byte + k];
+                if (k == 0) v = b >> sh;
+                else if (8 * k - sh < 64) v |= b << (8 * k - sh);
+            }
+            x[i] = (int64_t)((uint64_t)base + (v & mask));
+        }
+    }
+    for (uint64_t k = 0; k < nexc; k++) {
+        /* an exception slot must hold zero bits, else the stream is not ours */
+        if (x[exc_i[k]] != base) {
+            cursor_fail(c);
+            return;
+        }
+        x[exc_i[k]] = exc_v[k];
+    }
+}
+
+/* Version 2 columns (docs/format/bchunk.md). tmp: room for 2n int64. */
+static void columns_v2(const sample_t *s, size_t n, buf_t *out, int64_t *tmp)
+{
+    int64_t *x = tmp, *sorted = tmp + n;
+    buf_put_uvarint(out, n);
+    buf_put_varint(out, s[0].t);
+    if (n >= 2) buf_put_varint(out, (int64_t)((uint64_t)s[1].t - (uint64_t)s[0].t));
+    if (n >= 3) {
+        for (size_t i = 2; i < n; i++) {
+            uint64_t d1 = (uint64_t)s[i].t - (uint64_t)s[i - 1].t, d0 = (uint64_t)s[i - 1].t - (uint64_t)s[i - 2].t;
+            x[i - 2] = (int64_t)(d1 - d0);
+        }
+        put_packed(out, x, n - 2, sorted);
+    }
+    int e = decimal_exp(s, n);
+    if (e >= 0) {
+        buf_putc(out, 0);
+        buf_putc(out, (char)e);
+        uint64_t prev = (uint64_t)(int64_t)nearbyint(s[0].v * P10[e]);
+        buf_put_varint(out, (int64_t)prev);
+        for (size_t i = 1; i < n; i++) {
+            uint64_t cur = (uint64_t)(int64_t)nearbyint(s[i].v * P10[e]);
+            x[i - 1] = (int64_t)(cur - prev);
+            prev = cur;
+        }
+        if (n >= 2) put_packed(out, x, n - 1, sorted);
+    } else {
+        buf_putc(out, 1);
+        uint64_t prev = 0;
+        for (size_t i = 0; i < n; i++) {
+            uint64_t b = dbits(s[i].v);
+            buf_put_u64le(out, b ^ prev);
+            prev = b;
+        }
+    }
+}
+
+/* Version 1 columns (read by decode_columns_v1; written only on request, for tests). */
+static void columns_v1(const sample_t *s, size_t n, buf_t *out)
 {
     buf_put_uvarint(out, n);
     buf_put_varint(out, s[0].t);
@@ -67,13 +262,26 @@ void bchunk_columns(const sample_t *s, size_t n, buf_t *out)
     }
 }
 
-void bchunk_encode(const sample_t *s, size_t n, int zlevel, buf_t *out)
+void bchunk_columns_version(const sample_t *s, size_t n, int version, buf_t *out)
+{
+    if (version == 1) {
+        columns_v1(s, n, out);
+        return;
+    }
+    int64_t *tmp = xmalloc(2 * n * sizeof(int64_t));
+    columns_v2(s, n, out, tmp);
+    free(tmp);
+}
+
+void bchunk_columns(const sample_t *s, size_t n, buf_t *out) { bchunk_columns_version(s, n, BCHUNK_VERSION, out); }
+
+void bchunk_encode_version(const sample_t *s, size_t n, int zlevel, int version, buf_t *out)
 {
     buf_t raw = BUF_INIT;
-    bchunk_columns(s, n, &raw);
+    bchunk_columns_version(s, n, version, &raw);
     const uint8_t *stored = raw.data;
     size_t stored_len = raw.len;
-    uint8_t enc = BCHUNK_RAW;
+    uint8_t enc = version == 1 ? BCHUNK_RAW : BCHUNK_RAW_V2;
     void *z = NULL;
     if (zlevel > 0) {
         size_t bound = ZSTD_compressBound(raw.len);
@@ -82,7 +290,7 @@ void bchunk_encode(const sample_t *s, size_t n, int zlevel, buf_t *out)
         if (!ZSTD_isError(zl) && zl < raw.len) {
             stored = z;
             stored_len = zl;
-            enc = BCHUNK_ZSTD;
+            enc = version == 1 ? BCHUNK_ZSTD : BCHUNK_ZSTD_V2;
         }
     }
     buf_putc(out, (char)enc);
@@ -94,11 +302,16 @@ void bchunk_encode(const sample_t *s, size_t n, int zlevel, buf_t *out)
     buf_free(&raw);
 }
 
+void bchunk_encode(const sample_t *s, size_t n, int zlevel, buf_t *out)
+{
+    bchunk_encode_version(s, n, zlevel, BCHUNK_VERSION, out);
+}
+
 struct bchunk_dec {
     ZSTD_DCtx *z;
     uint8_t *raw;
     size_t rawcap;
-    int64_t *ts;
+    int64_t *ts; /* tscap timestamps, then tscap + 1 value deltas (version 2) */
     size_t tscap;
 };
 
@@ -119,27 +332,45 @@ void bchunk_dec_free(bchunk_dec_t *d)
     free(d);
 }
 
-static int decode_columns(bchunk_dec_t *d, const uint8_t *p, size_t len, int64_t mint, int64_t maxt,
+static int decode_columns(bchunk_dec_t *d, int version, const uint8_t *p, size_t len, int64_t mint, int64_t maxt,
                           sample_vec_t *out)
 {
     cursor_t c;
     cursor_init(&c, p, len);
     uint64_t n = cursor_uvarint(&c);
-    if (!cursor_ok(&c) || n == 0 || n > BCHUNK_MAX_SAMPLES || n > len) return MS_ECORRUPT;
+    /* version 1 spends at least a byte per sample; version 2 may spend less (bounded by
+     * BCHUNK_MAX_SAMPLES alone, so a lying count costs at most ~1 MiB of scratch) */
+    if (!cursor_ok(&c) || n == 0 || n > BCHUNK_MAX_SAMPLES || (version == 1 && n > len)) return MS_ECORRUPT;
     if (n > d->tscap) {
         free(d->ts);
-        d->ts = xmalloc(n * sizeof(int64_t));
+        d->ts = xmalloc((2 * n + 1) * sizeof(int64_t));
         d->tscap = n;
     }
-    int64_t *ts = d->ts;
+    int64_t *ts = d->ts, *xs = d->ts + d->tscap;
     uint64_t t = (uint64_t)cursor_varint(&c), dt = 0;
     ts[0] = (int64_t)t;
-    for (uint64_t i = 1; i < n; i++) {
-        if (i == 1) dt = (uint64_t)cursor_varint(&c);
-        else dt += (uint64_t)cursor_varint(&c);
-        t += dt;
-        ts[i] = (int64_t)t;
-        if (ts[i] <= ts[i - 1]) cursor_fail(&c);
+    if (version == 1) {
+        for (uint64_t i = 1; i < n; i++) {
+            if (i == 1) dt = (uint64_t)cursor_varint(&c);
+            else dt += (uint64_t)cursor_varint(&c);
+            t += dt;
+            ts[i] = (int64_t)t;
+            if (ts[i] <= ts[i - 1]) cursor_fail(&c);
+        }
+    } else {
+        if (n >= 2) {
+            dt = (uint64_t)cursor_varint(&c);
+            t += dt;
+            ts[1] = (int64_t)t;
+            if (ts[1] <= ts[0]) cursor_fail(&c);
+        }
+        if (n >= 3) get_packed(&c, xs, (size_t)n - 2);
+        for (uint64_t i = 2; i < n && cursor_ok(&c); i++) {
+            dt += (uint64_t)xs[i - 2];
+            t += dt;
+            ts[i] = (int64_t)t;
+            if (ts[i] <= ts[i - 1]) cursor_fail(&c);
+        }
     }
     uint8_t kind = cursor_u8(&c);
     size_t start = out->n;
@@ -148,10 +379,20 @@ static int decode_columns(bchunk_dec_t *d, const uint8_t *p, size_t len, int64_t
         uint8_t e = cursor_u8(&c);
         if (e > MAX_DEC_EXP) cursor_fail(&c);
         uint64_t cur = 0;
-        for (uint64_t i = 0; i < n && cursor_ok(&c); i++) {
-            cur += (uint64_t)cursor_varint(&c);
-            if (ts[i] < mint || ts[i] > maxt) continue;
-            out->v[out->n++] = (sample_t){ts[i], (double)(int64_t)cur / P10[e]};
+        if (version == 1) {
+            for (uint64_t i = 0; i < n && cursor_ok(&c); i++) {
+                cur += (uint64_t)cursor_varint(&c);
+                if (ts[i] < mint || ts[i] > maxt) continue;
+                out->v[out->n++] = (sample_t){ts[i], (double)(int64_t)cur / P10[e]};
+            }
+        } else {
+            cur = (uint64_t)cursor_varint(&c);
+            if (n >= 2) get_packed(&c, xs, (size_t)n - 1);
+            for (uint64_t i = 0; i < n && cursor_ok(&c); i++) {
+                if (i > 0) cur += (uint64_t)xs[i - 1];
+                if (ts[i] < mint || ts[i] > maxt) continue;
+                out->v[out->n++] = (sample_t){ts[i], (double)(int64_t)cur / P10[e]};
+            }
         }
     } else if (kind == 1) {
         uint64_t prev = 0;
@@ -196,11 +437,12 @@ static int decode_with(bchunk_dec_t *d, const uint8_t *p, size_t avail, int64_t 
     const uint8_t *stored = cursor_bytes(&c, (size_t)stored_len);
     uint32_t crc = cursor_u32le(&c);
     if (!cursor_ok(&c) || crc32c(0, stored, (size_t)stored_len) != crc) return MS_ECORRUPT;
-    if (enc == BCHUNK_RAW) {
+    int version = enc == BCHUNK_RAW || enc == BCHUNK_ZSTD ? 1 : 2;
+    if (enc == BCHUNK_RAW || enc == BCHUNK_RAW_V2) {
         if (stored_len != raw_len) return MS_ECORRUPT;
-        return decode_columns(d, stored, (size_t)raw_len, mint, maxt, out);
+        return decode_columns(d, version, stored, (size_t)raw_len, mint, maxt, out);
     }
-    if (enc != BCHUNK_ZSTD) return MS_ECORRUPT;
+    if (enc != BCHUNK_ZSTD && enc != BCHUNK_ZSTD_V2) return MS_ECORRUPT; /* incl. later versions */
     if (raw_len > d->rawcap) {
         free(d->raw);
         d->raw = xmalloc((size_t)raw_len);
@@ -208,5 +450,5 @@ static int decode_with(bchunk_dec_t *d, const uint8_t *p, size_t avail, int64_t 
     }
     size_t got = ZSTD_decompressDCtx(d->z, d->raw, (size_t)raw_len, stored, (size_t)stored_len);
     if (ZSTD_isError(got) || got != raw_len) return MS_ECORRUPT;
-    return decode_columns(d, d->raw, (size_t)raw_len, mint, maxt, out);
+    return decode_columns(d, version, d->raw, (size_t)raw_len, mint, maxt, out);
 }
