@@ -581,7 +581,9 @@ static void block_select(void *self, const matcher_t *const *ms, size_t n, int64
         }
         if (!covers && !series_in_range(v, id, mint, maxt)) continue;
         label_t *ls = xmalloc(e.nlabels * sizeof(label_t));
-        if (!entry_labels(b, &e, ls)) {
+        /* sorted, unique, UTF-8 as ingestion guarantees: anything else is damage (behind a
+         * valid CRC only through a writer bug), kept away from the querier and PromQL */
+        if (!entry_labels(b, &e, ls) || labels_validate(ls, e.nlabels) != LABELS_OK) {
             free(ls);
             view_error(v, "series labels", id);
             continue;
