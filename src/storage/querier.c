@@ -6,6 +6,7 @@
 #include "storage/reader.h"
 #include "storage/tombstones.h"
 #include "util/alloc.h"
+#include "util/hash.h"
 #include "util/status.h"
 #include <stdlib.h>
 #include <string.h>
@@ -369,8 +370,40 @@ static void finish_strs(str_vec_t *v, const char ***s, size_t **lens, size_t *n)
     *n = v->n;
 }
 
+/* A set of borrowed strings (open addressing on hash_bytes), so the tenant's label names and
+ * values are de-duplicated as they are met instead of sorting one entry per series. */
+typedef struct sset {
+    spair_t *v;
+    size_t cap, n; /* cap a power of two, at most half full */
+} sset_t;
+
+static bool sset_add(sset_t *h, const char *str, size_t len)
+{
+    if (2 * (h->n + 1) > h->cap) {
+        size_t ncap = h->cap ? 2 * h->cap : 64;
+        spair_t *nv = xcalloc(ncap, sizeof *nv);
+        for (size_t i = 0; i < h->cap; i++)
+            if (h->v[i].s) {
+                size_t j = (size_t)hash_bytes(h->v[i].s, h->v[i].len) & (ncap - 1);
+                while (nv[j].s) j = (j + 1) & (ncap - 1);
+                nv[j] = h->v[i];
+            }
+        free(h->v);
+        h->v = nv;
+        h->cap = ncap;
+    }
+    size_t j = (size_t)hash_bytes(str, len) & (h->cap - 1);
+    for (; h->v[j].s; j = (j + 1) & (h->cap - 1))
+        if (h->v[j].len == len && !memcmp(h->v[j].s, str, len)) return false;
+    h->v[j] = (spair_t){str ? str : "", len};
+    h->n++;
+    return true;
+}
+
 /* Tenant mode: names (name == NULL) or values of one label of the tenant's series in range,
- * gathered from their label sets; TENANT_LABEL itself is never listed. */
+ * gathered from their label sets (the readers' selects, unsorted: only the distinct strings are
+ * sorted at the end); TENANT_LABEL itself is never listed. Like the open-mode lists, these come
+ * from the index and do not look at tombstones. */
 static int tenant_strs(querier_t *q, const char *name, size_t name_len, const char ***s, size_t **lens, size_t *n)
 {
     str_vec_t v = {0};
@@ -379,31 +412,35 @@ static int tenant_strs(querier_t *q, const char *name, size_t name_len, const ch
     char err[64];
     int rc = MS_OK;
     if (name && !hidden) rc = matcher_new(MATCH_NEQ, name, name_len, "", 0, &has, err, sizeof err);
-    series_set_t *set = NULL;
-    if (rc == MS_OK && !hidden) {
+    rs_vec_t all = {0};
+    if (rc == MS_OK && !hidden && q->mint <= q->maxt) {
         const matcher_t *ms[2] = {q->tenant, has};
-        rc = select_raw(q, ms, has ? 2 : 1, &set);
+        for (size_t r = 0; r < q->nreaders; r++)
+            q->readers[r].ops->select(q->readers[r].self, ms, has ? 2 : 1, q->mint, q->maxt, &all);
     }
-    for (size_t i = 0; rc == MS_OK && set && i < set->n; i++) {
-        labels_t ls = set->src[set->first[i]].labels;
+    sset_t seen = {0};
+    for (size_t i = 0; rc == MS_OK && i < all.n; i++) {
+        labels_t ls = all.v[i].labels;
         for (size_t k = 0; k < ls.n; k++) {
             const label_t *l = &ls.v[k];
             if (!name) {
-                if (l->name_len != TENANT_LABEL_LEN || memcmp(l->name, TENANT_LABEL, TENANT_LABEL_LEN))
+                if ((l->name_len != TENANT_LABEL_LEN || memcmp(l->name, TENANT_LABEL, TENANT_LABEL_LEN)) &&
+                    sset_add(&seen, l->name, l->name_len))
                     str_vec_push(&v, l->name, l->name_len);
             } else if (l->name_len == name_len && !memcmp(l->name, name, name_len)) {
-                str_vec_push(&v, l->value, l->value_len);
+                if (sset_add(&seen, l->value, l->value_len)) str_vec_push(&v, l->value, l->value_len);
+                break;
             }
         }
     }
-    series_set_free(set);
+    free(seen.v);
+    free(all.v);
     matcher_free(has);
     if (rc != MS_OK) {
         free(v.s);
         free(v.len);
         return rc;
     }
-    /* one series' names are sorted but several series interleave: finish_strs sorts them */
     finish_strs(&v, s, lens, n);
     return MS_OK;
 }
