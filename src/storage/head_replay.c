@@ -2,15 +2,23 @@
  * recreate series under their logged refs (a replay-local ref map resolves them), samples are
  * applied with the retention filter, metadata is last-write-wins. Samples that a completed
  * block cut already stored in blocks (older than its boundary, in a segment before its WAL
- * mark; docs/format/block.md) are skipped. */
+ * mark; docs/format/block.md) are skipped.
+ *
+ * Speed: encoding samples into head chunks is most of the replay's CPU, so the thread reading
+ * the WAL only decodes records, resolves refs and filters; it hands (series, t, value) triples
+ * in batches to worker threads sharded by series ref (one worker per CPU, capped), which append
+ * them. A series' samples all go to one worker in WAL order, so the result equals a
+ * single-threaded replay. Batches are copies: nothing points into the WAL read buffer. */
 #include "storage/db_internal.h"
 #include "storage/record.h"
 #include "util/alloc.h"
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/status.h"
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct refmap {
     uint64_t *k;
@@ -56,8 +64,187 @@ static series_t *refmap_get(const refmap_t *m, uint64_t ref)
     return m->k[i] ? m->v[i] : NULL;
 }
 
+/* ---- sample application: batches handed to workers sharded by series ref ---- */
+
+#define APPLY_BATCH 16384  /* samples per hand-off (24 bytes each) */
+#define APPLY_QUEUED 4     /* full batches a worker may have waiting before the reader blocks */
+#define APPLY_MAX_WORKERS 8
+
+typedef struct apply_sample {
+    series_t *s;
+    int64_t t;
+    uint64_t v;
+} apply_sample_t;
+
+typedef struct apply_batch {
+    apply_sample_t *v;
+    size_t n;
+    struct apply_batch *next;
+} apply_batch_t;
+
+typedef struct apply_worker {
+    head_t *h;
+    pthread_t thr;
+    bool started;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;          /* queue changed (either direction) */
+    apply_batch_t *qhead, *qtail; /* full batches, oldest first */
+    size_t queued;
+    apply_batch_t *spare;       /* applied batches for the reader to refill */
+    bool closing;
+    apply_batch_t *cur;         /* being filled by the reader (reader-owned) */
+} apply_worker_t;
+
+/* Appends a run of samples; consecutive samples of one series share one lock hold. */
+static void apply_run(head_t *h, const apply_sample_t *v, size_t n)
+{
+    series_t *held = NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (v[i].s != held) {
+            if (held) pthread_mutex_unlock(&held->mu);
+            held = v[i].s;
+            pthread_mutex_lock(&held->mu);
+        }
+        series_append(held, v[i].t, v[i].v, &h->mem, &h->nchunks);
+    }
+    if (held) pthread_mutex_unlock(&held->mu);
+}
+
+static void *apply_main(void *arg)
+{
+    apply_worker_t *w = arg;
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (!w->qhead && !w->closing) pthread_cond_wait(&w->cv, &w->mu);
+        apply_batch_t *b = w->qhead;
+        if (!b) break; /* closing and drained */
+        w->qhead = b->next;
+        if (!w->qhead) w->qtail = NULL;
+        w->queued--;
+        pthread_cond_broadcast(&w->cv);
+        pthread_mutex_unlock(&w->mu);
+        apply_run(w->h, b->v, b->n);
+        b->n = 0;
+        pthread_mutex_lock(&w->mu);
+        b->next = w->spare;
+        w->spare = b;
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+typedef struct applier {
+    head_t *h;
+    size_t nw; /* 0: apply inline on the reader thread */
+    apply_worker_t w[APPLY_MAX_WORKERS];
+} applier_t;
+
+static void applier_start(applier_t *a, head_t *h)
+{
+    memset(a, 0, sizeof(*a));
+    a->h = h;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cpus < 2) return;
+    size_t nw = cpus > APPLY_MAX_WORKERS ? APPLY_MAX_WORKERS : (size_t)cpus;
+    for (size_t i = 0; i < nw; i++) {
+        apply_worker_t *w = &a->w[i];
+        w->h = h;
+        pthread_mutex_init(&w->mu, NULL);
+        pthread_cond_init(&w->cv, NULL);
+        if (pthread_create(&w->thr, NULL, apply_main, w) != 0) {
+            pthread_mutex_destroy(&w->mu);
+            pthread_cond_destroy(&w->cv);
+            break; /* fewer workers (maybe none): still correct */
+        }
+        w->started = true;
+        a->nw = i + 1;
+    }
+}
+
+/* Hands w's current batch to its thread, waiting while too many are queued. */
+static void applier_push(apply_worker_t *w)
+{
+    apply_batch_t *b = w->cur;
+    w->cur = NULL;
+    if (!b || b->n == 0) {
+        w->cur = b;
+        return;
+    }
+    b->next = NULL;
+    pthread_mutex_lock(&w->mu);
+    while (w->queued >= APPLY_QUEUED) pthread_cond_wait(&w->cv, &w->mu);
+    if (w->qtail) w->qtail->next = b;
+    else w->qhead = b;
+    w->qtail = b;
+    w->queued++;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* The worker that owns ref's series (NULL: apply inline). */
+static apply_worker_t *applier_worker(applier_t *a, uint64_t ref)
+{
+    if (a->nw == 0) return NULL;
+    return &a->w[(size_t)((ref * 0x9E3779B97F4A7C15ull) >> 32) % a->nw];
+}
+
+static void applier_add(applier_t *a, apply_worker_t *w, series_t *s, int64_t t, uint64_t v)
+{
+    if (!w) {
+        pthread_mutex_lock(&s->mu);
+        series_append(s, t, v, &a->h->mem, &a->h->nchunks);
+        pthread_mutex_unlock(&s->mu);
+        return;
+    }
+    if (!w->cur) {
+        pthread_mutex_lock(&w->mu);
+        w->cur = w->spare;
+        if (w->cur) w->spare = w->cur->next;
+        pthread_mutex_unlock(&w->mu);
+        if (!w->cur) {
+            w->cur = xcalloc(1, sizeof(apply_batch_t));
+            w->cur->v = xmalloc(APPLY_BATCH * sizeof(apply_sample_t));
+        }
+    }
+    w->cur->v[w->cur->n++] = (apply_sample_t){s, t, v};
+    if (w->cur->n == APPLY_BATCH) applier_push(w);
+}
+
+static void batch_list_free(apply_batch_t *b)
+{
+    while (b) {
+        apply_batch_t *nx = b->next;
+        free(b->v);
+        free(b);
+        b = nx;
+    }
+}
+
+/* Flushes every partial batch, waits until all are applied and stops the workers. */
+static void applier_finish(applier_t *a)
+{
+    for (size_t i = 0; i < a->nw; i++) applier_push(&a->w[i]);
+    for (size_t i = 0; i < a->nw; i++) {
+        apply_worker_t *w = &a->w[i];
+        pthread_mutex_lock(&w->mu);
+        w->closing = true;
+        pthread_cond_broadcast(&w->cv);
+        pthread_mutex_unlock(&w->mu);
+    }
+    for (size_t i = 0; i < a->nw; i++) {
+        apply_worker_t *w = &a->w[i];
+        pthread_join(w->thr, NULL);
+        batch_list_free(w->spare);
+        batch_list_free(w->cur);
+        pthread_mutex_destroy(&w->mu);
+        pthread_cond_destroy(&w->cv);
+    }
+    a->nw = 0;
+}
+
 typedef struct replay_ctx {
     db_t *db;
+    applier_t apply;
     refmap_t refs;
     rec_scratch_t sc;
     int64_t oldest;
@@ -112,13 +299,13 @@ static int on_record(void *arg, int pass, uint8_t type, const uint8_t *p, size_t
     if (pass != 1) return MS_OK;
     if (record_decode_samples(p, n, &c->sc) != MS_OK) return MS_ECORRUPT;
     series_t *s = NULL;
+    apply_worker_t *w = NULL;
     uint64_t cur = 0;
     int64_t in_blocks_below = wal_replaying_segment(db->wal) < db->cut_wal_seg ? db->cut_T : INT64_MIN;
     for (size_t i = 0; i < c->sc.nsamples; i++) {
         const rec_sample_t *rs = &c->sc.samples[i];
         if (rs->t > *maxt) *maxt = rs->t;
         if (rs->ref != cur || !s) {
-            if (s) pthread_mutex_unlock(&s->mu);
             cur = rs->ref;
             bump_next_ref(h, cur);
             s = refmap_get(&c->refs, cur);
@@ -126,7 +313,7 @@ static int on_record(void *arg, int pass, uint8_t type, const uint8_t *p, size_t
                 c->unknown_refs++;
                 continue;
             }
-            pthread_mutex_lock(&s->mu);
+            w = applier_worker(&c->apply, cur);
         }
         if (rs->t < c->oldest) {
             c->too_old++;
@@ -136,12 +323,11 @@ static int on_record(void *arg, int pass, uint8_t type, const uint8_t *p, size_t
             c->in_blocks++;
             continue;
         }
-        series_append(s, rs->t, rs->vbits, &h->mem, &h->nchunks);
+        applier_add(&c->apply, w, s, rs->t, rs->vbits);
         if (rs->t < c->mint) c->mint = rs->t;
         if (rs->t > c->maxt) c->maxt = rs->t;
         c->samples++;
     }
-    if (s) pthread_mutex_unlock(&s->mu);
     return MS_OK;
 }
 
@@ -151,7 +337,9 @@ int head_replay(db_t *db)
     replay_ctx_t c = {.db = db, .mint = INT64_MAX, .maxt = INT64_MIN};
     c.oldest = db->opts.retention_ms > 0 ? clock_now_ms() - db->opts.retention_ms : INT64_MIN;
     wal_replay_stats_t st;
+    applier_start(&c.apply, &db->head);
     int rc = wal_replay(db->wal, on_record, &c, &st);
+    applier_finish(&c.apply); /* every handed-off sample is in the head before anything else */
     if (c.ref_conflicts) log_warn("wal replay: %llu series records reuse a ref with other labels; ignored",
                                   (unsigned long long)c.ref_conflicts);
     if (c.unknown_refs) log_warn("wal replay: %llu samples for unknown series refs dropped",
