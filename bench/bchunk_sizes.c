@@ -8,12 +8,14 @@
 #include "storage/bchunk.h"
 #include "storage/storage.h"
 #include "util/buf.h"
+#include "util/clock.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 typedef struct totals {
     size_t record[3], columns[3], ts_only[3];
+    int64_t decode_ns[3];
 } totals_t;
 
 /* Bytes of the timestamp column alone: the columns of the same timestamps with constant 0. */
@@ -60,6 +62,7 @@ int main(int argc, char **argv)
     sample_vec_t sv = {0};
     sample_t *tmp = NULL;
     size_t tmpcap = 0;
+    bchunk_dec_t *dec = bchunk_dec_new();
     for (size_t i = 0; i < series_set_len(set); i++) {
         sv.n = 0;
         if (series_set_samples(set, i, INT64_MIN, INT64_MAX, &sv) != 0 || sv.n == 0) continue;
@@ -75,6 +78,14 @@ int main(int argc, char **argv)
                 buf_t b = BUF_INIT;
                 bchunk_encode_version(s, k, 3, v, &b);
                 tot.record[v] += b.len;
+                sample_vec_t back = {0};
+                int64_t t0 = clock_mono_ns();
+                if (bchunk_decode(dec, b.data, b.len, INT64_MIN, INT64_MAX, &back) != 0 || back.n != k) {
+                    fprintf(stderr, "version %d record of series %zu does not decode\n", v, i);
+                    return 1;
+                }
+                tot.decode_ns[v] += clock_mono_ns() - t0;
+                sample_vec_free(&back);
                 buf_free(&b);
                 bchunk_columns_version(s, k, v, &b);
                 tot.columns[v] += b.len;
@@ -86,9 +97,10 @@ int main(int argc, char **argv)
     printf("series %zu samples %zu\n", series_set_len(set), samples);
     for (int v = 1; v <= 2; v++)
         printf("version %d: record (zstd-3 when smaller) %.3f B/sample; columns uncompressed %.3f, of which "
-               "timestamps ~%.3f\n",
+               "timestamps ~%.3f; decoding %.1f ns/sample\n",
                v, (double)tot.record[v] / (double)samples, (double)tot.columns[v] / (double)samples,
-               (double)tot.ts_only[v] / (double)samples);
+               (double)tot.ts_only[v] / (double)samples, (double)tot.decode_ns[v] / (double)samples);
+    bchunk_dec_free(dec);
     free(tmp);
     sample_vec_free(&sv);
     series_set_free(set);

@@ -65,17 +65,130 @@ static size_t varint_len(int64_t v)
     return n;
 }
 
-/* Writes x[0..m) as a packed run: varint base, u8 width, uvarint nexc, nexc x (uvarint gap,
- * varint value), then m x width bits LSB-first. base and width are chosen to minimise the
- * size with up to PACK_MAX_EXC outliers (the smallest and largest values) stored apart. */
+/* LSB-first bit writer into a buf_t. */
+typedef struct bitw {
+    buf_t *out;
+    uint64_t acc;
+    unsigned nacc;
+} bitw_t;
+
+static void bitw_put32(bitw_t *w, uint64_t v, unsigned nb) /* nb <= 32 */
+{
+    if (nb == 0) return;
+    w->acc |= (v & ((1ull << nb) - 1)) << w->nacc;
+    w->nacc += nb;
+    while (w->nacc >= 8) {
+        buf_putc(w->out, (char)(uint8_t)w->acc);
+        w->acc >>= 8;
+        w->nacc -= 8;
+    }
+}
+
+static void bitw_put(bitw_t *w, uint64_t v, unsigned nb) /* nb <= 64 */
+{
+    if (nb > 32) {
+        bitw_put32(w, v, 32);
+        bitw_put32(w, v >> 32, nb - 32);
+    } else {
+        bitw_put32(w, v, nb);
+    }
+}
+
+static void bitw_flush(bitw_t *w)
+{
+    if (w->nacc) buf_putc(w->out, (char)(uint8_t)w->acc);
+    w->acc = 0;
+    w->nacc = 0;
+}
+
+/* LSB-first bit reader over n bytes; err set on reading past the end. */
+typedef struct bitr {
+    const uint8_t *p;
+    size_t n, pos; /* pos in bits */
+    bool err;
+} bitr_t;
+
+static uint64_t bitr_get32(bitr_t *r, unsigned nb) /* nb <= 32 */
+{
+    if (nb == 0) return 0;
+    if (r->pos + nb > r->n * 8) {
+        r->err = true;
+        return 0;
+    }
+    size_t byte = r->pos >> 3;
+    unsigned sh = (unsigned)(r->pos & 7);
+    uint64_t v;
+    if (byte + 8 <= r->n) {
+        memcpy(&v, r->p + byte, 8);
+        v >>= sh;
+    } else {
+        v = 0;
+        for (size_t k = 0; byte + k < r->n && k < 8; k++) v |= (uint64_t)r->p[byte + k] << (8 * k);
+        v >>= sh;
+    }
+    r->pos += nb;
+    return v & ((1ull << nb) - 1);
+}
+
+static uint64_t bitr_get(bitr_t *r, unsigned nb) /* nb <= 64 */
+{
+    if (nb > 32) {
+        uint64_t lo = bitr_get32(r, 32);
+        return lo | (bitr_get32(r, nb - 32) << 32);
+    }
+    return bitr_get32(r, nb);
+}
+
+/* Truncated binary code for v in [0, range] (range + 1 values): b or b + 1 bits, where
+ * b = floor(log2(range + 1)); the first u = 2^(b+1) - (range + 1) values take b bits. When
+ * range + 1 is a power of two every value takes b bits (plain fixed width). */
+typedef struct tbin {
+    unsigned b;
+    uint64_t u; /* 0: fixed width b */
+} tbin_t;
+
+static tbin_t tbin_for(uint64_t range)
+{
+    tbin_t t;
+    if ((range & (range + 1)) == 0) { /* range + 1 is a power of two (or range is all ones) */
+        t.b = bits_for(range);
+        t.u = 0;
+        return t;
+    }
+    t.b = bits_for(range + 1) - 1;
+    t.u = (t.b + 1 == 64 ? 0 : (1ull << (t.b + 1))) - (range + 1); /* mod 2^64 */
+    return t;
+}
+
+static void tbin_put(bitw_t *w, const tbin_t *t, uint64_t v)
+{
+    if (t->u == 0 || v < t->u) {
+        bitw_put(w, v, t->b);
+        return;
+    }
+    uint64_t c = v + t->u; /* < 2^(b+1) */
+    bitw_put(w, c >> 1, t->b);
+    bitw_put32(w, c & 1, 1);
+}
+
+static uint64_t tbin_get(bitr_t *r, const tbin_t *t)
+{
+    uint64_t x = bitr_get(r, t->b);
+    if (t->u == 0 || x < t->u) return x;
+    return ((x << 1) | bitr_get32(r, 1)) - t->u;
+}
+
+/* Writes x[0..m) as a packed run: varint base, uvarint range, uvarint nexc, nexc x (uvarint
+ * gap, varint value), then each value's x - base in the truncated binary code for [0, range],
+ * LSB-first, padded to a byte. Outliers (outside [base, base + range]) are stored apart and
+ * coded as 0. base and range are chosen to minimise the size with up to PACK_MAX_EXC outliers
+ * (the smallest and largest values). */
 static void put_packed(buf_t *out, const int64_t *x, size_t m, int64_t *sorted)
 {
     memcpy(sorted, x, m * sizeof(int64_t));
     qsort(sorted, m, sizeof(int64_t), cmp_i64);
     size_t kmax = m / 8 < PACK_MAX_EXC ? m / 8 : PACK_MAX_EXC;
-    size_t best_bits = SIZE_MAX, best_lo = 0;
-    unsigned best_w = 64;
-    /* excluded values' costs, from either end */
+    size_t best_bits = SIZE_MAX, best_lo = 0, best_hi = 0;
     for (size_t lo = 0; lo <= kmax; lo++) {
         size_t lo_cost = 0;
         for (size_t i = 0; i < lo; i++) lo_cost += 8 * (1 + varint_len(sorted[i]));
@@ -87,66 +200,50 @@ static void put_packed(buf_t *out, const int64_t *x, size_t m, int64_t *sorted)
             if (bits < best_bits) {
                 best_bits = bits;
                 best_lo = lo;
-                best_w = w;
+                best_hi = hi;
             }
         }
     }
     int64_t base = sorted[best_lo];
-    unsigned w = best_w;
-    uint64_t lim = w >= 64 ? UINT64_MAX : (((uint64_t)1 << w) - 1);
+    uint64_t range = (uint64_t)sorted[m - 1 - best_hi] - (uint64_t)base;
     size_t nexc = 0;
     for (size_t i = 0; i < m; i++)
-        if ((uint64_t)x[i] - (uint64_t)base > lim) nexc++;
+        if ((uint64_t)x[i] - (uint64_t)base > range) nexc++;
     buf_put_varint(out, base);
-    buf_putc(out, (char)w);
+    buf_put_uvarint(out, range);
     buf_put_uvarint(out, nexc);
     size_t prev = 0;
     for (size_t i = 0; i < m; i++) {
-        if ((uint64_t)x[i] - (uint64_t)base <= lim) continue;
+        if ((uint64_t)x[i] - (uint64_t)base <= range) continue;
         buf_put_uvarint(out, i - prev);
         buf_put_varint(out, x[i]);
         prev = i + 1;
     }
-    size_t nbytes = (m * w + 7) / 8;
-    buf_reserve(out, nbytes + 8);
-    uint8_t *p = out->data + out->len;
-    memset(p, 0, nbytes + 8);
-    size_t bit = 0;
-    for (size_t i = 0; i < m; i++, bit += w) {
+    tbin_t t = tbin_for(range);
+    bitw_t w = {out, 0, 0};
+    for (size_t i = 0; i < m; i++) {
         uint64_t v = (uint64_t)x[i] - (uint64_t)base;
-        if (v > lim || w == 0) continue; /* outliers leave zeros */
-        size_t byte = bit >> 3;
-        unsigned sh = (unsigned)(bit & 7);
-        /* spread v over up to 9 bytes */
-        uint64_t lo_part = v << sh;
-        for (unsigned k = 0; k < 8 && (k * 8) < w + sh; k++) p[byte + k] |= (uint8_t)(lo_part >> (8 * k));
-        if (sh && w + sh > 64) p[byte + 8] |= (uint8_t)(v >> (64 - sh));
+        tbin_put(&w, &t, v > range ? 0 : v);
     }
-    out->len += nbytes;
+    bitw_flush(&w);
 }
 
-/* Reads a packed run of m values into x (room for m + 1). Sticky cursor error on any
- * malformed byte. */
+/* Reads a packed run of m values into x. Sticky cursor error on any malformed byte. */
 static void get_packed(cursor_t *c, int64_t *x, size_t m)
 {
     int64_t base = cursor_varint(c);
-    unsigned w = cursor_u8(c);
+    uint64_t range = cursor_uvarint(c);
     uint64_t nexc = cursor_uvarint(c);
-    if (w > 64 || nexc > m) {
+    if (!cursor_ok(c) || nexc > m || nexc > PACK_MAX_EXC) {
         cursor_fail(c);
         return;
     }
-    /* exceptions first (they precede the bits): remember them, apply after unpacking */
-    int64_t exc_v[PACK_MAX_EXC + 1];
-    size_t exc_i[PACK_MAX_EXC + 1];
-    if (nexc > PACK_MAX_EXC) {
-        cursor_fail(c);
-        return;
-    }
+    int64_t exc_v[PACK_MAX_EXC];
+    size_t exc_i[PACK_MAX_EXC];
     size_t idx = 0;
     for (uint64_t k = 0; k < nexc; k++) {
         uint64_t gap = cursor_uvarint(c);
-        if (gap >= m - idx) {
+        if (!cursor_ok(c) || gap >= m - idx) {
             cursor_fail(c);
             return;
         }
@@ -155,37 +252,21 @@ static void get_packed(cursor_t *c, int64_t *x, size_t m)
         exc_v[k] = cursor_varint(c);
         idx++;
     }
-    size_t nbytes = (m * w + 7) / 8;
-    const uint8_t *p = cursor_bytes(c, nbytes);
     if (!cursor_ok(c)) return;
-    uint64_t mask = w >= 64 ? UINT64_MAX : (((uint64_t)1 << w) - 1);
-    size_t bit = 0, i = 0;
-    if (w == 0) {
-        for (; i < m; i++) x[i] = base;
-    } else {
-        /* fast path while 8 whole bytes (plus one for w > 56) are readable */
-        for (; i < m && (bit >> 3) + 9 <= nbytes; i++, bit += w) {
-            uint64_t lo;
-            memcpy(&lo, p + (bit >> 3), 8);
-            unsigned sh = (unsigned)(bit & 7);
-            uint64_t v = lo >> sh;
-            if (sh && w + sh > 64) v |= (uint64_t)p[(bit >> 3) + 8] << (64 - sh);
-            x[i] = (int64_t)((uint64_t)base + (v & mask));
-        }
-        for (; i < m; i++, bit += w) {
-            uint64_t v = 0;
-            size_t byte = bit >> 3;
-            unsigned sh = (unsigned)(bit & 7);
-            for (unsigned k = 0; k * 8 < w + sh && byte + k < nbytes; k++) {
-                uint64_t b = p[byte + k];
-                if (k == 0) v = b >> sh;
-                else if (8 * k - sh < 64) v |= b << (8 * k - sh);
-            }
-            x[i] = (int64_t)((uint64_t)base + (v & mask));
-        }
+    tbin_t t = tbin_for(range);
+    bitr_t r = {c->p, cursor_left(c), 0, false};
+    for (size_t i = 0; i < m; i++) {
+        uint64_t v = tbin_get(&r, &t);
+        if (v > range) r.err = true; /* a code the writer cannot have made */
+        x[i] = (int64_t)((uint64_t)base + v);
     }
+    if (r.err) {
+        cursor_fail(c);
+        return;
+    }
+    cursor_skip(c, (r.pos + 7) / 8);
     for (uint64_t k = 0; k < nexc; k++) {
-        /* an exception slot must hold zero bits, else the stream is not ours */
+        /* an outlier's slot codes 0, else the stream is not ours */
         if (x[exc_i[k]] != base) {
             cursor_fail(c);
             return;
