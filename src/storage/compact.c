@@ -360,6 +360,8 @@ static int merge_blocks(db_t *db, block_t **group, size_t n, int64_t level)
     }
     bool sync = db->opts.wal_fsync != WAL_FSYNC_NEVER;
     uint32_t seq = db->next_block_seq++;
+    log_info("compact: merging %zu blocks (%08u..%08u, level %lld ms) into %08u", n, seqs[0], seqs[n - 1],
+              (long long)level, seq);
     block_writer_t *w = NULL;
     int rc = block_writer_open(db->blocks_dir, seq, db->opts.block_zstd_level, sync, &w);
     uint64_t nsamples = 0;
@@ -395,7 +397,7 @@ static int merge_blocks(db_t *db, block_t **group, size_t n, int64_t level)
     if (rc != MS_OK) {
         free(seqs);
         atomic_fetch_add(&db->compaction_failures, 1);
-        log_error("compact: merging %zu blocks failed: %s (they stay as they are)", n, ms_strerror(rc));
+        log_error("compact: merge of %zu blocks failed: %s (they stay as they are)", n, ms_strerror(rc));
         return rc;
     }
 
@@ -429,7 +431,7 @@ static int merge_blocks(db_t *db, block_t **group, size_t n, int64_t level)
     atomic_fetch_add(&db->compactions, 1);
     atomic_fetch_add(&db->compaction_blocks_in, n);
     atomic_fetch_add(&db->compaction_ms, ms);
-    log_info("compact: %zu blocks (%llu samples, %llu bytes) -> %08u (%llu samples, %llu bytes), level %lld ms, "
+    log_info("compact: merged %zu blocks (%llu samples, %llu bytes) -> %08u (%llu samples, %llu bytes), level %lld ms, "
              "%llu ms",
              n, (unsigned long long)in_samples, (unsigned long long)in_bytes, seq, (unsigned long long)nsamples,
              (unsigned long long)(out ? block_disk_bytes(out) : 0), (long long)level, (unsigned long long)ms);

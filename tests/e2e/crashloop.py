@@ -8,16 +8,22 @@ A request cut off by the kill has an unknown outcome, as for a real sender: its 
 identical samples after the restart (a no-op if they were stored) until it gets a 204, so at the end
 every generated sample is acknowledged and the final check is exact equality.
 
-  python3 tests/e2e/crashloop.py --binary build/metricstor --kills 100
+  python3 tests/e2e/crashloop.py --binary build/metricstor --kills 100          # --mode ingest
   # kills during block cuts and WAL truncation as well:
-  python3 tests/e2e/crashloop.py --kills 30 --start-ago 43200 --step-ms 200 \
-      --server-arg=--storage.head-window=1m
-Prints one line per kill and a summary (kills, samples acknowledged and verified, requests in doubt).
+  python3 tests/e2e/crashloop.py --kills 30 --mode cut
+  #   (= --start-ago 43200 --step-ms 5000 --server-arg=--storage.head-window=1m)
+  # kills during compaction: in-order writers sweep 3 days (cuts complete 6 h and 24 h windows)
+  # while "old" writers push samples at random times into ranges already cut and compacted, so
+  # every cut makes small late blocks and merges run all the time:
+  python3 tests/e2e/crashloop.py --kills 60 --mode compaction
+Prints one line per kill and a summary (kills, samples acknowledged and verified, requests in
+doubt, cuts and merges finished, kills that landed while a merge was running).
 """
 import argparse
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import sys
@@ -54,6 +60,7 @@ class State:
         self.requests_in_doubt = 0     # cut off by a kill, resent later
         self.refused = 0               # 429/503: resent later
         self.errors = []
+        self.progress = {}             # in-order writer -> its next timestamp (old writers stay below)
 
 
 def _post(base, body, timeout=10):
@@ -66,7 +73,10 @@ def _post(base, body, timeout=10):
         return e.code, e.read()
 
 
-def _writer(st, w, n_series, per_batch, t0, step):
+def _writer(st, w, n_series, per_batch, t0, step, old=False):
+    """In-order writer (timestamps advance from t0), or with old=True a writer of late samples:
+    random timestamps between t0 and 10 min behind the slowest in-order writer, i.e. into ranges
+    that were cut into blocks (and compacted) already."""
     rng = random.Random(w)
     t_next = t0 + w % step
     pending = None  # the batch whose outcome is unknown or refused: resend it as is
@@ -75,11 +85,19 @@ def _writer(st, w, n_series, per_batch, t0, step):
             if st.stop and pending is None:
                 return
         if pending is None:
-            # Advance step_ms per sample, but slower than the clock once within 2 min of now, so
-            # timestamps never run into the future (they would be dropped as too new).
-            st_ms = step if t_next + per_batch * step < time.time() * 1000 - 120_000 else 3
-            ts = [t_next + k * st_ms for k in range(per_batch)]
-            t_next += per_batch * st_ms
+            if old:
+                with st.lock:
+                    prog = min(st.progress.values()) if st.progress else t0
+                hi = max(prog - 600_000, t0 + 60_000)
+                ts = sorted(rng.sample(range(t0, hi), per_batch))
+            else:
+                # Advance step_ms per sample, but slower than the clock once within 2 min of now,
+                # so timestamps never run into the future (they would be dropped as too new).
+                st_ms = step if t_next + per_batch * step < time.time() * 1000 - 120_000 else 3
+                ts = [t_next + k * st_ms for k in range(per_batch)]
+                t_next += per_batch * st_ms
+                with st.lock:
+                    st.progress[w] = t_next
             series = [((w, s), ts) for s in range(n_series)]
             rng.shuffle(series)
             pending = series
@@ -168,12 +186,40 @@ def _verify(st, srv, t0, final):
         for key, d in sent.items():
             have = {t for t, _ in stored.get(key, [])}
             check(have == set(d), f"series {key}: final set differs from sent ({len(have)} vs {len(d)})")
+        # and counted by PromQL over the same range: each sample once
+        status, doc = srv.get_json("/api/v1/query", {
+            "query": f"count_over_time({METRIC}[{t_hi - t0 + 2}ms])", "time": f"{t_hi / 1000.0:.3f}"})
+        check(status == 200 and doc.get("status") == "success", f"count query failed: {status} {str(doc)[:300]}")
+        counts = {(int(e["metric"]["w"]), int(e["metric"]["s"])): int(float(e["value"][1]))
+                  for e in doc["data"]["result"]}
+        for key, d in sent.items():
+            check(counts.get(key) == len(d), f"series {key}: count_over_time {counts.get(key)}, sent {len(d)}")
     return verified
 
 
+_MERGING = re.compile(r"compact: merging \d+ blocks")
+_MERGED = re.compile(r"compact: (merged \d+ blocks|merge of \d+ blocks failed)")
+
+
+def _merge_state(text):
+    """(merges finished, whether the log ends inside a merge) of one server's log."""
+    starts = [m.start() for m in _MERGING.finditer(text)]
+    ends = [m.start() for m in _MERGED.finditer(text)]
+    return len(ends), bool(starts) and (not ends or starts[-1] > ends[-1])
+
+
+MODES = {
+    "ingest": {},
+    "cut": {"start_ago_s": 12 * 3600, "step_ms": 5000, "server_args": ["--storage.head-window", "1m"]},
+    "compaction": {"start_ago_s": 3 * 86400, "step_ms": 30000, "old_writers": 2,
+                   "server_args": ["--storage.head-window", "1m"]},
+}
+
+
 def run(binary, kills=10, writers=4, series=8, per_batch=5, min_run=0.2, max_run=1.5, seed=None,
-        server_args=(), log=print, keep=False, start_ago_s=3600, step_ms=3):
-    """Runs the loop; returns a summary dict. Raises TestFailure on any lost/extra/wrong sample."""
+        server_args=(), log=print, keep=False, start_ago_s=3600, step_ms=3, old_writers=0):
+    """Runs the loop; returns a summary dict. Raises TestFailure on any lost/extra/wrong sample.
+    old_writers > 0 adds writers of late samples into already-cut ranges (see _writer)."""
     seed = seed if seed is not None else random.randrange(1 << 30)
     rng = random.Random(seed)
     work = tempfile.mkdtemp(prefix="ms-crashloop-")
@@ -184,7 +230,9 @@ def run(binary, kills=10, writers=4, series=8, per_batch=5, min_run=0.2, max_run
     t0 = int(time.time() * 1000) - int(start_ago_s * 1000)
     threads = [threading.Thread(target=_writer, args=(st, w, series, per_batch, t0, max(1, step_ms)), daemon=True)
                for w in range(writers)]
-    summary = {"seed": seed, "kills": 0, "verified": 0}
+    threads += [threading.Thread(target=_writer, args=(st, writers + w, series, per_batch, t0, max(1, step_ms), True),
+                                 daemon=True) for w in range(old_writers)]
+    summary = {"seed": seed, "kills": 0, "verified": 0, "kills_mid_merge": 0}
     servers = []
     started = time.time()
     try:
@@ -205,6 +253,8 @@ def run(binary, kills=10, writers=4, series=8, per_batch=5, min_run=0.2, max_run
             rep = srv.sanitizer_report()
             check(rep is None, f"sanitizer report before kill {k + 1}:\n{rep}")
             summary["kills"] += 1
+            mid_merge = _merge_state(srv.log_text())[1]
+            summary["kills_mid_merge"] += mid_merge
             t_restart = time.time()
             srv = Server(binary, list(server_args), data_dir=data_dir)
             servers.append(srv)
@@ -218,8 +268,8 @@ def run(binary, kills=10, writers=4, series=8, per_batch=5, min_run=0.2, max_run
                 st.base = srv.base
                 acked_req, doubt = st.requests_ok, st.requests_in_doubt
             st.up.set()
-            log(f"kill {k + 1}/{kills}: restart {restart_s:.2f}s, {verified} acknowledged samples verified, "
-                f"{acked_req} requests acknowledged, {doubt} in doubt so far")
+            log(f"kill {k + 1}/{kills}{' (mid-merge)' if mid_merge else ''}: restart {restart_s:.2f}s, "
+                f"{verified} acknowledged samples verified, {acked_req} requests acknowledged, {doubt} in doubt so far")
         # Let every in-doubt batch be resent and acknowledged, then stop the writers.
         time.sleep(0.3)
         with st.lock:
@@ -247,6 +297,10 @@ def run(binary, kills=10, writers=4, series=8, per_batch=5, min_run=0.2, max_run
                            samples_sent=sum(len(v) for v in st.sent.values()))
         bdir = os.path.join(data_dir, "blocks")
         summary["blocks"] = len([b for b in os.listdir(bdir) if b.isdigit()]) if os.path.isdir(bdir) else 0
+        logs = [s.log_text() for s in servers]
+        summary["cuts"] = sum(t.count("blocks below") for t in logs)
+        summary["merges"] = sum(_merge_state(t)[0] for t in logs)
+        summary["interrupted_merges_cleaned"] = sum(t.count("already merged into a newer block") for t in logs)
         summary["seconds"] = round(time.time() - started, 1)
         return summary
     finally:
@@ -265,6 +319,8 @@ def run(binary, kills=10, writers=4, series=8, per_batch=5, min_run=0.2, max_run
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--binary", default="build/metricstor")
+    ap.add_argument("--mode", choices=sorted(MODES), default="ingest",
+                    help="preset for --start-ago/--step-ms/--old-writers and server flags (explicit ones win)")
     ap.add_argument("--kills", type=int, default=100)
     ap.add_argument("--writers", type=int, default=4)
     ap.add_argument("--series", type=int, default=8, help="series per writer")
@@ -273,13 +329,19 @@ def main():
     ap.add_argument("--max-run", type=float, default=1.5, help="longest time between restart and kill (s)")
     ap.add_argument("--seed", type=int)
     ap.add_argument("--server-arg", action="append", default=[], help="extra server flag (repeatable)")
-    ap.add_argument("--start-ago", type=float, default=3600, help="first timestamp this many seconds back")
-    ap.add_argument("--step-ms", type=int, default=3, help="timestamp advance per sample of a series")
+    ap.add_argument("--start-ago", type=float, help="first timestamp this many seconds back (default 3600)")
+    ap.add_argument("--step-ms", type=int, help="timestamp advance per sample of a series (default 3)")
+    ap.add_argument("--old-writers", type=int, help="writers of late samples into cut ranges (default 0)")
     ap.add_argument("--keep", action="store_true", help="keep the data dir and logs")
     a = ap.parse_args()
+    m = MODES[a.mode]
+    start_ago = a.start_ago if a.start_ago is not None else m.get("start_ago_s", 3600)
+    step_ms = a.step_ms if a.step_ms is not None else m.get("step_ms", 3)
+    old_writers = a.old_writers if a.old_writers is not None else m.get("old_writers", 0)
+    server_args = list(m.get("server_args", [])) + a.server_arg
     try:
         s = run(os.path.abspath(a.binary), a.kills, a.writers, a.series, a.per_batch, a.min_run, a.max_run,
-                a.seed, a.server_arg, keep=a.keep, start_ago_s=a.start_ago, step_ms=a.step_ms)
+                a.seed, server_args, keep=a.keep, start_ago_s=start_ago, step_ms=step_ms, old_writers=old_writers)
     except TestFailure as e:
         print(f"FAIL: {e}")
         return 1

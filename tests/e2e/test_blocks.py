@@ -15,9 +15,11 @@ STEP = 300 * 1000
 
 
 def window_flag(ctx):
-    """--storage.head-window if this binary has it (the default is 2h either way)."""
+    """--storage.head-window if this binary has it (the default is 2h either way); background
+    compaction off, since these tests count the blocks cuts make (test_compaction covers merges)."""
     p = subprocess.run([ctx.binary, "--help"], capture_output=True, text=True, timeout=10)
-    return ["--storage.head-window", "2h"] if "storage.head-window" in p.stdout else []
+    flags = ["--storage.head-window", "2h"] if "storage.head-window" in p.stdout else []
+    return flags + (["--storage.compaction", "false"] if "storage.compaction" in p.stdout else [])
 
 
 def blocks(srv):

@@ -1,6 +1,7 @@
 """test_crashloop owns the CI-sized crash-consistency loop (crashloop.py with ~10 SIGKILLs while
-writers push: every acknowledged sample back exactly once after each restart) and the proof that
-its verifier does fail on a lost, altered or invented sample."""
+writers push: every acknowledged sample back exactly once after each restart; also while blocks
+are cut and while they are compacted) and the proof that its verifier does fail on a lost,
+altered or invented sample."""
 import crashloop
 from lib import TestFailure, check, now_ms
 
@@ -24,6 +25,20 @@ def test_crashloop_kills_during_block_cuts(ctx):
     check(s["verified"] == s["samples_sent"], f"verified {s['verified']} of {s['samples_sent']} samples")
     check(s["blocks"] >= 1, f"no block was cut during the loop: {s}")
     ctx.note(f"{s['kills']} kills, {s['blocks']} blocks, {s['verified']} samples verified (seed {s['seed']})")
+
+
+def test_crashloop_kills_during_compaction(ctx):
+    """Timestamps sweep 3 days with a 1 m head window while two writers push late samples into
+    ranges already cut, so small blocks appear at every cut and merges (2 h -> 6 h -> 24 h, and
+    late blocks into their days) run while the server is being killed."""
+    m = crashloop.MODES["compaction"]
+    s = crashloop.run(ctx.binary, kills=10, writers=2, series=4, per_batch=5, min_run=0.3, max_run=1.2,
+                      log=lambda _msg: None, start_ago_s=m["start_ago_s"], step_ms=m["step_ms"],
+                      old_writers=m["old_writers"], server_args=m["server_args"])
+    check(s["verified"] == s["samples_sent"], f"verified {s['verified']} of {s['samples_sent']} samples")
+    check(s["merges"] >= 1, f"no merge finished during the loop: {s}")
+    ctx.note(f"{s['kills']} kills ({s['kills_mid_merge']} mid-merge), {s['merges']} merges, {s['blocks']} blocks, "
+             f"{s['verified']} samples verified (seed {s['seed']})")
 
 
 def test_crashloop_verifier_catches_loss(ctx):
