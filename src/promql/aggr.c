@@ -237,12 +237,17 @@ static void sort_heap_output(arena_t *a, const ev_vec_t *in, bool top, size_t *h
 void ev_aggregate(ev_ctx_t *c, node_t *n, ev_val_t *out)
 {
     tok_type_t op = n->agg.op;
-    ev_val_t pv = {0}, in;
+    ev_val_t pv = {0}, in = {0};
     if (n->agg.param) ev_eval(c, n->agg.param, &pv);
-    ev_eval(c, n->agg.expr, &in);
+    /* the elementwise operators over a range function's cache read its row in place */
+    bool elementwise = op != T_TOPK && op != T_BOTTOMK && op != T_QUANTILE && op != T_COUNT_VALUES;
+    ev_range_row_t row = {0};
+    bool use_row = elementwise && ev_range_row(c, n->agg.expr, &row);
+    if (!use_row) ev_eval(c, n->agg.expr, &in);
+    size_t nin = use_row ? row.n : in.vec.n; /* input slots; all are elements unless use_row */
     out->type = VT_VECTOR;
     out->vec.n = 0;
-    out->vec.s = arena_alloc(c->a, (in.vec.n + 1) * sizeof(ev_sample_t));
+    out->vec.s = arena_alloc(c->a, (nin + 1) * sizeof(ev_sample_t));
     int64_t k = 0;
     if (op == T_TOPK || op == T_BOTTOMK) {
         double f = pv.scalar;
@@ -272,17 +277,24 @@ void ev_aggregate(ev_ctx_t *c, node_t *n, ev_val_t *out)
             grouping = g;
         }
     }
-    group_t *groups = arena_alloc(c->a, (in.vec.n + 1) * sizeof(group_t));
-    uint32_t *group_sid = arena_alloc(c->a, (in.vec.n + 1) * sizeof(uint32_t));
+    group_t *groups = arena_alloc(c->a, (nin + 1) * sizeof(group_t));
+    uint32_t *group_sid = arena_alloc(c->a, (nin + 1) * sizeof(uint32_t));
     size_t ng = 0;
     hmap_t h;
     /* count_values groups by a label made from the value: no per-series cache there */
-    agg_cache_t *ac = op == T_COUNT_VALUES || in.vec.n == 0 ? NULL : agg_cache_for(c->q, n);
+    agg_cache_t *ac = op == T_COUNT_VALUES || nin == 0 ? NULL : agg_cache_for(c->q, n);
     if (ac) ac->gen++;
-    else hmap_init(&h, c->a, in.vec.n);
+    else hmap_init(&h, c->a, nin);
     bool top = op == T_TOPK;
-    for (size_t i = 0; i < in.vec.n; i++) {
-        ev_sample_t *s = &in.vec.s[i];
+    for (size_t i = 0; i < nin; i++) {
+        ev_sample_t row_s, *s = &row_s;
+        if (!use_row) {
+            s = &in.vec.s[i];
+        } else if (!row.has[i]) {
+            continue;
+        } else {
+            row_s = (ev_sample_t){row.lbls[i], row.val[i], c->t, row.sid_base ? row.sid_base + (uint32_t)i : 0};
+        }
         labels_t metric = s->metric;
         if (op == T_COUNT_VALUES) {
             char buf[400];

@@ -17,7 +17,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define STALE_NAN_BITS 0x7ff0000000000002ULL
 #define DEFAULT_SUBQUERY_STEP_MS 60000
 
 struct promql_engine {
@@ -135,7 +134,7 @@ static void assign_sids(ev_query_t *q, sel_state_t *st)
     q->n_sids += (uint32_t)st->n;
 }
 
-static void count_samples(ev_query_t *q, size_t n)
+void ev_count_samples(ev_query_t *q, size_t n)
 {
     q->samples += n;
     if (q->samples > q->max_samples)
@@ -152,6 +151,7 @@ static sel_state_t *state_new(ev_query_t *q, size_t n)
     st->data = xcalloc(n ? n : 1, sizeof(sample_vec_t));
     st->lo = xcalloc(n ? n : 1, sizeof(size_t));
     st->hi = xcalloc(n ? n : 1, sizeof(size_t));
+    st->loaded = true;
     return st;
 }
 
@@ -198,12 +198,6 @@ static void push_sample(sample_vec_t *sv, int64_t t, double v)
     sv->v[sv->n++] = (sample_t){t, v};
 }
 
-static bool is_stale(double v)
-{
-    uint64_t b;
-    memcpy(&b, &v, sizeof b);
-    return b == STALE_NAN_BITS;
-}
 
 /* ---- the time span each selector needs ---- */
 
@@ -357,7 +351,7 @@ push:;
     if (sv->n && sv->v[sv->n - 1].t == t)
         ev_fail(q, PROMQL_ERR_EXECUTION, "vector cannot contain metrics with the same labelset");
     push_sample(sv, t, v);
-    count_samples(q, 1);
+    ev_count_samples(q, 1);
 }
 
 /* Scratch arenas in use, so that a failure can free them. */
@@ -441,17 +435,18 @@ static void load_chunk(void *arg, size_t i0, size_t i1)
         if (j->range) { /* range vectors never contain stale markers */
             size_t k = 0;
             for (size_t x = 0; x < sv->n; x++)
-                if (!is_stale(sv->v[x].v)) sv->v[k++] = sv->v[x];
+                if (!ev_is_stale(sv->v[x].v)) sv->v[k++] = sv->v[x];
             sv->n = k;
         }
     }
 }
 
-static void load_series(ev_query_t *q, const series_set_t *set, sel_state_t *st, int64_t mint, int64_t maxt, bool range)
+void ev_sel_load(ev_query_t *q, sel_state_t *st)
 {
+    if (st->loaded) return;
+    st->loaded = true;
     size_t ns = st->n;
-    for (size_t i = 0; i < ns; i++) st->lbls[i] = series_set_labels(set, i);
-    load_job_t job = {set, st, 0, mint, maxt, range, 0};
+    load_job_t job = {st->set, st, 0, st->mint, st->maxt, st->range, 0};
     int nth = ns >= LOAD_PAR_MIN ? q->nthreads : 1;
     for (size_t b0 = 0; b0 < ns; b0 += LOAD_BATCH) {
         if (clock_mono_ns() > q->deadline_ns)
@@ -461,8 +456,36 @@ static void load_series(ev_query_t *q, const series_set_t *set, sel_state_t *st,
         ev_parallel_for(nth, b1 - b0, LOAD_CHUNK, load_chunk, &job);
         int rc = atomic_load(&job.rc);
         if (rc != 0) ev_fail(q, PROMQL_ERR_INTERNAL, "storage read failed: %s", ms_strerror(rc));
-        for (size_t i = b0; i < b1; i++) count_samples(q, st->data[i].n);
+        for (size_t i = b0; i < b1; i++) ev_count_samples(q, st->data[i].n);
     }
+}
+
+sel_state_t *ev_sel_open(ev_query_t *q, node_t *n, int64_t rs, int64_t re)
+{
+    node_t *vs = n->kind == N_VECTOR_SEL ? n : n->ms.vs;
+    int64_t a = rs, b = re;
+    if (vs->vs.at_kind != AT_NONE) a = b = vs->vs.at;
+    a -= vs->vs.offset;
+    b -= vs->vs.offset;
+    bool range = n->kind == N_MATRIX_SEL;
+    int64_t mint = a - (range ? n->ms.range : q->lookback) + q->open, maxt = b;
+    if (maxt > q->load_maxt_cap) maxt = q->load_maxt_cap;
+    series_set_t *set;
+    int rc = querier_select(q->q, (const matcher_t *const *)vs->vs.ms, vs->vs.n_ms, &set);
+    if (rc != 0) ev_fail(q, PROMQL_ERR_INTERNAL, "storage select failed: %s", ms_strerror(rc));
+    XGROW(q->sets, q->cap_sets, q->n_sets + 1);
+    q->sets[q->n_sets++] = set;
+    size_t ns = series_set_len(set);
+    sel_state_t *st = state_new(q, ns);
+    for (size_t i = 0; i < ns; i++) st->lbls[i] = series_set_labels(set, i);
+    st->set = set;
+    st->mint = mint;
+    st->maxt = maxt;
+    st->range = range;
+    st->loaded = false;
+    vs->vs.st = st;
+    assign_sids(q, st);
+    return st;
 }
 
 /* Loads selectors and materialises subqueries for evaluation over outer times [rs, re] every
@@ -472,27 +495,7 @@ static void prepare(ev_query_t *q, node_t *n, int64_t rs, int64_t re, int64_t st
     if (!n) return;
     switch (n->kind) {
     case N_VECTOR_SEL:
-    case N_MATRIX_SEL: {
-        node_t *vs = n->kind == N_VECTOR_SEL ? n : n->ms.vs;
-        int64_t a = rs, b = re;
-        if (vs->vs.at_kind != AT_NONE) a = b = vs->vs.at;
-        a -= vs->vs.offset;
-        b -= vs->vs.offset;
-        bool range = n->kind == N_MATRIX_SEL;
-        int64_t mint = a - (range ? n->ms.range : q->lookback) + q->open, maxt = b;
-        if (maxt > q->load_maxt_cap) maxt = q->load_maxt_cap;
-        series_set_t *set;
-        int rc = querier_select(q->q, (const matcher_t *const *)vs->vs.ms, vs->vs.n_ms, &set);
-        if (rc != 0) ev_fail(q, PROMQL_ERR_INTERNAL, "storage select failed: %s", ms_strerror(rc));
-        XGROW(q->sets, q->cap_sets, q->n_sets + 1);
-        q->sets[q->n_sets++] = set;
-        size_t ns = series_set_len(set);
-        sel_state_t *st = state_new(q, ns);
-        vs->vs.st = st;
-        load_series(q, set, st, mint, maxt, range);
-        assign_sids(q, st);
-        return;
-    }
+    case N_MATRIX_SEL: ev_sel_load(q, ev_sel_open(q, n, rs, re)); return;
     case N_SUBQUERY: {
         int64_t is, ie, istep;
         subquery_span(q, n, rs, re, &is, &ie, &istep);
@@ -519,6 +522,7 @@ static void prepare(ev_query_t *q, node_t *n, int64_t rs, int64_t re, int64_t st
         prepare(q, n->agg.expr, rs, re, step);
         return;
     case N_CALL:
+        if (ev_range_prepare_streamed(q, n, rs, re, step)) return;
         for (size_t i = 0; i < n->call.nargs; i++) prepare(q, n->call.args[i], rs, re, step);
         ev_range_prepare(q, n, rs, re, step);
         return;
@@ -559,6 +563,7 @@ static void state_seek(sel_state_t *st, int64_t tp)
 static void eval_vector_sel(ev_ctx_t *c, node_t *n, ev_val_t *out)
 {
     sel_state_t *st = n->vs.st;
+    ev_sel_load(c->q, st);
     int64_t tp = ev_vs_time(c, n);
     state_seek(st, tp);
     out->type = VT_VECTOR;
@@ -571,13 +576,14 @@ static void eval_vector_sel(ev_ctx_t *c, node_t *n, ev_val_t *out)
         st->hi[i] = hi;
         if (hi == 0) continue;
         const sample_t *s = &sv->v[hi - 1];
-        if (s->t < tp - c->q->lookback + c->q->open || is_stale(s->v)) continue;
+        if (s->t < tp - c->q->lookback + c->q->open || ev_is_stale(s->v)) continue;
         out->vec.s[out->vec.n++] = (ev_sample_t){st->lbls[i], s->v, s->t, st->sid_base ? st->sid_base + (uint32_t)i : 0};
     }
 }
 
 static void eval_window(ev_ctx_t *c, sel_state_t *st, int64_t tp, int64_t range, ev_val_t *out)
 {
+    ev_sel_load(c->q, st);
     state_seek(st, tp);
     out->type = VT_MATRIX;
     out->mat.s = arena_alloc(c->a, (st->n ? st->n : 1) * sizeof(ev_rser_t));

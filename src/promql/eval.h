@@ -16,6 +16,7 @@
 #include "promql/promql.h"
 #include "util/buf.h"
 #include <setjmp.h>
+#include <string.h>
 
 /* Series identity (sid): a query-wide number for each series of a selector or materialised
  * subquery (sel_state_t.sid_base + index), 0 for none. Invariant every node keeps: within the
@@ -59,7 +60,10 @@ typedef struct ev_val {
     str_t str;
 } ev_val_t;
 
-/* Per-series samples of a selector or materialised subquery, with the sliding indexes. */
+/* Per-series samples of a selector or materialised subquery, with the sliding indexes.
+ * A selector's state is opened (series, labels, sids) before its samples are loaded; loading
+ * may be skipped altogether when a streamed range function reads the series itself
+ * (eval_range.c), and happens on first use otherwise (ev_sel_load). */
 typedef struct sel_state {
     size_t n;
     labels_t *lbls;
@@ -68,6 +72,10 @@ typedef struct sel_state {
     int64_t last_t;
     bool started;
     uint32_t sid_base;  /* series i has sid sid_base + i (assigned once the set is complete) */
+    bool loaded;        /* data holds the samples (always true for subquery states) */
+    bool range;         /* a matrix selector's: stale markers are dropped when loading */
+    const series_set_t *set; /* a selector's series (owned by the query), NULL for subqueries */
+    int64_t mint, maxt; /* the span its samples are read for */
 } sel_state_t;
 
 typedef struct ev_query {
@@ -112,6 +120,20 @@ _Noreturn void ev_fail(ev_query_t *q, promql_error_type_t type, const char *fmt,
 void ev_check_deadline(ev_query_t *q);
 
 void ev_eval(ev_ctx_t *c, node_t *n, ev_val_t *out);
+/* Selects the series of selector node sel (vector or matrix) for evaluation over outer times
+ * [rs, re], sets its state (labels and sids, samples not loaded yet) and returns it. */
+sel_state_t *ev_sel_open(ev_query_t *q, node_t *sel, int64_t rs, int64_t re);
+/* Loads an opened selector state's samples (in parallel over series) unless already loaded. */
+void ev_sel_load(ev_query_t *q, sel_state_t *st);
+/* Adds n to the query's loaded-sample count; fails the query past max_samples. */
+void ev_count_samples(ev_query_t *q, size_t n);
+/* True for Prometheus's staleness marker (one NaN bit pattern). */
+static inline bool ev_is_stale(double v)
+{
+    uint64_t b;
+    memcpy(&b, &v, sizeof b);
+    return b == 0x7ff0000000000002ULL;
+}
 /* The time a selector node is read at for the evaluation context (offset, @ and 2.42 quirks). */
 int64_t ev_vs_time(const ev_ctx_t *c, const node_t *vs);
 /* The window end of subquery node sq at this step (offset, @ and the predict_linear quirk). */
@@ -184,6 +206,26 @@ bool ev_range_kernel(func_id_t id, const sample_t *pts, size_t n, int64_t range_
  * kernels and windows are exactly those of the step-by-step path, so results are identical. */
 /* Called by prepare once the call's arguments are prepared, for the loop [start, end] / step. */
 void ev_range_prepare(ev_query_t *q, node_t *call, int64_t start, int64_t end, int64_t step);
+/* Instead of preparing the call's argument: when the call is a range function over a matrix
+ * selector, opens the selector and computes every step of the loop while reading each series
+ * once (no samples kept); true when it took over (the argument is then prepared), false when
+ * the caller should prepare the arguments and call ev_range_prepare as usual. */
+bool ev_range_prepare_streamed(ev_query_t *q, node_t *call, int64_t start, int64_t end, int64_t step);
+/* One step of a range function's cached outputs, read in place: series i has an output
+ * element when has[i], with value val[i], labels lbls[i] and sid sid_base + i (0 when
+ * sid_base is 0). Valid until the next evaluation of the call. */
+typedef struct ev_range_row {
+    size_t n;
+    const double *val;
+    const uint8_t *has;
+    const labels_t *lbls;
+    uint32_t sid_base;
+} ev_range_row_t;
+/* For a consumer such as an aggregation: when expr (parentheses aside) is a range function
+ * call without scalar arguments whose cache covers c->t, fills row with exactly the elements,
+ * in order, that evaluating expr would return, and returns true; otherwise false (evaluate
+ * expr). Saves building a vector of every series at every step. */
+bool ev_range_row(ev_ctx_t *c, const node_t *expr, ev_range_row_t *row);
 /* Fills out (a vector) from the cache for c->t; false when the node has no cache for this
  * loop/time (the caller then evaluates step by step). sc: the call's scalar arguments. */
 bool ev_range_lookup(ev_ctx_t *c, node_t *call, const double *sc, ev_val_t *out);

@@ -3,7 +3,8 @@
  * range functions in eval_range.c; per-series group and output caches keyed by series identity),
  * instant queries take none of them. The data mixes counters with resets, gauges, NaN, stale
  * markers, gaps and two metric names sharing label sets, over enough series and steps that the
- * multi-threaded path runs. */
+ * multi-threaded path runs; and that a range too long for one block (computed from loaded
+ * samples) agrees with streamed pieces of it. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -265,11 +266,74 @@ static void test_range_unaligned_and_short(void **state)
     }
 }
 
+/* The value of series `metric` at t in a range result, if any. */
+static bool find_point(const promql_result_t *r, labels_t metric, int64_t t, double *v)
+{
+    for (size_t i = 0; i < r->n_series; i++) {
+        if (!same_labels(r->series[i].metric, metric)) continue;
+        const promql_series_t *s = &r->series[i];
+        size_t lo = 0, hi = s->n_points; /* points are in time order */
+        while (lo < hi) {
+            size_t mid = (lo + hi) / 2;
+            if (s->points[mid].t < t) lo = mid + 1;
+            else hi = mid;
+        }
+        if (lo < s->n_points && s->points[lo].t == t) {
+            *v = s->points[lo].v;
+            return true;
+        }
+        return false;
+    }
+    return false;
+}
+
+/* A range query too long to hold every step of every series at once is computed block by block
+ * from loaded samples; shorter queries over parts of it are streamed (each series read once,
+ * no samples kept). Both must give the same points, bit for bit. */
+static void test_long_range_matches_pieces(void **state)
+{
+    fx_t *f = *state;
+    static const char *const long_queries[] = {
+        "rate({__name__=~\"c|g\"}[5m])",
+        "sum by (job) (increase({__name__=~\"c|g\"}[3m]))",
+        "max_over_time({__name__=~\"c|g\"}[2m])",
+    };
+    const int64_t start = 1000, step = 1000, nsteps = 6800; /* 6800 steps x 320 series > 2^21 cells */
+    for (size_t qi = 0; qi < sizeof long_queries / sizeof *long_queries; qi++) {
+        const char *q = long_queries[qi];
+        promql_result_t whole;
+        promql_error_t err;
+        assert_int_equal(promql_query_range(f->e, q, start, start + (nsteps - 1) * step, step, 0, &whole, &err), 0);
+        size_t whole_points = 0, piece_points = 0;
+        for (size_t i = 0; i < whole.n_series; i++) whole_points += whole.series[i].n_points;
+        for (int64_t p0 = 0; p0 < nsteps; p0 += 1000) {
+            int64_t ps = start + p0 * step, pe = start + (p0 + 999 < nsteps ? p0 + 999 : nsteps - 1) * step;
+            promql_result_t piece;
+            assert_int_equal(promql_query_range(f->e, q, ps, pe, step, 0, &piece, &err), 0);
+            for (size_t i = 0; i < piece.n_series; i++)
+                for (size_t j = 0; j < piece.series[i].n_points; j++) {
+                    double v = 0;
+                    const promql_point_t *pt = &piece.series[i].points[j];
+                    if (!find_point(&whole, piece.series[i].metric, pt->t, &v))
+                        fail_msg("%s at %lld: in the piece, not in the whole range", q, (long long)pt->t);
+                    if (!same_value(v, pt->v))
+                        fail_msg("%s at %lld: whole %.17g, piece %.17g", q, (long long)pt->t, v, pt->v);
+                    piece_points++;
+                }
+            promql_result_free(&piece);
+        }
+        assert_int_equal(piece_points, whole_points);
+        assert_true(whole_points > 10000);
+        promql_result_free(&whole);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_range_equals_instants, setup, teardown),
         cmocka_unit_test_setup_teardown(test_range_unaligned_and_short, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_long_range_matches_pieces, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
