@@ -52,9 +52,9 @@ static void append_open(series_t *s, xor_chunk_t *c, int64_t t, uint64_t vbits, 
     if (used + APPEND_ROOM > c->cap) {
         size_t want;
         if (c->cap == 0 && s->nchunks >= 2) /* predecessor's size, a good guess for this series */
-            want = chunk_bytes(&s->chunks[s->nchunks - 2]) * 33 / 32 + APPEND_ROOM;
+            want = chunk_bytes(&s->chunks[s->nchunks - 2]) + APPEND_ROOM;
         else
-            want = c->cap + c->cap / 8;
+            want = c->cap + (c->cap / 16 > 32 ? c->cap / 16 : 32);
         if (want < used + APPEND_ROOM) want = used + APPEND_ROOM;
         if (want < 48) want = 48;
         chunk_resize(c, (want + 15) & ~(size_t)15, mem);
