@@ -211,15 +211,17 @@ def _merge_state(text):
 MODES = {
     "ingest": {},
     "cut": {"start_ago_s": 12 * 3600, "step_ms": 5000, "server_args": ["--storage.head-window", "1m"]},
-    "compaction": {"start_ago_s": 3 * 86400, "step_ms": 30000, "old_writers": 2,
+    "compaction": {"start_ago_s": 3 * 86400, "step_ms": 30000, "old_writers": 2, "merge_kill_frac": 0.5,
                    "server_args": ["--storage.head-window", "1m"]},
 }
 
 
 def run(binary, kills=10, writers=4, series=8, per_batch=5, min_run=0.2, max_run=1.5, seed=None,
-        server_args=(), log=print, keep=False, start_ago_s=3600, step_ms=3, old_writers=0):
+        server_args=(), log=print, keep=False, start_ago_s=3600, step_ms=3, old_writers=0, merge_kill_frac=0.0):
     """Runs the loop; returns a summary dict. Raises TestFailure on any lost/extra/wrong sample.
-    old_writers > 0 adds writers of late samples into already-cut ranges (see _writer)."""
+    old_writers > 0 adds writers of late samples into already-cut ranges (see _writer). With
+    merge_kill_frac > 0 that fraction of the kills is aimed at merges: the killer waits for the
+    server to log the start of a merge, then kills within 0-20 ms."""
     seed = seed if seed is not None else random.randrange(1 << 30)
     rng = random.Random(seed)
     work = tempfile.mkdtemp(prefix="ms-crashloop-")
@@ -245,7 +247,14 @@ def run(binary, kills=10, writers=4, series=8, per_batch=5, min_run=0.2, max_run
         for th in threads:
             th.start()
         for k in range(kills):
-            time.sleep(rng.uniform(min_run, max_run))
+            if merge_kill_frac > 0 and rng.random() < merge_kill_frac:
+                seen = len(_MERGING.findall(srv.log_text()))
+                deadline = time.time() + 3 * max_run
+                while time.time() < deadline and len(_MERGING.findall(srv.log_text())) == seen:
+                    time.sleep(0.003)
+                time.sleep(rng.uniform(0, 0.02))
+            else:
+                time.sleep(rng.uniform(min_run, max_run))
             st.up.clear()
             with st.lock:
                 st.base = None
@@ -332,16 +341,19 @@ def main():
     ap.add_argument("--start-ago", type=float, help="first timestamp this many seconds back (default 3600)")
     ap.add_argument("--step-ms", type=int, help="timestamp advance per sample of a series (default 3)")
     ap.add_argument("--old-writers", type=int, help="writers of late samples into cut ranges (default 0)")
+    ap.add_argument("--merge-kill-frac", type=float,
+                    help="fraction of kills aimed at a merge that just started (default 0; compaction mode 0.5)")
     ap.add_argument("--keep", action="store_true", help="keep the data dir and logs")
     a = ap.parse_args()
     m = MODES[a.mode]
     start_ago = a.start_ago if a.start_ago is not None else m.get("start_ago_s", 3600)
     step_ms = a.step_ms if a.step_ms is not None else m.get("step_ms", 3)
     old_writers = a.old_writers if a.old_writers is not None else m.get("old_writers", 0)
+    mkf = a.merge_kill_frac if a.merge_kill_frac is not None else m.get("merge_kill_frac", 0.0)
     server_args = list(m.get("server_args", [])) + a.server_arg
     try:
         s = run(os.path.abspath(a.binary), a.kills, a.writers, a.series, a.per_batch, a.min_run, a.max_run,
-                a.seed, server_args, keep=a.keep, start_ago_s=start_ago, step_ms=step_ms, old_writers=old_writers)
+                a.seed, server_args, keep=a.keep, start_ago_s=start_ago, step_ms=step_ms, old_writers=old_writers, merge_kill_frac=mkf)
     except TestFailure as e:
         print(f"FAIL: {e}")
         return 1

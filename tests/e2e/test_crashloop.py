@@ -34,7 +34,8 @@ def test_crashloop_kills_during_compaction(ctx):
     m = crashloop.MODES["compaction"]
     s = crashloop.run(ctx.binary, kills=10, writers=2, series=4, per_batch=5, min_run=0.3, max_run=1.2,
                       log=lambda _msg: None, start_ago_s=m["start_ago_s"], step_ms=m["step_ms"],
-                      old_writers=m["old_writers"], server_args=m["server_args"])
+                      old_writers=m["old_writers"], merge_kill_frac=m["merge_kill_frac"],
+                      server_args=m["server_args"])
     check(s["verified"] == s["samples_sent"], f"verified {s['verified']} of {s['samples_sent']} samples")
     check(s["merges"] >= 1, f"no merge finished during the loop: {s}")
     ctx.note(f"{s['kills']} kills ({s['kills_mid_merge']} mid-merge), {s['merges']} merges, {s['blocks']} blocks, "
