@@ -591,6 +591,7 @@ static long b64_decode(const char *s, size_t len, char *out, size_t cap)
         }
     }
     if (bits >= 6) return -1; /* a dangling sextet */
+    if (acc & ((1u << bits) - 1)) return -1; /* leftover bits must be zero (one encoding per value) */
     return (long)o;
 }
 
