@@ -244,7 +244,7 @@ void tomb_counts(tombstones_t *t, uint64_t *nseries, uint64_t *nintervals)
 
 /* ---- the file ---- */
 
-static void encode(const tomb_snap_t *s, buf_t *b)
+void tomb_encode(const tomb_snap_t *s, buf_t *b)
 {
     buf_append(b, TOMB_MAGIC, 4);
     const uint8_t ver[4] = {TOMB_VERSION, 0, 0, 0};
@@ -271,6 +271,20 @@ static void encode(const tomb_snap_t *s, buf_t *b)
 }
 
 /* Decodes a whole file into a snapshot; NULL with a reason on any damage. */
+static tomb_snap_t *decode(const uint8_t *p, size_t n, char *why, size_t why_len);
+
+int tomb_decode(const void *p, size_t n, tomb_snap_t **out, char *why, size_t why_len)
+{
+    char dummy[1];
+    if (!why || !why_len) {
+        why = dummy;
+        why_len = sizeof(dummy);
+    }
+    *out = (p || n == 0) ? decode(p, n, why, why_len) : NULL;
+    if (!*out && !p) snprintf(why, why_len, "no bytes");
+    return *out ? MS_OK : MS_ECORRUPT;
+}
+
 static tomb_snap_t *decode(const uint8_t *p, size_t n, char *why, size_t why_len)
 {
     if (n < TOMB_HEADER_LEN + 4) {
@@ -370,7 +384,7 @@ static tomb_snap_t *decode(const uint8_t *p, size_t n, char *why, size_t why_len
 static int persist(tombstones_t *t, const tomb_snap_t *s)
 {
     buf_t b = BUF_INIT;
-    encode(s, &b);
+    tomb_encode(s, &b);
     int fd = -1;
     int rc = fio_open(t->tmp_path, O_WRONLY | O_CREAT | O_TRUNC, 0644, &fd);
     if (rc == MS_OK) rc = fio_write_all(fd, b.data, b.len, NULL);

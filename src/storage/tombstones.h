@@ -76,6 +76,13 @@ size_t tomb_ent_filter(const tomb_ent_t *e, sample_vec_t *sv, size_t from);
 void tomb_filter(tombstones_t *t, const label_t *ls, size_t n, sample_vec_t *sv);
 void tomb_snap_filter(const tomb_snap_t *s, const label_t *ls, size_t n, sample_vec_t *sv);
 
+/* The file's bytes (docs/format/tombstones.md): tomb_encode appends the whole set s (NULL:
+ * empty) to b; tomb_decode checks and decodes a whole file into a new snapshot (release with
+ * tomb_snap_put), or returns MS_ECORRUPT with a reason in why. */
+struct buf;
+void tomb_encode(const tomb_snap_t *s, struct buf *b);
+int tomb_decode(const void *p, size_t n, tomb_snap_t **out, char *why, size_t why_len);
+
 /* ---- changes (caller serialises them; see above) ---- */
 
 /* Adds intervals to series (merging with what is there), persists the whole set (tmp, fsync,
