@@ -240,6 +240,20 @@ class Metricstor(Target):
             pass
         return "?"
 
+    def head_stats(self):
+        """(head_bytes, head series) from /metrics: the memory the head structures hold."""
+        status, body = http("GET", self.base + "/metrics", timeout=30)
+        if status != 200:
+            return None
+        vals = {}
+        for line in body.decode(errors="replace").splitlines():
+            for k in ("metricstor_head_bytes", "metricstor_head_series"):
+                if line.startswith(k + " "):
+                    vals[k] = float(line.split()[1])
+        if len(vals) != 2 or not vals["metricstor_head_series"]:
+            return None
+        return vals["metricstor_head_bytes"], vals["metricstor_head_series"]
+
 
 class Prometheus(Target):
     name = "Prometheus"

@@ -147,6 +147,8 @@ def bench_target(key, args, w, queries, workdir):
         time.sleep(args.settle_s)
         rec["figures"]["peak_rss_mib"] = t.rss_peak_bytes() / 1048576.0
         rec["figures"]["steady_rss_mib"] = t.rss_bytes() / 1048576.0
+        if hasattr(t, "head_stats"):
+            rec["info"]["head"] = t.head_stats()
 
         # 4. restart from what the store keeps right after ingest (for Metricstor and Prometheus:
         #    a WAL replay), before any flush
@@ -386,6 +388,11 @@ def main(argv):
             if key == "prometheus" and "wal_bytes" in rec["info"]:
                 notes.append(f"round {r + 1}: Prometheus WAL after ingest: {rec['info']['wal_bytes'] / w.total_samples:.3f} "
                              "bytes/sample (not in the disk figure)")
+            if rec["info"].get("head"):
+                hb, hs = rec["info"]["head"]
+                notes.append(f"round {r + 1}: {name} head structures after ingest: {hb / 1048576:.1f} MiB for "
+                             f"{hs:,.0f} active series = {hb / hs:,.0f} bytes per active series "
+                             f"({hb / w.total_samples:.2f} bytes per sample held)")
             lg = rec["info"].get("loadgen")
             if lg:
                 shutdowns = " / ".join(f"{x:.2f}" for x in rec["info"].get("shutdown_s", []))
