@@ -204,7 +204,6 @@ static size_t plan(db_t *db, block_t ***out, int64_t *level_out)
         size_t n = 0;
         for (size_t i = 0; i < db->nblocks; i++) {
             const block_meta_t *m = block_meta(db->blocks[i]);
-            if (is_bad(db, block_seq(db->blocks[i]))) continue;
             int64_t w = floor_div(m->mint, L) * L;
             if (w > INT64_MAX - L) continue;
             if (m->maxt >= w + L || w + L > upto) continue; /* not inside, or window not complete */
@@ -213,8 +212,11 @@ static size_t plan(db_t *db, block_t ***out, int64_t *level_out)
         if (n > 1) qsort(ws, n, sizeof(*ws), wslot_cmp);
         for (size_t a = 0; a < n;) {
             size_t b = a;
-            while (b < n && ws[b].w == ws[a].w) b++;
-            if (b - a >= 2) {
+            bool bad = false;
+            while (b < n && ws[b].w == ws[a].w) bad |= is_bad(db, block_seq(db->blocks[ws[b++].i]));
+            /* a window holding a damaged block is left alone: merging the rest would give their
+             * samples a seq above the damaged block's, which may hold newer values */
+            if (b - a >= 2 && !bad) {
                 *out = xmalloc((b - a) * sizeof(block_t *));
                 for (size_t k = a; k < b; k++) (*out)[k - a] = db->blocks[ws[k].i];
                 *level_out = L;
