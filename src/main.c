@@ -248,6 +248,7 @@ int main(int argc, char **argv)
     if (promql_engine_new(db, &po, &engine) != 0) {
         log_error("cannot create the PromQL engine");
         db_close(db);
+        auth_free(auth);
         return 1;
     }
 
