@@ -37,17 +37,40 @@ int64_t chunk_shrink(xor_chunk_t *c)
     return freed;
 }
 
-/* Writes the low nb bits of v, most significant first. Capacity must already be ensured. */
+/* Writes the low nb (<= 56) bits of v, most significant first, with one 64-bit big-endian
+ * read-modify-write when 8 bytes fit in the buffer (bytes past nbits are zero, so OR-ing the
+ * aligned window is exact), else byte by byte. Capacity must already be ensured. */
+static void put_bits_small(xor_chunk_t *c, uint64_t v, unsigned nb)
+{
+    if (nb == 0) return;
+    v &= ((uint64_t)1 << nb) - 1;
+    uint32_t pos = c->nbits;
+    size_t byte = pos >> 3;
+    unsigned used = pos & 7;
+    uint64_t w = v << (64 - used - nb); /* used + nb <= 63 */
+    uint8_t *p = c->b + byte;
+    if (byte + 8 <= c->cap) {
+        uint64_t cur;
+        memcpy(&cur, p, 8);
+        cur = __builtin_bswap64(__builtin_bswap64(cur) | w);
+        memcpy(p, &cur, 8);
+    } else {
+        unsigned nbytes = (used + nb + 7) >> 3;
+        for (unsigned k = 0; k < nbytes; k++) p[k] |= (uint8_t)(w >> (56 - 8 * k));
+    }
+    c->nbits = pos + nb;
+}
+
+/* Writes the low nb bits of v, most significant first. Capacity must already be ensured.
+ * (Encoding was ~36 % of WAL replay instructions with a bit-at-a-time loop.) */
 static void put_bits(xor_chunk_t *c, uint64_t v, unsigned nb)
 {
-    while (nb > 0) {
-        unsigned free_bits = 8 - (c->nbits & 7);
-        unsigned take = nb < free_bits ? nb : free_bits;
-        uint64_t bits = (v >> (nb - take)) & ((1u << take) - 1);
-        c->b[c->nbits >> 3] |= (uint8_t)(bits << (free_bits - take));
-        c->nbits += take;
-        nb -= take;
+    if (nb > 56) {
+        put_bits_small(c, v >> 32, nb - 32);
+        put_bits_small(c, v, 32);
+        return;
     }
+    put_bits_small(c, v, nb);
 }
 
 static void put_uvarint_bits(xor_chunk_t *c, uint64_t v)
