@@ -317,6 +317,10 @@ static int merge_series(db_t *db, cin_t *in, size_t n, block_writer_t *w, uint64
             if (c <= 0) same[ns++] = i;
         }
         if (!min) break;
+        if (atomic_load(&db->closing)) {
+            rc = MS_ECANCELED;
+            break;
+        }
         acc.n = 0;
         for (size_t k = 0; k < ns; k++) { /* ascending seq: later inputs win ties */
             cin_t *c = &in[same[k]];
@@ -398,6 +402,10 @@ static int merge_blocks(db_t *db, block_t **group, size_t n, int64_t level)
     block_writer_abort(w);
     if (rc != MS_OK) {
         free(seqs);
+        if (rc == MS_ECANCELED) {
+            log_info("compact: merge of %zu blocks given up: the db is closing (they stay as they are)", n);
+            return rc;
+        }
         atomic_fetch_add(&db->compaction_failures, 1);
         log_error("compact: merge of %zu blocks failed: %s (they stay as they are)", n, ms_strerror(rc));
         return rc;

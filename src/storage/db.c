@@ -173,6 +173,7 @@ int db_open(const db_options_t *opts, db_t **out, char *err, size_t err_len)
 void db_close(db_t *db)
 {
     if (!db) return;
+    atomic_store(&db->closing, true); /* a background merge stops early; its inputs stay */
     if (db->bg_started) {
         pthread_mutex_lock(&db->bg_mu);
         db->bg_stop = true;

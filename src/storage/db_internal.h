@@ -53,6 +53,7 @@ struct db {
                              below it are complete and may be compacted (compact.c) */
     _Atomic uint64_t compactions, compaction_failures, compaction_blocks_in, compaction_ms;
     int64_t compact_retry_at_ms; /* (bg thread) after a failure, background compaction waits */
+    _Atomic bool closing;        /* set by db_close: a running merge gives up (MS_ECANCELED) */
     uint32_t *compact_bad;       /* (cut_mu) seqs of blocks a merge found damaged: left out of */
     size_t ncompact_bad;         /* every later group in this process (they read as empty parts) */
 

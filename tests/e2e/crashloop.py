@@ -198,7 +198,7 @@ def _verify(st, srv, t0, final):
 
 
 _MERGING = re.compile(r"compact: merging \d+ blocks")
-_MERGED = re.compile(r"compact: (merged \d+ blocks|merge of \d+ blocks failed)")
+_MERGED = re.compile(r"compact: (merged \d+ blocks|merge of \d+ blocks (failed|given up))")
 
 
 def _merge_state(text):

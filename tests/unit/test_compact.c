@@ -609,6 +609,86 @@ static void test_compact_drops_deleted(void **state)
     rm_rf(f.dir);
 }
 
+typedef struct late_arg {
+    db_t *db;
+    atomic_bool stop;
+    uint64_t seed;
+    long puts;
+} late_arg_t;
+
+static void *late_main(void *arg)
+{
+    late_arg_t *a = arg;
+    uint64_t r = a->seed;
+    while (!atomic_load(&a->stop)) {
+        r ^= r << 13;
+        r ^= r >> 7;
+        r ^= r << 17;
+        char spec[64];
+        snprintf(spec, sizeof(spec), "__name__=m%d,job=j%d", (int)(r % 8) % 3, (int)(r % 8));
+        /* an existing timestamp (a replaced value) or a new one, somewhere in [0, 8h) */
+        int64_t t = T0 + (int64_t)((r >> 8) % (8 * 60)) * 60000 + ((r >> 20) % 2 ? (int64_t)((r >> 24) % 59999) : 0);
+        sample_t s[1] = {{t, (double)(r >> 40)}};
+        put(a->db, spec, s, 1);
+        a->puts++;
+    }
+    return NULL;
+}
+
+/* Late appends racing with cuts leave overlapping blocks (a series written during a cut keeps its
+ * older samples in the head and the next cut writes them again): once the windows are complete,
+ * compaction leaves every distinct sample exactly once on disk, with the newest value. */
+static void test_compact_racing_late_appends(void **state)
+{
+    (void)state;
+    fx_t f;
+    fx_init(&f);
+    f.o.no_compaction = true;
+    f.o.head_window_ms = 2 * H;
+    dbopen(&f);
+    load(f.db, 8, T0, T0 + 12 * H, 60000);
+    late_arg_t a = {.db = f.db, .seed = 0x1234567ull};
+    atomic_init(&a.stop, false);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, late_main, &a), 0);
+    for (int i = 0; i < 40; i++) {
+        assert_int_equal(db_cut_blocks(f.db), MS_OK);
+        usleep(2000);
+    }
+    atomic_store(&a.stop, true);
+    pthread_join(th, NULL);
+    /* one sample two days on, in its own series, moves the flush boundary past day 1 */
+    sample_t far[1] = {{T0 + 48 * H, 1}};
+    put(f.db, "__name__=far,job=far", far, 1);
+    char *want = dump(f.db, INT64_MIN, INT64_MAX);
+    long distinct = 0;
+    for (int k = 0; k < 8; k++) {
+        char job[8];
+        snprintf(job, sizeof(job), "j%d", k);
+        distinct += count_samples(f.db, job, INT64_MIN, INT64_MAX);
+    }
+    assert_int_equal(db_flush_head(f.db), MS_OK);
+    db_stats_t st = stats(f.db);
+    print_message("racing late appends: %ld puts, %llu blocks holding %llu samples for %ld distinct\n", a.puts,
+                  (unsigned long long)st.blocks, (unsigned long long)st.block_samples, distinct + 1);
+    assert_true(st.block_samples >= (uint64_t)distinct + 1);
+    uint64_t merged;
+    assert_int_equal(db_compact(f.db, &merged), MS_OK);
+    st = stats(f.db);
+    assert_int_equal(st.blocks, 2); /* day 1, and the far sample's block */
+    assert_int_equal(st.block_samples, (uint64_t)distinct + 1);
+    char *got = dump(f.db, INT64_MIN, INT64_MAX);
+    assert_string_equal(got, want);
+    free(got);
+    reopen(&f);
+    got = dump(f.db, INT64_MIN, INT64_MAX);
+    assert_string_equal(got, want);
+    free(got);
+    free(want);
+    db_close(f.db);
+    rm_rf(f.dir);
+}
+
 static int copy_tree(const char *from, const char *to)
 {
     char cmd[512];
@@ -851,6 +931,7 @@ int main(void)
         cmocka_unit_test(test_compact_damaged_block),
         cmocka_unit_test(test_compact_drops_deleted),
         cmocka_unit_test(test_compact_concurrent_reads),
+        cmocka_unit_test(test_compact_racing_late_appends),
         cmocka_unit_test(test_compact_kill_loop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
