@@ -514,31 +514,36 @@ int tomb_add(tombstones_t *t, const tomb_add_t *add, size_t nadd)
     if (cur) atomic_fetch_add(&cur->refs, 1);
     pthread_mutex_unlock(&t->mu);
 
-    /* the new entry list: the current entries (shared), then new series; changed ones replaced */
-    size_t n = cur ? cur->n : 0, cap = n + nadd;
+    /* the new entry list: the current entries (shared), then new series; changed ones are
+     * replaced. A local hash table (index + 1 per slot) finds old and just-added series alike. */
+    size_t n = cur ? cur->n : 0, cap = n + nadd, nslots = 8;
+    while (nslots < cap * 2) nslots *= 2;
     ent_box_t **ents = xmalloc(cap * sizeof(*ents));
+    uint32_t *slots = xcalloc(nslots, sizeof(uint32_t));
     for (size_t i = 0; i < n; i++) {
         ents[i] = cur->ents[i];
         atomic_fetch_add(&ents[i]->refs, 1);
+        size_t j = (size_t)(ents[i]->e.hash ^ (ents[i]->e.hash >> 29)) & (nslots - 1);
+        while (slots[j]) j = (j + 1) & (nslots - 1);
+        slots[j] = (uint32_t)(i + 1);
     }
-    /* a lookup over the list being built: start from cur's table for old entries, and a
-     * temporary snapshot-shaped index for the new ones */
-    tomb_snap_t *idx = snap_build((ent_box_t **)xmemdup0(ents, n * sizeof(*ents)), n);
+    tomb_snap_put(cur);
     tomb_iv_t *iv = NULL;
     size_t capiv = 0;
     for (size_t i = 0; i < nadd; i++) {
         const tomb_add_t *a = &add[i];
-        ssize_t at = snap_index(idx, a->ls, a->n, a->hash);
-        if (at < 0) { /* maybe added earlier in this call */
-            for (size_t j = idx->n; j < n && at < 0; j++)
-                if (ents[j]->e.hash == a->hash && labels_equal(ents[j]->e.labels.v, ents[j]->e.labels.n, a->ls, a->n))
-                    at = (ssize_t)j;
+        size_t j = (size_t)(a->hash ^ (a->hash >> 29)) & (nslots - 1);
+        for (; slots[j]; j = (j + 1) & (nslots - 1)) {
+            const tomb_ent_t *e = &ents[slots[j] - 1]->e;
+            if (e->hash == a->hash && labels_equal(e->labels.v, e->labels.n, a->ls, a->n)) break;
         }
         tomb_iv_t one = {a->mint, a->maxt, a->wal_mark};
-        if (at < 0) {
-            ents[n++] = box_new(a->ls, a->n, a->hash, &one, 1);
+        if (!slots[j]) {
+            ents[n] = box_new(a->ls, a->n, a->hash, &one, 1);
+            slots[j] = (uint32_t)(++n);
             continue;
         }
+        size_t at = slots[j] - 1;
         const tomb_ent_t *e = &ents[at]->e;
         if (e->niv + 1 > capiv) XGROW(iv, capiv, e->niv + 1);
         memcpy(iv, e->iv, e->niv * sizeof(*iv));
@@ -549,11 +554,7 @@ int tomb_add(tombstones_t *t, const tomb_add_t *add, size_t nadd)
         ents[at] = nb;
     }
     free(iv);
-    /* idx borrowed the pointers without references: free only its arrays */
-    free(idx->ents);
-    free(idx->slots);
-    free(idx);
-    tomb_snap_put(cur);
+    free(slots);
     return publish(t, snap_build(ents, n));
 }
 
