@@ -234,6 +234,81 @@ static void sort_heap_output(arena_t *a, const ev_vec_t *in, bool top, size_t *h
         }
 }
 
+/* Adds a further value to a group of one of the elementwise operators (sum avg group max min
+ * count stddev stdvar), with Prometheus 2.42's arithmetic; false for any other operator. */
+static inline bool group_add(group_t *g, tok_type_t op, double v)
+{
+    switch (op) {
+    case T_SUM: g->value += v; return true;
+    case T_AVG:
+        g->count++;
+        if (isinf(g->mean)) {
+            if (isinf(v) && (g->mean > 0) == (v > 0)) return true;
+            if (!isinf(v) && !isnan(v)) return true;
+        }
+        g->mean += v / g->count - g->mean / g->count;
+        return true;
+    case T_GROUP: return true;
+    case T_MAX:
+        if (g->value < v || isnan(g->value)) g->value = v;
+        return true;
+    case T_MIN:
+        if (g->value > v || isnan(g->value)) g->value = v;
+        return true;
+    case T_COUNT: g->count++; return true;
+    case T_STDVAR:
+    case T_STDDEV: {
+        g->count++;
+        double delta = v - g->mean;
+        g->mean += delta / g->count;
+        g->value += delta * (v - g->mean);
+        return true;
+    }
+    default: return false;
+    }
+}
+
+/* A group's first value for the elementwise operators (labels and sid set by the caller). */
+static inline void group_start(group_t *g, tok_type_t op, double v)
+{
+    memset(g, 0, sizeof *g);
+    g->value = op == T_STDVAR || op == T_STDDEV ? 0 : op == T_GROUP ? 1 : v;
+    g->mean = v;
+    g->count = 1;
+}
+
+/* The elementwise operators over a range function's row once every series in it has a known
+ * group whose labels are built (from the second step on): the same groups, in the same order
+ * of first appearance, with the same additions as the general loop, without its per-element
+ * label work. Returns the number of groups, or SIZE_MAX (nothing to undo: the caller starts a
+ * new generation) when some series is not known yet. */
+static size_t agg_row_groups(agg_cache_t *ac, tok_type_t op, const ev_range_row_t *row, group_t *groups,
+                             uint32_t *group_sid)
+{
+    if (!row->sid_base) return SIZE_MAX;
+    size_t ng = 0;
+    uint64_t gen = ac->gen;
+    for (size_t i = 0; i < row->n; i++) {
+        if (!row->has[i]) continue;
+        uint32_t sid = row->sid_base + (uint32_t)i;
+        uint32_t g1 = sid < ac->nsid ? ac->gid_of_sid[sid] : 0;
+        if (!g1 || !ac->gsid[g1 - 1]) return SIZE_MAX;
+        uint32_t gid = g1 - 1;
+        double v = row->val[i];
+        if (ac->stamp[gid] != gen) {
+            ac->stamp[gid] = gen;
+            ac->slot[gid] = (uint32_t)ng;
+            group_start(&groups[ng], op, v);
+            groups[ng].labels = ac->glabels[gid];
+            group_sid[ng] = ac->gsid[gid];
+            ng++;
+        } else {
+            group_add(&groups[ac->slot[gid]], op, v);
+        }
+    }
+    return ng;
+}
+
 void ev_aggregate(ev_ctx_t *c, node_t *n, ev_val_t *out)
 {
     tok_type_t op = n->agg.op;
@@ -286,6 +361,15 @@ void ev_aggregate(ev_ctx_t *c, node_t *n, ev_val_t *out)
     if (ac) ac->gen++;
     else hmap_init(&h, c->a, nin);
     bool top = op == T_TOPK;
+    if (use_row && ac) {
+        ng = agg_row_groups(ac, op, &row, groups, group_sid);
+        if (ng != SIZE_MAX) {
+            nin = 0; /* done: straight to the output */
+        } else {
+            ng = 0;
+            ac->gen++; /* forget the partial pass */
+        }
+    }
     for (size_t i = 0; i < nin; i++) {
         ev_sample_t row_s, *s = &row_s;
         if (!use_row) {
@@ -370,33 +454,9 @@ void ev_aggregate(ev_ctx_t *c, node_t *n, ev_val_t *out)
         }
         group_t *g = &groups[*slot];
         double v = s->v;
+        if (group_add(g, op, v)) continue;
         switch (op) {
-        case T_SUM: g->value += v; break;
-        case T_AVG:
-            g->count++;
-            if (isinf(g->mean)) {
-                if (isinf(v) && (g->mean > 0) == (v > 0)) break;
-                if (!isinf(v) && !isnan(v)) break;
-            }
-            g->mean += v / g->count - g->mean / g->count;
-            break;
-        case T_GROUP: break;
-        case T_MAX:
-            if (g->value < v || isnan(g->value)) g->value = v;
-            break;
-        case T_MIN:
-            if (g->value > v || isnan(g->value)) g->value = v;
-            break;
-        case T_COUNT:
         case T_COUNT_VALUES: g->count++; break;
-        case T_STDVAR:
-        case T_STDDEV: {
-            g->count++;
-            double delta = v - g->mean;
-            g->mean += delta / g->count;
-            g->value += delta * (v - g->mean);
-            break;
-        }
         case T_TOPK:
         case T_BOTTOMK: {
             double rv = in.vec.s[g->heap[0]].v;
