@@ -663,7 +663,7 @@ static void test_compact_racing_late_appends(void **state)
     char *want = dump(f.db, INT64_MIN, INT64_MAX);
     long distinct = 0;
     for (int k = 0; k < 8; k++) {
-        char job[8];
+        char job[16];
         snprintf(job, sizeof(job), "j%d", k);
         distinct += count_samples(f.db, job, INT64_MIN, INT64_MAX);
     }
