@@ -1,5 +1,7 @@
 /* cursor.c owns the bounds-checked reads of cursor_t. */
 #include "util/cursor.h"
+#include <endian.h>
+#include <string.h>
 
 uint8_t cursor_u8(cursor_t *c)
 {
@@ -16,11 +18,15 @@ uint32_t cursor_u32le(cursor_t *c)
 
 uint64_t cursor_u64le(cursor_t *c)
 {
-    const uint8_t *b = cursor_bytes(c, 8);
-    if (!b) return 0;
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--) v = (v << 8) | b[i];
-    return v;
+    /* one load instead of a byte loop: WAL replay reads a u64 per sample */
+    if (c->err || (size_t)(c->end - c->p) < 8) {
+        cursor_fail(c);
+        return 0;
+    }
+    uint64_t v;
+    memcpy(&v, c->p, 8);
+    c->p += 8;
+    return le64toh(v);
 }
 
 uint64_t cursor_uvarint(cursor_t *c)
