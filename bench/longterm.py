@@ -80,7 +80,7 @@ def smaps_breakdown(pid):
     """Resident KiB by kind of mapping: anon (heap, stacks, anonymous mmap), block chunks files,
     block index files, other files (binary, libraries), plus the Anonymous total."""
     out = {"anon_kb": 0, "block_chunks_kb": 0, "block_index_kb": 0, "block_other_kb": 0,
-           "other_file_kb": 0, "anonymous_field_kb": 0, "block_mapped_kb": 0}
+           "other_file_kb": 0, "anonymous_field_kb": 0, "block_mapped_kb": 0, "block_dirty_kb": 0}
     kind = None
     with open(f"/proc/{pid}/smaps") as f:
         for line in f:
@@ -102,6 +102,8 @@ def smaps_breakdown(pid):
                 out["anonymous_field_kb"] += int(line.split()[1])
             elif first == "Size:" and kind and kind.startswith("block_"):
                 out["block_mapped_kb"] += int(line.split()[1])
+            elif first in ("Private_Dirty:", "Shared_Dirty:") and kind and kind.startswith("block_"):
+                out["block_dirty_kb"] += int(line.split()[1])  # 0: clean pages, dropped under pressure
     return out
 
 
@@ -186,12 +188,13 @@ def query_set(t, run):
         dt_all += dt
         v = scalar_of(doc)
         if status == 422 and "too many samples" in str(doc.get("error")):
-            # --query.max-samples (50M) refuses it whole: count one day at a time, the slices
-            # (end - (k+1) d, end - k d] partition the range exactly
+            # --query.max-samples (50M) refuses it whole: count one day at a time. Range selectors
+            # include both ends here (as in Prometheus 2.x), so each slice is 1 d - 1 ms long:
+            # [end - (k+1) d + 1 ms, end - k d] partition the range exactly
             sliced.append(name)
             v = 0
             for k in range(days):
-                status, doc, dt = query(t, f"sum(count_over_time({name}[1d]))", end - k * DAY_MS)
+                status, doc, dt = query(t, f"sum(count_over_time({name}[{DAY_MS - 1}ms]))", end - k * DAY_MS)
                 dt_all += dt
                 x = scalar_of(doc)
                 if status != 200 or x is None:
@@ -228,7 +231,7 @@ def query_set(t, run):
             + (f" error={err}" if err else ""))
     # a 7-day range query at 1 h resolution
     url = t.base + "/api/v1/query_range?" + urllib.parse.urlencode({
-        "query": "sum by (mode) (rate(node_cpu_seconds_total[1h]))", "start": f"{run['start_ms'] / 1000 + 3600:.3f}",
+        "query": "sum by (device) (rate(node_network_receive_bytes_total[1h]))", "start": f"{run['start_ms'] / 1000 + 3600:.3f}",
         "end": f"{end / 1000:.3f}", "step": "3600"})
     t0 = time.time()
     status, body = http("GET", url, timeout=600)
@@ -238,7 +241,7 @@ def query_set(t, run):
         npts = sum(len(s["values"]) for s in json.loads(body)["data"]["result"])
     except (ValueError, KeyError, TypeError):
         pass
-    out.append({"query": f"query_range sum by (mode) (rate(node_cpu_seconds_total[1h])) step 1h over {days}d",
+    out.append({"query": f"query_range sum by (device) (rate(node_network_receive_bytes_total[1h])) step 1h over {days}d",
                 "status": status, "seconds": round(dt, 3), "got": npts, "want": None, "ok": status == 200 and npts > 0,
                 "error": None if status == 200 else body[:300].decode(errors="replace")})
     log(f"  range query: HTTP {status} {dt:.2f}s points={npts}")
@@ -422,6 +425,8 @@ def render(args, runs):
         row(f"&nbsp;&nbsp;of which block files resident (chunks / index)",
             lambda r, k=key: f"{mib(r[k]['block_chunks_kb'])} / {mib(r[k]['block_index_kb'])} MiB")
     row("block files mapped (address space, not memory)", lambda r: f"{mib(r['mem_settled']['block_mapped_kb'])} MiB")
+    row("dirty block pages after the queries (clean = reclaimable)",
+        lambda r: f"{r['mem_after_restart_queries']['block_dirty_kb']} KiB")
     row("shutdown (SIGTERM to exit)", lambda r: f"{r['shutdown_s']} s")
     row("restart: exec to ready", lambda r: f"{r['restart_ready_s']} s")
     row("restart: exec to first correct full-range answer",

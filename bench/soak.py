@@ -8,9 +8,10 @@ Why it is built this way:
   - The load is build/bench/loadgen with --pace: timestamps advance PACE times faster than the
     wall clock (36 by default), so a 10-minute run stores 6 h of data and the server cuts a 2 h
     block at each aligned boundary while the run goes on (2 h is the block range and there is no
-    flag for a shorter one). With pace 36 each third of a 10-minute run is exactly one 2 h block
-    range, so the thirds compared by the flatness check are at the same phase of the head's
-    fill-and-cut cycle.
+    flag for a shorter one). The first timestamp is aligned to a 2 h boundary, so with pace 36
+    each third of a 10-minute run is exactly one 2 h block range: the thirds compared by the
+    flatness check are at the same phase of the head's fill-and-cut cycle (the head's memory is a
+    sawtooth over that cycle; unaligned thirds compare a full head with a half-empty one).
   - The sampler is driven by loadgen's --report-s lines, so every row's write latency covers the
     same 10 s as its query latencies, RSS and CPU.
   - Any error (a non-2xx write makes loadgen exit 1; a non-200 or failed query) fails the run."""
@@ -34,6 +35,7 @@ sys.path.insert(0, HERE)
 from bench_targets import Metricstor, dir_bytes, proc_cpu_seconds, proc_status_kb  # noqa: E402
 
 KINDS = ("instant", "range", "series", "labels")
+MARKER = "<!-- notes: written by hand, kept by re-runs -->"
 DOCS_MINUTES = 10  # runs at least this long write docs/ by default; shorter ones write build/
 
 
@@ -64,6 +66,8 @@ def parse_args(argv):
     ap.add_argument("--interval-ms", type=int, default=15000, help="spacing of samples in data time")
     ap.add_argument("--pace", type=float, default=36, help="data time runs this many times wall time")
     ap.add_argument("--head-window", default="5m")
+    ap.add_argument("--block-range-ms", type=int, default=7200000,
+                    help="the server's block range (2 h, no flag): the data's first timestamp is aligned to it")
     ap.add_argument("--report-s", type=int, default=10)
     ap.add_argument("--query-pause-s", type=float, default=0.1, help="pause between two queries of one loop")
     ap.add_argument("--rss-tolerance", type=float, default=0.10,
@@ -227,7 +231,9 @@ def thirds_check(rows, key, tol, slack=0.0):
 def run(args):
     n = max(1, int(args.minutes * 60 * args.pace * 1000 / args.interval_ms))
     now = int(time.time() * 1000)
-    start = (now - n * args.interval_ms) // args.interval_ms * args.interval_ms
+    # data starts on a block-range boundary (and so ends up to one range before now): with the
+    # default pace each third of the run is then one whole fill-and-cut cycle of the head
+    start = (now - n * args.interval_ms) // args.block_range_ms * args.block_range_ms
     end = start + (n - 1) * args.interval_ms
     workdir = args.workdir or tempfile.gettempdir()
     t = Metricstor(args.binary, workdir, extra_args=["--storage.head-window", args.head_window])
@@ -364,7 +370,9 @@ def report(args, res, checks, chart_err):
              f"of data time, data time running {args.pace:g}x wall time ({res['rate']:,.0f} samples/s, requests of "
              f"2,000 samples over 2 connections); {args.minutes:g} min of wall time store "
              f"{res['samples_per_series'] * args.interval_ms / 3600e3:.1f} h of data, so the server cuts a 2 h block at "
-             f"each aligned boundary (head window {args.head_window}; the block range is 2 h and has no flag). "
+             f"each aligned boundary (head window {args.head_window}; the block range is 2 h and has no flag). The "
+             "first timestamp is on a 2 h boundary, so each third of a 10-minute run is one fill-and-cut cycle of "
+             "the head. "
              "Queries: four loops, each back to back on its own connection with a "
              f"{args.query_pause_s * 1000:.0f} ms pause, at the data clock's \"now\": instant "
              "`sum by (mode) (rate(node_cpu_seconds_total[5m]))`, range `sum(rate(node_network_receive_bytes_total[5m]))` "
@@ -442,8 +450,13 @@ def main(argv):
         checks[f"{k} query p99 (ms)"] = thirds_check(rows, f"{k}_p99_ms", args.latency_tolerance, args.latency_slack_ms)
     os.makedirs(os.path.dirname(os.path.abspath(args.chart)), exist_ok=True)
     chart_err = chart(args, res)
+    doc = report(args, res, checks, chart_err)
+    if os.path.exists(args.out):  # keep the hand-written notes below the marker across re-runs
+        old = open(args.out).read()
+        if MARKER in old:
+            doc += "\n" + old[old.index(MARKER):]
     with open(args.out, "w") as f:
-        f.write(report(args, res, checks, chart_err))
+        f.write(doc)
     os.makedirs(os.path.join(ROOT, "build"), exist_ok=True)
     with open(os.path.join(ROOT, "build/soak-last.json"), "w") as f:  # raw rows, for a look afterwards
         json.dump({"res": res, "checks": checks}, f, indent=1)
