@@ -28,6 +28,20 @@
 
 static char root[64], bdir[128];
 
+static void cleanup(void)
+{
+    static const char *files[] = {"meta", "index", "chunks"};
+    char path[256];
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s", bdir, files[i]);
+        unlink(path);
+    }
+    rmdir(bdir);
+    snprintf(path, sizeof path, "%s/seedgen", root);
+    rmdir(path);
+    rmdir(root);
+}
+
 static void put32(uint8_t *p, uint32_t v)
 {
     for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
@@ -175,10 +189,14 @@ static void write_seed(const char *seeddir, const char *name, int nseries, int n
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (!root[0]) {
-        snprintf(root, sizeof root, "/tmp/ms-fuzz-block-XXXXXX");
-        if (!mkdtemp(root)) abort();
+        snprintf(root, sizeof root, "/dev/shm/ms-fuzz-block-XXXXXX"); /* tmpfs: three files per input */
+        if (!mkdtemp(root)) {
+            snprintf(root, sizeof root, "/tmp/ms-fuzz-block-XXXXXX");
+            if (!mkdtemp(root)) abort();
+        }
         snprintf(bdir, sizeof bdir, "%s/00000001", root);
         mkdir(bdir, 0755);
+        atexit(cleanup);
         log_set_level(LOG_ERROR);
         const char *seeds = getenv("FUZZ_BLOCK_SEEDS");
         if (seeds) {
