@@ -197,6 +197,9 @@ class Target:
         """Runs the store's own flush/compaction; returns (bytes, how-it-was-measured)."""
         raise NotImplementedError
 
+    def settle(self):
+        """What the store does by itself in the background before queries: nothing by default."""
+
     def disk_parts(self):
         """{part: bytes} of what persist_and_measure measured (chunks, index, ...), or None."""
         return getattr(self, "_parts", None)
@@ -338,6 +341,11 @@ class VictoriaMetrics(Target):
             if line.startswith("vm_active_merges"):
                 total += float(line.rsplit(" ", 1)[1])
         return total
+
+    def settle(self):
+        # VictoriaMetrics merges freshly flushed parts in the background on its own; force it
+        # and wait, so the timed queries neither race a merge nor read unmerged parts
+        self.persist_and_measure()
 
     def persist_and_measure(self):
         self.make_visible()
