@@ -36,7 +36,7 @@ typedef struct api {
     /* Overload and hostile-input limits, enforced by http_server.c before a handler runs
      * (0: unlimited). Excess writes get 429 and excess queries 503, both with Retry-After. */
     unsigned max_concurrent_writes;   /* remote_write requests handled at once */
-    unsigned max_concurrent_queries;  /* /query and /query_range evaluated at once */
+    unsigned max_concurrent_queries;  /* /query, /query_range, /read and /export running at once */
     size_t max_match_selectors;       /* match[] values in one request */
     atomic_bool ready;           /* false while starting and once shutdown has begun */
     struct auth *auth;           /* --auth-file credentials (api/auth.h); NULL: open, one tenant */
@@ -58,6 +58,11 @@ typedef struct api_request {
     const char *tenant;          /* NUL-terminated, borrowed from api->auth */
     size_t tenant_len;
     unsigned roles;              /* AUTH_* bits of the credential; all bits in open mode */
+    /* Whether the client has gone away (http_server.c: its connection was closed), so a long
+     * handler can stop early; NULL when the transport cannot tell. Thread-safe and cheap (one
+     * poll), as promql_exec_t's cancel callback, which query handlers pass it to. */
+    bool (*client_gone)(void *arg);
+    void *client_gone_arg;
 } api_request_t;
 
 typedef struct api_response {

@@ -13,7 +13,9 @@
  * Buffering: the answer is built whole, then sent. A querier holds the db's gc lock shared for its
  * life, so keeping one open while a slow client drains a stream would stall block cuts and
  * retention; a streamed export needs batches of series each read under its own short querier
- * (and a streaming response in http_server.c). Until then the body size is the export's size. */
+ * (and a streaming response in http_server.c). Until then the body size is the export's size,
+ * bounded by the queries' sample budget (--query.max-samples: past it, 422); exports also count
+ * against the query concurrency limit (http_server.c) and stop when the client has gone away. */
 #include "api/api_ops.h"
 #include "api/json.h"
 #include "ingest/jsonl.h"
@@ -171,13 +173,25 @@ void api_handle_export(api_t *api, const api_request_t *req, api_response_t *res
         res->status = 200;
         res->content_type = text ? "text/plain; version=0.0.4; charset=utf-8" : "application/stream+json";
         buf_reset(&res->body);
+        uint64_t budget = api->engine ? promql_engine_max_samples(api->engine) : UINT64_MAX, total = 0;
         for (size_t i = 0; i < n_refs; i++) {
             if (i && !labels_cmp(refs[i - 1].labels.v, refs[i - 1].labels.n, refs[i].labels.v, refs[i].labels.n))
                 continue; /* matched by two selectors */
+            if (i % 256 == 255 && req->client_gone && req->client_gone(req->client_gone_arg)) {
+                api_json_error(res, "canceled", "export canceled: the client closed the connection");
+                break;
+            }
             sv.n = 0;
             rc = series_set_samples(sets[refs[i].set], refs[i].idx, start, end, &sv);
             if (rc != 0) {
                 api_json_error(res, "internal", "storage: %s", ms_strerror(rc));
+                break;
+            }
+            total += sv.n;
+            if (total > budget) {
+                api_json_error(res, "execution",
+                               "export would read more than %llu samples (--query.max-samples); narrow match[] or "
+                               "the time range", (unsigned long long)budget);
                 break;
             }
             if (!sv.n) continue;

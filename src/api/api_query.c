@@ -129,7 +129,7 @@ void api_handle_query(api_t *api, const api_request_t *req, api_response_t *res)
     promql_error_t err;
     memset(&r, 0, sizeof r);
     memset(&err, 0, sizeof err);
-    promql_exec_t x = {timeout, req->tenant, req->tenant_len};
+    promql_exec_t x = {timeout, req->tenant, req->tenant_len, req->client_gone, req->client_gone_arg};
     if (promql_query_instant_exec(api->engine, q, t, &x, &r, &err) != 0)
         engine_error(res, &err);
     else
@@ -187,7 +187,7 @@ void api_handle_query_range(api_t *api, const api_request_t *req, api_response_t
     promql_error_t perr;
     memset(&r, 0, sizeof r);
     memset(&perr, 0, sizeof perr);
-    promql_exec_t x = {timeout, req->tenant, req->tenant_len};
+    promql_exec_t x = {timeout, req->tenant, req->tenant_len, req->client_gone, req->client_gone_arg};
     if (promql_query_range_exec(api->engine, q, start, end, step, &x, &r, &perr) != 0)
         engine_error(res, &perr);
     else

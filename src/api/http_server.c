@@ -13,12 +13,15 @@
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/status.h"
+#include <errno.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -281,8 +284,25 @@ static bool slot_take(atomic_uint *count, unsigned limit)
     return true;
 }
 
+/* api_request_t.client_gone for a connection's socket (arg: the fd): true once the peer has
+ * closed or shut down its side. Bytes of a pipelined next request do not count. Only peeks,
+ * so the connection's own thread can still read what is there; safe from any thread while the
+ * handler runs (the connection, and so the fd, outlives the handler). */
+static bool conn_gone(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    struct pollfd p = {fd, POLLIN | POLLRDHUP, 0};
+    if (poll(&p, 1, 0) <= 0) return false;
+    if (p.revents & (POLLHUP | POLLERR | POLLNVAL | POLLRDHUP)) return true;
+    if (!(p.revents & POLLIN)) return false;
+    char c;
+    ssize_t n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
 /* Runs the handler unless its concurrency limit is reached; then answers 429 (writes: remote_write
- * senders back off and retry) or 503 (queries), both with Retry-After. */
+ * senders back off and retry) or 503 (queries, remote_read and export, which share the query
+ * limit), all with Retry-After. */
 static void run_handler(http_server_t *s, api_handler_fn fn, const api_request_t *req, api_response_t *res)
 {
     api_t *api = s->api;
@@ -291,7 +311,8 @@ static void run_handler(http_server_t *s, api_handler_fn fn, const api_request_t
     if (fn == api_handle_write) {
         count = &s->writes;
         limit = api->max_concurrent_writes;
-    } else if (fn == api_handle_query || fn == api_handle_query_range) {
+    } else if (fn == api_handle_query || fn == api_handle_query_range || fn == api_handle_read ||
+               fn == api_handle_export) {
         count = &s->queries;
         limit = api->max_concurrent_queries;
     }
@@ -301,6 +322,10 @@ static void run_handler(http_server_t *s, api_handler_fn fn, const api_request_t
             snprintf(msg, sizeof msg, "too many concurrent remote_write requests (limit %u, "
                                       "--max-concurrent-writes); retry later\n", limit);
             api_text(res, 429, msg);
+        } else if (fn == api_handle_read) { /* remote_read speaks plain text, as Prometheus's */
+            snprintf(msg, sizeof msg, "too many concurrent queries (limit %u, --query.max-concurrency); "
+                                      "retry later\n", limit);
+            api_text(res, 503, msg);
         } else {
             api_json_error(res, "unavailable", "too many concurrent queries (limit %u, --query.max-concurrency); "
                                                "retry later", limit);
@@ -417,6 +442,11 @@ static enum MHD_Result dispatch(http_server_t *s, struct MHD_Connection *con, co
     req.body = rc->body.data;
     req.body_len = rc->body.len;
     req.path = path ? path : "";
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(con, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (ci && ci->connect_fd >= 0) {
+        req.client_gone = conn_gone;
+        req.client_gone_arg = (void *)(intptr_t)ci->connect_fd;
+    }
     int prc = 0;
     char perr[128] = "invalid URL escape";
     if (form && req.method == API_POST && req.content_type &&

@@ -23,7 +23,6 @@ struct promql_engine {
     db_t *db;
     promql_options_t o;
     pthread_mutex_t mu;
-    pthread_cond_t cv;
     int active;
     int nthreads; /* online CPUs, capped: threads one query may use for series-parallel work */
 };
@@ -52,7 +51,6 @@ int promql_engine_new(db_t *db, const promql_options_t *opts, promql_engine_t **
     if (e->o.max_concurrent <= 0) e->o.max_concurrent = d.max_concurrent;
     if (e->o.max_points_per_series == 0) e->o.max_points_per_series = d.max_points_per_series;
     pthread_mutex_init(&e->mu, NULL);
-    pthread_cond_init(&e->cv, NULL);
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     e->nthreads = ncpu < 1 ? 1 : ncpu > 16 ? 16 : (int)ncpu;
     *out = e;
@@ -63,7 +61,6 @@ void promql_engine_free(promql_engine_t *e)
 {
     if (!e) return;
     pthread_mutex_destroy(&e->mu);
-    pthread_cond_destroy(&e->cv);
     free(e);
 }
 
@@ -80,6 +77,8 @@ const char *promql_error_type_str(promql_error_type_t t)
     }
     return "internal";
 }
+
+uint64_t promql_engine_max_samples(const promql_engine_t *e) { return e->o.max_samples; }
 
 void promql_result_free(promql_result_t *res)
 {
@@ -98,11 +97,29 @@ _Noreturn void ev_fail(ev_query_t *q, promql_error_type_t type, const char *fmt,
     longjmp(q->fail, 1);
 }
 
+#define CANCEL_POLL_NS 10000000 /* the cancel callback is polled at most this often */
+
+promql_error_type_t ev_interrupted(ev_query_t *q)
+{
+    int64_t now = clock_mono_ns();
+    if (now > q->deadline_ns) return PROMQL_ERR_TIMEOUT;
+    if (q->cancelled && now >= q->next_cancel_poll_ns) {
+        q->next_cancel_poll_ns = now + CANCEL_POLL_NS;
+        if (q->cancelled(q->cancel_arg)) return PROMQL_ERR_CANCELED;
+    }
+    return PROMQL_ERR_NONE;
+}
+
+void ev_fail_interrupted(ev_query_t *q, promql_error_type_t why)
+{
+    if (why == PROMQL_ERR_CANCELED) ev_fail(q, why, "query was canceled in expression evaluation");
+    if (why != PROMQL_ERR_NONE) ev_fail(q, PROMQL_ERR_TIMEOUT, "query timed out in expression evaluation");
+}
+
 void ev_check_deadline(ev_query_t *q)
 {
-    if ((++q->tick & 63) != 0) return;
-    if (clock_mono_ns() > q->deadline_ns)
-        ev_fail(q, PROMQL_ERR_TIMEOUT, "query timed out in expression evaluation");
+    if ((++q->tick & 7) != 0) return;
+    ev_fail_interrupted(q, ev_interrupted(q));
 }
 
 void *ev_node_cache_get(ev_query_t *q, const node_t *n, int kind)
@@ -449,8 +466,7 @@ void ev_sel_load(ev_query_t *q, sel_state_t *st)
     load_job_t job = {st->set, st, 0, st->mint, st->maxt, st->range, 0};
     int nth = ns >= LOAD_PAR_MIN ? q->nthreads : 1;
     for (size_t b0 = 0; b0 < ns; b0 += LOAD_BATCH) {
-        if (clock_mono_ns() > q->deadline_ns)
-            ev_fail(q, PROMQL_ERR_TIMEOUT, "query timed out in expression evaluation");
+        ev_fail_interrupted(q, ev_interrupted(q));
         size_t b1 = b0 + LOAD_BATCH < ns ? b0 + LOAD_BATCH : ns;
         job.base = b0;
         ev_parallel_for(nth, b1 - b0, LOAD_CHUNK, load_chunk, &job);
@@ -677,19 +693,23 @@ static void result_from_state(promql_result_t *res, const sel_state_t *st)
     qsort(res->series, res->n_series, sizeof(promql_series_t), label_set_cmp);
 }
 
-static void gate_enter(promql_engine_t *e)
+/* Takes one of the engine's max_concurrent query slots, or returns false at once when all are
+ * taken: an overloaded engine refuses (the caller answers 503 with Retry-After) instead of
+ * queueing requests without bound. The HTTP layer admits queries against the same limit before
+ * they get here; this bounds every other caller too. */
+static bool gate_enter(promql_engine_t *e)
 {
     pthread_mutex_lock(&e->mu);
-    while (e->active >= e->o.max_concurrent) pthread_cond_wait(&e->cv, &e->mu);
-    e->active++;
+    bool ok = e->active < e->o.max_concurrent;
+    if (ok) e->active++;
     pthread_mutex_unlock(&e->mu);
+    return ok;
 }
 
 static void gate_leave(promql_engine_t *e)
 {
     pthread_mutex_lock(&e->mu);
     e->active--;
-    pthread_cond_signal(&e->cv);
     pthread_mutex_unlock(&e->mu);
 }
 
@@ -700,6 +720,7 @@ static int status_for(promql_error_type_t t)
     case PROMQL_ERR_CANCELED: return MS_ECANCELED;
     case PROMQL_ERR_INTERNAL: return MS_EIO;
     case PROMQL_ERR_EXECUTION: return MS_ELIMIT;
+    case PROMQL_ERR_UNAVAILABLE: return MS_EBUSY;
     default: return MS_EINVAL;
     }
 }
@@ -750,8 +771,17 @@ static int run_query(promql_engine_t *e, const char *query, int64_t start, int64
         free(q);
         return MS_EINVAL;
     }
-    gate_enter(e);
+    if (!gate_enter(e)) {
+        set_err(err, PROMQL_ERR_UNAVAILABLE, "too many concurrent queries (limit %d, --query.max-concurrency); retry later",
+                e->o.max_concurrent);
+        ast_free_matchers(root);
+        arena_free(&q->arena);
+        free(q);
+        return MS_EBUSY;
+    }
     q->deadline_ns = clock_mono_ns() + (timeout_ms > 0 ? timeout_ms : e->o.default_timeout_ms) * 1000000LL;
+    q->cancelled = x->cancelled;
+    q->cancel_arg = x->cancel_arg;
     scratch_stack_t ss = {{0}, 0};
     scratch_stack_t *prev_ss = tl_scratch;
     tl_scratch = &ss;
@@ -839,7 +869,7 @@ static int run_query(promql_engine_t *e, const char *query, int64_t start, int64
 int promql_query_instant(promql_engine_t *e, const char *query, int64_t t_ms, int64_t timeout_ms, promql_result_t *res,
                          promql_error_t *err)
 {
-    promql_exec_t x = {timeout_ms, NULL, 0};
+    promql_exec_t x = {timeout_ms, NULL, 0, NULL, NULL};
     return promql_query_instant_exec(e, query, t_ms, &x, res, err);
 }
 
@@ -853,7 +883,7 @@ int promql_query_instant_exec(promql_engine_t *e, const char *query, int64_t t_m
 int promql_query_range(promql_engine_t *e, const char *query, int64_t start_ms, int64_t end_ms, int64_t step_ms,
                        int64_t timeout_ms, promql_result_t *res, promql_error_t *err)
 {
-    promql_exec_t x = {timeout_ms, NULL, 0};
+    promql_exec_t x = {timeout_ms, NULL, 0, NULL, NULL};
     return promql_query_range_exec(e, query, start_ms, end_ms, step_ms, &x, res, err);
 }
 

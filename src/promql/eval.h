@@ -87,6 +87,9 @@ typedef struct ev_query {
     int64_t lookback;
     int64_t open;             /* 1 when windows are left-open (t - r, t], 0 for [t - r, t] */
     int64_t deadline_ns;
+    bool (*cancelled)(void *arg); /* promql_exec_t's; NULL: never cancelled */
+    void *cancel_arg;
+    int64_t next_cancel_poll_ns;
     uint64_t max_samples, samples;
     unsigned tick;
     promql_error_t *err;
@@ -116,8 +119,13 @@ typedef struct ev_ctx {
 /* Raises an evaluation error (type + message) and unwinds to the query's handler. */
 _Noreturn void ev_fail(ev_query_t *q, promql_error_type_t type, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* Checks the deadline (cheaply, every few calls). */
+/* Checks the deadline and whether the caller cancelled the query (cheaply, every few calls). */
 void ev_check_deadline(ev_query_t *q);
+/* PROMQL_ERR_TIMEOUT past the deadline, PROMQL_ERR_CANCELED once the cancel callback (polled
+ * at most every 10 ms) says so, else PROMQL_ERR_NONE. Query thread only. */
+promql_error_type_t ev_interrupted(ev_query_t *q);
+/* Raises the error for ev_interrupted's answer (returns for PROMQL_ERR_NONE). */
+void ev_fail_interrupted(ev_query_t *q, promql_error_type_t why);
 
 void ev_eval(ev_ctx_t *c, node_t *n, ev_val_t *out);
 /* Selects the series of selector node sel (vector or matrix) for evaluation over outer times

@@ -59,7 +59,9 @@ typedef struct rjob {
     const int64_t *tp, *t;   /* per step of the block: window end, evaluation time */
     const uint8_t *reset;    /* per step: the window moved back, rescan from the start */
     int64_t deadline_ns;
-    atomic_int *timed_out;
+    bool (*cancelled)(void *arg); /* the query's cancel callback, polled once per tile */
+    void *cancel_arg;
+    atomic_int *timed_out;   /* set to a promql_error_type_t: TIMEOUT or CANCELED */
     /* streaming only: samples are read here, per series, from the selector's set */
     size_t *nread;           /* per series: samples read (for the query's sample budget) */
     atomic_int read_rc;      /* first storage error */
@@ -234,12 +236,16 @@ static void kernel_series(const rjob_t *j, size_t i, const sample_t *v, size_t n
 
 static bool is_rate_fn(func_id_t id) { return id == F_RATE || id == F_INCREASE || id == F_DELTA; }
 
-/* False (and the job flagged) once the deadline has passed. */
+/* False (and the job flagged) once the deadline has passed or the query was cancelled. */
 static bool tile_in_time(rjob_t *j)
 {
     if (atomic_load_explicit(j->timed_out, memory_order_relaxed)) return false;
     if (clock_mono_ns() > j->deadline_ns) {
-        atomic_store(j->timed_out, 1);
+        atomic_store(j->timed_out, PROMQL_ERR_TIMEOUT);
+        return false;
+    }
+    if (j->cancelled && j->cancelled(j->cancel_arg)) {
+        atomic_store(j->timed_out, PROMQL_ERR_CANCELED);
         return false;
     }
     return true;
@@ -345,7 +351,7 @@ bool ev_range_prepare_streamed(ev_query_t *q, node_t *call, int64_t start, int64
     size_t *nread = xcalloc(ns, sizeof(size_t));
     block_times(q, rc, 0, nsteps, tp, t, reset);
     atomic_int timed_out = 0;
-    rjob_t job = {rc, tp, t, reset, q->deadline_ns, &timed_out, nread, 0};
+    rjob_t job = {rc, tp, t, reset, q->deadline_ns, q->cancelled, q->cancel_arg, &timed_out, nread, 0};
     bool par = ns * nsteps >= PAR_MIN_WORK || ns >= STREAM_PAR_MIN;
     ev_parallel_for(par ? q->nthreads : 1, ns, TILE, stream_tile, &job);
     size_t total = 0;
@@ -356,7 +362,7 @@ bool ev_range_prepare_streamed(ev_query_t *q, node_t *call, int64_t start, int64
     free(nread);
     int rrc = atomic_load(&job.read_rc);
     if (rrc != 0) ev_fail(q, PROMQL_ERR_INTERNAL, "storage read failed: %s", ms_strerror(rrc));
-    if (atomic_load(&timed_out)) ev_fail(q, PROMQL_ERR_TIMEOUT, "query timed out in expression evaluation");
+    ev_fail_interrupted(q, (promql_error_type_t)atomic_load(&timed_out));
     ev_count_samples(q, total);
     ev_node_cache_put(q, call, NCACHE_RANGE, rc);
     return true;
@@ -376,12 +382,12 @@ static void compute_block(ev_query_t *q, rcache_t *rc, size_t k)
     uint8_t *reset = xmalloc(nblk);
     block_times(q, rc, k, nblk, tp, t, reset);
     atomic_int timed_out = 0;
-    rjob_t job = {rc, tp, t, reset, q->deadline_ns, &timed_out, NULL, 0};
+    rjob_t job = {rc, tp, t, reset, q->deadline_ns, q->cancelled, q->cancel_arg, &timed_out, NULL, 0};
     ev_parallel_for(ns * nblk < PAR_MIN_WORK ? 1 : q->nthreads, ns, TILE, run_tile, &job);
     free(tp);
     free(t);
     free(reset);
-    if (atomic_load(&timed_out)) ev_fail(q, PROMQL_ERR_TIMEOUT, "query timed out in expression evaluation");
+    ev_fail_interrupted(q, (promql_error_type_t)atomic_load(&timed_out));
 }
 
 /* The cache of call for c's loop and the row of c->t in it (computed if need be), or NULL. */

@@ -50,7 +50,8 @@ typedef struct promql_result {
 } promql_result_t;
 
 /* Prometheus's error types; api maps them to HTTP: bad_data 400, execution 422, timeout 503,
- * canceled 499, internal 500, unavailable 503. */
+ * canceled 499, internal 500, unavailable 503. A query started while max_concurrent others run
+ * is refused at once (unavailable, status MS_EBUSY), never queued. */
 typedef enum {
     PROMQL_ERR_NONE = 0,
     PROMQL_ERR_BAD_DATA,
@@ -84,11 +85,20 @@ typedef struct promql_exec {
     int64_t timeout_ms;          /* <= 0: the engine default */
     const char *tenant;
     size_t tenant_len;
+    /* Optional: polled while the query runs (at least every ~10 ms of evaluation, from the
+     * query's thread and its worker threads, so it must be thread-safe and cheap); once it
+     * returns true the query stops with PROMQL_ERR_CANCELED (e.g. the HTTP client went away). */
+    bool (*cancelled)(void *arg);
+    void *cancel_arg;
 } promql_exec_t;
 int promql_query_instant_exec(promql_engine_t *e, const char *query, int64_t t_ms, const promql_exec_t *x,
                               promql_result_t *res, promql_error_t *err);
 int promql_query_range_exec(promql_engine_t *e, const char *query, int64_t start_ms, int64_t end_ms, int64_t step_ms,
                             const promql_exec_t *x, promql_result_t *res, promql_error_t *err);
+
+/* The engine's per-query sample budget (options.max_samples), for other readers of raw samples
+ * (remote_read, export) to apply the same limit. */
+uint64_t promql_engine_max_samples(const promql_engine_t *e);
 
 /* Parses a series selector as used by match[] (e.g. `up{job="x"}` or `{__name__=~"a.*"}`) into
  * matchers the caller frees with matcher_free and free(). Returns 0 or MS_EINVAL with err. */

@@ -1,6 +1,6 @@
 /* test_promql_engine.c tests the engine around evaluation: result types and ownership, range
  * query parameter checks, the max_samples limit, the timeout, the concurrency gate under many
- * threads, and error types. Data goes into a real db through the appender. */
+ * threads (refusing, never queueing), cancellation through promql_exec_t, and error types. Data goes into a real db through the appender. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -176,7 +176,7 @@ static void test_timeout(void **state)
 
 typedef struct worker {
     promql_engine_t *e;
-    int ok;
+    int ok, refused;
 } worker_t;
 
 static void *run_worker(void *arg)
@@ -185,12 +185,16 @@ static void *run_worker(void *arg)
     for (int i = 0; i < 20; i++) {
         promql_result_t r;
         promql_error_t err;
-        if (promql_query_range(w->e, "sum(rate(m[1m]))", 0, 600000, 30000, 0, &r, &err) == 0 && r.n_series == 1) w->ok++;
+        int rc = promql_query_range(w->e, "sum(rate(m[1m]))", 0, 600000, 30000, 0, &r, &err);
+        if (rc == 0 && r.n_series == 1) w->ok++;
+        else if (rc == MS_EBUSY && err.type == PROMQL_ERR_UNAVAILABLE) w->refused++;
         promql_result_free(&r);
     }
     return NULL;
 }
 
+/* Many threads against a gate of 2: every query either runs or is refused at once as
+ * unavailable (never queued, never anything else). */
 static void test_concurrency(void **state)
 {
     fx_t *f = *state;
@@ -198,13 +202,111 @@ static void test_concurrency(void **state)
     pthread_t th[8];
     worker_t w[8];
     for (int i = 0; i < 8; i++) {
-        w[i] = (worker_t){e, 0};
+        w[i] = (worker_t){e, 0, 0};
         assert_int_equal(pthread_create(&th[i], NULL, run_worker, &w[i]), 0);
     }
+    int ok = 0;
     for (int i = 0; i < 8; i++) {
         pthread_join(th[i], NULL);
-        assert_int_equal(w[i].ok, 20);
+        assert_int_equal(w[i].ok + w[i].refused, 20);
+        ok += w[i].ok;
     }
+    assert_true(ok >= 2);
+    promql_engine_free(e);
+}
+
+/* A query whose cancel callback blocks until released: it holds the engine's only slot. */
+typedef struct holder {
+    promql_engine_t *e;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int polled;      /* the callback has been called (the query is inside the gate) */
+    int release;     /* 1: let the callback return true (cancel) */
+    int rc;
+    promql_error_t err;
+} holder_t;
+
+static bool hold_cancel(void *arg)
+{
+    holder_t *h = arg;
+    pthread_mutex_lock(&h->mu);
+    h->polled = 1;
+    pthread_cond_broadcast(&h->cv);
+    while (!h->release) pthread_cond_wait(&h->cv, &h->mu);
+    pthread_mutex_unlock(&h->mu);
+    return true;
+}
+
+static void *run_holder(void *arg)
+{
+    holder_t *h = arg;
+    promql_exec_t x = {0, NULL, 0, hold_cancel, h};
+    promql_result_t r;
+    h->rc = promql_query_range_exec(h->e, "sum(rate(m[1m]))", 0, 6000000, 15000, &x, &r, &h->err);
+    promql_result_free(&r);
+    return NULL;
+}
+
+/* With the only slot taken, a query is refused at once (not queued) as unavailable; a query
+ * whose cancel callback says so stops with "canceled" and frees the slot for the next one. */
+static void test_gate_refuses_and_cancel_frees(void **state)
+{
+    fx_t *f = *state;
+    promql_engine_t *e = engine(f, 0, 1);
+    holder_t h = {.e = e};
+    pthread_mutex_init(&h.mu, NULL);
+    pthread_cond_init(&h.cv, NULL);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, run_holder, &h), 0);
+    pthread_mutex_lock(&h.mu);
+    while (!h.polled) pthread_cond_wait(&h.cv, &h.mu);
+    pthread_mutex_unlock(&h.mu);
+
+    promql_result_t r;
+    promql_error_t err;
+    int rc = promql_query_instant(e, "sum(m)", 60000, 0, &r, &err);
+    assert_int_equal(rc, MS_EBUSY);
+    assert_int_equal(err.type, PROMQL_ERR_UNAVAILABLE);
+    assert_non_null(strstr(err.message, "too many concurrent queries (limit 1"));
+    promql_result_free(&r);
+
+    pthread_mutex_lock(&h.mu);
+    h.release = 1;
+    pthread_cond_broadcast(&h.cv);
+    pthread_mutex_unlock(&h.mu);
+    pthread_join(th, NULL);
+    assert_int_equal(h.rc, MS_ECANCELED);
+    assert_int_equal(h.err.type, PROMQL_ERR_CANCELED);
+    assert_string_equal(h.err.message, "query was canceled in expression evaluation");
+
+    assert_int_equal(promql_query_instant(e, "sum(m)", 60000, 0, &r, &err), 0); /* the slot is free again */
+    assert_int_equal(r.n_series, 1);
+    promql_result_free(&r);
+    pthread_mutex_destroy(&h.mu);
+    pthread_cond_destroy(&h.cv);
+    promql_engine_free(e);
+}
+
+/* A callback that turns true after a few polls: a long range query stops soon after. */
+static bool cancel_after_polls(void *arg)
+{
+    int *n = arg;
+    return __atomic_add_fetch(n, 1, __ATOMIC_SEQ_CST) > 3;
+}
+
+static void test_cancel_mid_query(void **state)
+{
+    fx_t *f = *state;
+    promql_engine_t *e = engine(f, 0, 0);
+    int polls = 0;
+    promql_exec_t x = {0, NULL, 0, cancel_after_polls, &polls};
+    promql_result_t r;
+    promql_error_t err;
+    /* a subquery at 1 s resolution: thousands of inner steps, each a check */
+    int rc = promql_query_range_exec(e, "max_over_time(sum(m)[30m:1s])", 0, 6000000, 60000, &x, &r, &err);
+    assert_int_equal(rc, MS_ECANCELED);
+    assert_int_equal(err.type, PROMQL_ERR_CANCELED);
+    promql_result_free(&r);
     promql_engine_free(e);
 }
 
@@ -213,6 +315,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_result_types), cmocka_unit_test(test_range_params), cmocka_unit_test(test_max_samples),
         cmocka_unit_test(test_timeout),      cmocka_unit_test(test_concurrency),
+        cmocka_unit_test(test_gate_refuses_and_cancel_frees), cmocka_unit_test(test_cancel_mid_query),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

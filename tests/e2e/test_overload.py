@@ -1,0 +1,139 @@
+"""test_overload owns the end-to-end checks of query admission under overload: remote_read and
+export share the query concurrency limit (503 with Retry-After past it, plain text for
+remote_read as Prometheus answers) and the query sample budget (--query.max-samples), and a
+query whose client hangs up stops at its next check and frees its slot."""
+import json
+import socket
+import threading
+import time
+import urllib.parse
+
+import promwire
+from lib import check, now_ms
+from test_remote_read import decode_samples_response, encode_read_request, read, snappy_decompress
+
+SLOW_QUERY = 'count(count_over_time({__name__=~".+"}[30d:250ms]))'
+
+
+def _load(srv, n_series=200):
+    """n_series series with a sample every 10 s over the last 2 h; returns the last time (s).
+    Over them SLOW_QUERY runs for many seconds (a 1 s subquery over 30 days)."""
+    t = now_ms()
+    for lo in range(0, n_series, 50):
+        st, body = srv.push([({"__name__": f"load_{i % 20}", "i": str(i)},
+                              [(t - 10_000 * k, float(k)) for k in range(720)]) for i in range(lo, lo + 50)])
+        check(st == 204, f"loading data: {st} {body[:200]!r}")
+    return t / 1000.0
+
+
+def _hold_slot(srv, t):
+    """Starts SLOW_QUERY in a thread and waits until it holds the only query slot."""
+    out = {}
+
+    def slow():
+        t1 = time.time()
+        st, data, _ = srv.request("GET", "/api/v1/query", params={"query": SLOW_QUERY, "time": f"{t:.3f}"},
+                                  timeout=120)
+        out["slow"] = (st, data, time.time() - t1)
+
+    th = threading.Thread(target=slow)
+    th.start()
+    deadline = time.time() + 10
+    while time.time() < deadline:  # held once a cheap query is refused
+        st, _, _ = srv.request("GET", "/api/v1/query", params={"query": "load_1", "time": f"{t:.3f}"})
+        if st == 503:
+            return th, out
+        time.sleep(0.05)
+    raise AssertionError("the slow query never held the query slot")
+
+
+def _export(srv, params):
+    return srv.request("GET", "/api/v1/export", params=params)
+
+
+def test_read_and_export_share_query_limit(ctx):
+    """With --query.max-concurrency 1 held by a slow query, remote_read gets a plain-text 503 and
+    export a JSON 503, both with Retry-After and at once; both work again afterwards."""
+    srv = ctx.server(extra=["--query.max-concurrency", "1", "--query.timeout", "4s"])
+    t = _load(srv)
+    t_ms = int(t * 1000)
+    rr_query = [(t_ms - 600_000, t_ms, [(0, "__name__", "load_3")])]
+    th, out = _hold_slot(srv, t)
+    t1 = time.time()
+    st, body, hdr = read(srv, rr_query)
+    check(st == 503, f"remote_read while the slot is held: {st} {body[:200]!r}")
+    check(hdr.get("Retry-After") == "1", f"remote_read 503 without Retry-After: {hdr}")
+    check(b"too many concurrent queries" in body and not body.startswith(b"{"),
+          f"remote_read 503 body should be plain text: {body[:200]!r}")
+    st, body, hdr = _export(srv, {"match[]": "load_3"})
+    check(st == 503, f"export while the slot is held: {st} {body[:200]!r}")
+    doc = json.loads(body)
+    check(doc.get("errorType") == "unavailable" and hdr.get("Retry-After") == "1", f"export 503: {doc} {hdr}")
+    check(time.time() - t1 < 2.0, "refused requests waited for the slot")
+    th.join(120)
+    st, data, dt = out["slow"]
+    # it runs into --query.timeout: so uncancelled it takes seconds (test_client_disconnect_frees_slot)
+    check(st == 503 and dt >= 3.5, f"slow query should time out after 4 s, got {st} after {dt:.1f}s")
+    st, body, _ = read(srv, rr_query)
+    check(st == 200, f"remote_read after the slow query: {st} {body[:200]!r}")
+    res = decode_samples_response(snappy_decompress(body))
+    check(len(res) == 1 and len(res[0]) == 10, f"remote_read answer: {len(res)} results, "
+          f"{len(res[0]) if res else 0} series (want 10)")
+    st, body, _ = _export(srv, {"match[]": "load_3"})
+    check(st == 200 and body.count(b"\n") == 10, f"export after the slow query: {st} {body[:200]!r}")
+
+
+def test_read_and_export_sample_budget(ctx):
+    """remote_read and export stop at --query.max-samples, as queries do."""
+    srv = ctx.server(extra=["--query.max-samples", "5000"])
+    t = _load(srv, n_series=50)  # 50 x 720 = 36,000 samples
+    t_ms = int(t * 1000)
+    st, body, _ = read(srv, [(t_ms - 3 * 3600_000, t_ms, [(2, "__name__", "load_.*")])])
+    check(st == 400 and b"exceeded sample limit (5000)" in body, f"remote_read over budget: {st} {body[:200]!r}")
+    st, body, _ = _export(srv, {"match[]": '{__name__=~"load_.*"}'})
+    check(st == 422, f"export over budget: {st} {body[:200]!r}")
+    doc = json.loads(body)
+    check(doc.get("errorType") == "execution" and "--query.max-samples" in doc.get("error", ""), f"export: {doc}")
+    # within the budget both still answer
+    st, body, _ = read(srv, [(t_ms - 600_000, t_ms, [(0, "__name__", "load_3")])])
+    check(st == 200, f"remote_read within budget: {st} {body[:200]!r}")
+    st, body, _ = _export(srv, {"match[]": "load_3", "start": f"{t - 600:.3f}"})
+    check(st == 200 and body.count(b"\n") == 3, f"export within budget: {st} {body[:200]!r}")
+
+
+def test_client_disconnect_frees_slot(ctx):
+    """A long query whose client closes the connection stops at its next check: with one query
+    slot, the next query is admitted within a second of the hang-up, long before the timeout."""
+    srv = ctx.server(extra=["--query.max-concurrency", "1", "--query.timeout", "60s"])
+    t = _load(srv)
+    path = "/api/v1/query?" + urllib.parse.urlencode({"query": SLOW_QUERY, "time": f"{t:.3f}"})
+    sock = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+    deadline = time.time() + 10
+    held = False
+    while time.time() < deadline and not held:
+        st, _, _ = srv.request("GET", "/api/v1/query", params={"query": "load_1", "time": f"{t:.3f}"})
+        held = st == 503
+        time.sleep(0.05)
+    check(held, "the slow query never held the query slot")
+    time.sleep(0.3)
+    sock.close()
+    closed = time.time()
+    admitted = None
+    while time.time() - closed < 5:
+        st, body, _ = srv.request("GET", "/api/v1/query", params={"query": "load_1", "time": f"{t:.3f}"})
+        if st == 200:
+            admitted = time.time() - closed
+            break
+        check(st == 503, f"query after the hang-up: {st} {body[:200]!r}")
+        time.sleep(0.05)
+    check(admitted is not None and admitted < 1.0,
+          f"slot not freed within 1 s of the client closing (admitted after {admitted})")
+    ctx.note(f"slot freed {admitted * 1000:.0f} ms after the client closed")
+    # the cancelled query is counted as a 499 on /metrics
+    st, body, _ = srv.request("GET", "/metrics")
+    check(st == 200, f"/metrics: {st}")
+    lines = [ln for ln in body.decode().splitlines() if ln.startswith("metricstor_http_requests_total")
+             and 'handler="/api/v1/query"' in ln and 'code="499"' in ln]
+    check(lines and float(lines[0].split()[-1]) >= 1, f"no 499 counted for the cancelled query: {lines}")
+    check(srv.alive(), "server died")
