@@ -31,6 +31,22 @@ uint64_t cursor_u64le(cursor_t *c)
 
 uint64_t cursor_uvarint(cursor_t *c)
 {
+    if (!c->err && c->end - c->p >= 10) {
+        /* fast path: a whole varint's worth of bytes is there, so no per-byte end check */
+        const uint8_t *p = c->p;
+        uint64_t v = 0;
+        for (unsigned i = 0; i < 10; i++) {
+            uint8_t b = p[i];
+            if (i == 9 && b > 1) break; /* overflows 64 bits */
+            v |= (uint64_t)(b & 0x7f) << (7 * i);
+            if (!(b & 0x80)) {
+                c->p = p + i + 1;
+                return v;
+            }
+        }
+        cursor_fail(c);
+        return 0;
+    }
     uint64_t v = 0;
     for (int shift = 0; shift < 70; shift += 7) {
         if (c->err || c->p >= c->end) { cursor_fail(c); return 0; }
