@@ -5,11 +5,12 @@
  *
  * Faults: a failed write whose partial bytes can be cut off again (ENOSPC) leaves the segment in
  * use. Any other failure (fsync, EIO, a failed truncate, a failed segment creation) puts the WAL
- * in the fault state: the next wal_write or wal_cut first "recovers": it truncates the open
- * segment back to its last good length (fdatasynced bytes under fsync=always), closes it and
- * creates a new segment whose header records that length, so replay ignores whatever the
- * kernel may still write of the old tail. Until that succeeds every write fails with the
- * original kind of error (MS_ENOSPC or MS_EIO), and nothing is acknowledged. */
+ * in the fault state and "recovers" at once (before the failure is reported): it truncates the
+ * open segment back to its last good length (fdatasynced bytes under fsync=always), closes it
+ * and creates a new segment whose header records that length, so replay ignores whatever the
+ * kernel may still write of the old tail. If that fails, the next wal_write or wal_cut retries
+ * it first; until it succeeds every write fails with the original kind of error (MS_ENOSPC or
+ * MS_EIO), and nothing is acknowledged. */
 #include "storage/wal.h"
 #include "storage/record.h"
 #include "util/alloc.h"
@@ -602,8 +603,10 @@ int wal_write(wal_t *w, const void *p, size_t n, int64_t maxt, uint64_t *end)
         /* ENOSPC: cut the partial record back out and keep the segment; anything else (EIO, a
          * failed cut): do not trust this segment's tail, start a new one on the next write */
         if (rc != MS_ENOSPC ||
-            (done && (fio_ftruncate(w->fd, (off_t)seg->size) != MS_OK || lseek(w->fd, (off_t)seg->size, SEEK_SET) < 0)))
+            (done && (fio_ftruncate(w->fd, (off_t)seg->size) != MS_OK || lseek(w->fd, (off_t)seg->size, SEEK_SET) < 0))) {
             w->fault = true;
+            recover_locked(w); /* now, so a crash before the next write cannot replay the torn tail */
+        }
         pthread_mutex_unlock(&w->mu);
         return rc == MS_ENOSPC ? MS_ENOSPC : MS_EIO;
     }
@@ -651,8 +654,16 @@ int wal_sync(wal_t *w, uint64_t end)
         pthread_cond_broadcast(&w->scond);
     }
     int ret = w->synced >= end && !lost_locked(w, end) ? MS_OK : MS_EIO;
+    bool broken = w->sync_broken;
     pthread_mutex_unlock(&w->smu);
     if (ret == MS_OK && end) note_success(w);
+    if (broken) {
+        /* cut the unsynced tail away before the caller reports the failure, so a crash right
+         * after that cannot bring a refused batch back at replay; retried by the next write */
+        pthread_mutex_lock(&w->mu);
+        if (w->fd >= 0) ready_locked(w);
+        pthread_mutex_unlock(&w->mu);
+    }
     return ret;
 }
 

@@ -41,14 +41,15 @@ int wal_replay(wal_t *w, wal_record_fn fn, void *arg, wal_replay_stats_t *st);
 /* Writes framed records (one or more) in one write(); *end is the logical end offset to pass
  * to wal_sync. maxt: the newest sample time in the batch (for segment retention). On failure
  * MS_ENOSPC or MS_EIO is returned and nothing of the batch counts as written: an ENOSPC partial
- * write is truncated away; any other fault makes the next wal_write/wal_cut first cut the
- * segment back to its last good length and start a new segment whose header records that
- * length (replay ignores the rest). That recovery is retried by every later call, so writes
- * succeed again on their own once the disk does; until then they fail. */
+ * write is truncated away; any other fault cuts the segment back to its last good length at
+ * once and starts a new segment whose header records that length (replay ignores the rest). If
+ * that fails, every later wal_write/wal_cut retries it first, so writes succeed again on their
+ * own once the disk does; until then they fail. */
 int wal_write(wal_t *w, const void *p, size_t n, int64_t maxt, uint64_t *end);
 /* Group commit: returns once everything up to end is fdatasynced. MS_EIO if fsync failed or a
  * recovery cut the bytes up to end away: the caller must not acknowledge them. A failed fsync is
- * never retried on the same segment (Linux may have dropped the dirty pages). */
+ * never retried on the same segment (Linux may have dropped the dirty pages): before returning
+ * the failure, the unsynced tail is cut off and a new segment started (as in wal_write). */
 int wal_sync(wal_t *w, uint64_t end);
 uint64_t wal_size(wal_t *w); /* bytes in all live segments */
 /* Deletes whole segments whose newest sample is older than cutoff, except the open one and any

@@ -383,3 +383,35 @@ def test_block_cut_fault(ctx):
     data = srv.query("fault_early[1h]", early_t / 1000 + 1)
     check(len(data["result"]) == 1 and len(data["result"][0]["values"]) == 1, f"early sample after restart: {data}")
     ctx.note(f"{fails} cut failures logged, {n} acknowledged samples verified after kill -9")
+
+
+def test_kill_right_after_refusal(ctx):
+    """fsync fails after the batch's bytes reached the segment, the write is refused, and the
+    server is killed before any other write: after the restart the refused batch must not be
+    there (the WAL cuts the unsynced tail before it reports the failure)."""
+    srv = ctx.server(start=False)
+    so = build_shim(srv.tmp)
+    ctl = os.path.join(srv.tmp, "faultfs.ctl")
+    asan = os.environ.get("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
+    env = {"LD_PRELOAD": so, "FAULTFS_PATH": os.path.realpath(srv.data_dir), "FAULTFS_CONTROL": ctl,
+           "ASAN_OPTIONS": asan + ":verify_asan_link_order=0"}
+    t0 = now_ms() - 20 * 60 * 1000
+    wr = Writers(srv, t0, ids=())
+    for rnd in range(3):
+        with open(ctl, "w") as f:
+            f.write("off\n")
+        start_with_env(srv, env)
+        verify(srv, wr, t0, True, f"round {rnd}: after the restart")
+        for _ in range(5):
+            check(wr.push(99) == 204, "a write without faults was refused")
+        with open(ctl, "w") as f:
+            f.write("fail fsync\n")
+        check(wr.push(99) == 503, "a write whose fsync failed was not refused")
+        srv.stop(signal.SIGKILL)
+    with open(ctl, "w") as f:
+        f.write("off\n")
+    start_with_env(srv, env)
+    n = verify(srv, wr, t0, True, "after the last restart")
+    check(n == 15 * NSERIES, f"expected 15 acknowledged batches, found {n // NSERIES}")
+    wr.check_codes()
+    ctx.note(f"3 kills right after a refused write; {n} acknowledged samples, 3 refused batches absent")

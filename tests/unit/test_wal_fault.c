@@ -443,6 +443,7 @@ static void test_interval_sync_failure_keeps_acked(void **state)
     assert_int_equal(put(w, 1, 30, false), MS_OK);
     usleep(200000); /* synced by the interval thread */
     assert_int_equal(put(w, 2, 30, false), MS_OK);
+    uint32_t seg0 = wal_open_segment_idx(w);
     int fd = segment_fd(w, dir, path, sizeof(path));
     int devnull = open("/dev/null", O_WRONLY);
     assert_true(devnull >= 0);
@@ -450,7 +451,6 @@ static void test_interval_sync_failure_keeps_acked(void **state)
     close(devnull);
     for (int i = 0; i < 100 && wal_writable(w); i++) usleep(20000);
     assert_false(wal_writable(w));
-    uint32_t seg0 = wal_open_segment_idx(w);
     assert_int_equal(put(w, 3, 30, false), MS_OK); /* recovered: new segment */
     assert_true(wal_open_segment_idx(w) > seg0);
     assert_true(wal_writable(w));
