@@ -15,11 +15,16 @@ STEP = 300 * 1000
 
 
 def window_flag(ctx):
-    """--storage.head-window if this binary has it (the default is 2h either way); background
-    compaction off, since these tests count the blocks cuts make (test_compaction covers merges)."""
+    """--storage.head-window if this binary has it (the default is 2h either way)."""
     p = subprocess.run([ctx.binary, "--help"], capture_output=True, text=True, timeout=10)
-    flags = ["--storage.head-window", "2h"] if "storage.head-window" in p.stdout else []
-    return flags + (["--storage.compaction", "false"] if "storage.compaction" in p.stdout else [])
+    return ["--storage.head-window", "2h"] if "storage.head-window" in p.stdout else []
+
+
+def cut_only_flags(ctx):
+    """window_flag plus background compaction off if the binary has the flag: these tests count
+    the blocks that cuts make (test_compaction covers merging them)."""
+    p = subprocess.run([ctx.binary, "--help"], capture_output=True, text=True, timeout=10)
+    return window_flag(ctx) + (["--storage.compaction", "false"] if "storage.compaction" in p.stdout else [])
 
 
 def blocks(srv):
@@ -97,7 +102,7 @@ def verify(srv, truth, at_ms, what):
 
 
 def test_blocks_cut_restart_and_kill(ctx):
-    srv = ctx.server(["--retention", "0"] + window_flag(ctx))
+    srv = ctx.server(["--retention", "0"] + cut_only_flags(ctx))
     random.seed(4)
     truth = {}
     end = now_ms() - 60000
@@ -121,7 +126,7 @@ def test_blocks_cut_restart_and_kill(ctx):
 
 
 def test_blocks_out_of_order_into_cut_range(ctx):
-    srv = ctx.server(["--retention", "0"] + window_flag(ctx))
+    srv = ctx.server(["--retention", "0"] + cut_only_flags(ctx))
     random.seed(5)
     truth = {}
     end = now_ms() - 60000
@@ -152,7 +157,7 @@ def test_blocks_out_of_order_into_cut_range(ctx):
 
 
 def test_blocks_kill_during_cuts(ctx):
-    srv = ctx.server(["--retention", "0"] + window_flag(ctx))
+    srv = ctx.server(["--retention", "0"] + cut_only_flags(ctx))
     random.seed(6)
     truth = {}
     end = now_ms() - 60000
