@@ -181,17 +181,22 @@ void ev_range_prepare(ev_query_t *q, node_t *call, int64_t start, int64_t end, i
 static void rate_series(const rjob_t *j, size_t i, const sample_t *v, size_t n, size_t *plo, size_t *phi,
                         uint32_t *res)
 {
-    rcache_t *rc = j->rc;
-    size_t lo = *plo, hi = *phi, ns = rc->ns;
+    const rcache_t *rc = j->rc;
+    size_t lo = *plo, hi = *phi, ns = rc->ns, nblk = rc->nblk;
     bool counter = rc->id != F_DELTA, is_rate = rc->id == F_RATE;
+    int64_t range = rc->range, open = rc->open; /* locals: the stores below may not alias them */
+    double *val = rc->val + i;
+    uint8_t *has = rc->has + i;
+    const uint8_t *reset = j->reset;
+    const int64_t *tps = j->tp;
     size_t nres = 0, r0 = 0;
     if (counter)
         for (size_t x = 1; x < n; x++)
             if (v[x].v < v[x - 1].v) res[nres++] = (uint32_t)x;
-    for (size_t b = 0; b < rc->nblk; b++) {
-        if (j->reset[b]) lo = hi = r0 = 0;
-        int64_t tp = j->tp[b];
-        int64_t lower = tp - rc->range + rc->open;
+    for (size_t b = 0; b < nblk; b++) {
+        if (reset[b]) lo = hi = r0 = 0;
+        int64_t tp = tps[b];
+        int64_t lower = tp - range + open;
         while (lo < n && v[lo].t < lower) lo++;
         if (hi < lo) hi = lo;
         while (hi < n && v[hi].t <= tp) hi++;
@@ -204,10 +209,10 @@ static void rate_series(const rjob_t *j, size_t i, const sample_t *v, size_t n, 
                 while (r0 < nres && res[r0] <= lo) r0++;
                 for (size_t r = r0; r < nres && res[r] < hi; r++) raw += v[res[r] - 1].v;
             }
-            ok = kern_rate_extrapolate(v + lo, hi - lo, raw, tp - rc->range, tp, counter, is_rate, &out);
+            ok = kern_rate_extrapolate(v + lo, hi - lo, raw, tp - range, tp, counter, is_rate, &out);
         }
-        rc->val[b * ns + i] = out;
-        rc->has[b * ns + i] = ok;
+        val[b * ns] = out;
+        has[b * ns] = ok;
     }
     *plo = lo;
     *phi = hi;

@@ -5,7 +5,8 @@
  * Why a separate layer: the evaluator (src/promql/) deals with AST, series and labels; these
  * kernels deal only with numbers, so they can be tested against hand-computed values.
  * Rules for every kernel here:
- *  - no AST, no storage access, no allocation, no global state; thread-safe.
+ *  - no AST, no storage access, no allocation, no global state; thread-safe (one hot kernel,
+ *    kern_rate_extrapolate, is defined inline here).
  *  - window samples come as (const sample_t *s, size_t n): already restricted to the window,
  *    stale markers removed, sorted by time ascending. NOTE: Prometheus 2.42 selects
  *    range_start_ms <= t <= range_end_ms, i.e. a sample exactly at eval - range - offset IS
@@ -45,8 +46,35 @@ bool kern_delta(const sample_t *s, size_t n, int64_t range_start_ms, int64_t ran
  * order (+0.0 when s[0].v < 0, then s[i-1].v for each i with s[i].v < s[i-1].v). Only s[0],
  * s[n-1] and n are read. Gives bit for bit what kern_rate / kern_increase (is_counter, with or
  * without is_rate) and kern_delta (neither) give. Needs n >= 2. */
-bool kern_rate_extrapolate(const sample_t *s, size_t n, double result, int64_t range_start_ms, int64_t range_end_ms,
-                           bool is_counter, bool is_rate, double *out);
+static inline bool kern_rate_extrapolate(const sample_t *s, size_t n, double result, int64_t range_start_ms,
+                                         int64_t range_end_ms, bool is_counter, bool is_rate, double *out)
+{
+    /* Prometheus extrapolatedRate (2.42): the zero-point cap shortens durationToStart before
+     * the 1.1x-average-interval threshold is applied. Inline: over a step loop the range
+     * division is loop-invariant. */
+    if (n < 2)
+        return false;
+    double to_start = (double)(s[0].t - range_start_ms) / 1000.0;
+    double to_end = (double)(range_end_ms - s[n - 1].t) / 1000.0;
+    double sampled = (double)(s[n - 1].t - s[0].t) / 1000.0;
+    double avg_interval = sampled / (double)(n - 1);
+
+    if (is_counter && result > 0 && s[0].v >= 0) {
+        double to_zero = sampled * (s[0].v / result);
+        if (to_zero < to_start)
+            to_start = to_zero;
+    }
+    double threshold = avg_interval * 1.1;
+    double interval = sampled;
+    interval += to_start < threshold ? to_start : avg_interval / 2;
+    interval += to_end < threshold ? to_end : avg_interval / 2;
+    /* one factor, divided by the range before it multiplies: the rounding 2.42 has */
+    double factor = interval / sampled;
+    if (is_rate)
+        factor /= (double)(range_end_ms - range_start_ms) / 1000.0;
+    *out = result * factor;
+    return true;
+}
 /* irate(v[r]): per-second rate from the last two samples; if the last is lower (counter reset)
  * the last value itself is the increase. No output with < 2 samples or equal timestamps. */
 bool kern_irate(const sample_t *s, size_t n, double *out);

@@ -20,35 +20,6 @@ static double kahan_inc(double inc, double sum, double *c)
     return t;
 }
 
-/* Prometheus extrapolatedRate (2.42): the zero-point cap shortens durationToStart before the
- * 1.1x-average-interval threshold is applied. */
-bool kern_rate_extrapolate(const sample_t *s, size_t n, double result, int64_t range_start_ms, int64_t range_end_ms,
-                           bool is_counter, bool is_rate, double *out)
-{
-    if (n < 2)
-        return false;
-    double to_start = (double)(s[0].t - range_start_ms) / 1000.0;
-    double to_end = (double)(range_end_ms - s[n - 1].t) / 1000.0;
-    double sampled = (double)(s[n - 1].t - s[0].t) / 1000.0;
-    double avg_interval = sampled / (double)(n - 1);
-
-    if (is_counter && result > 0 && s[0].v >= 0) {
-        double to_zero = sampled * (s[0].v / result);
-        if (to_zero < to_start)
-            to_start = to_zero;
-    }
-    double threshold = avg_interval * 1.1;
-    double interval = sampled;
-    interval += to_start < threshold ? to_start : avg_interval / 2;
-    interval += to_end < threshold ? to_end : avg_interval / 2;
-    /* one factor, divided by the range before it multiplies: the rounding 2.42 has */
-    double factor = interval / sampled;
-    if (is_rate)
-        factor /= (double)(range_end_ms - range_start_ms) / 1000.0;
-    *out = result * factor;
-    return true;
-}
-
 static bool extrapolated_rate(const sample_t *s, size_t n, int64_t range_start_ms, int64_t range_end_ms,
                               bool is_counter, bool is_rate, double *out)
 {

@@ -317,6 +317,78 @@ static inline __attribute__((always_inline)) bool decode_next(const uint8_t *b, 
     return decode_value(b, nbits, pos, leading, trailing, vbits);
 }
 
+/* The most bits one sample k >= 2 can take ('1111' + 64 dod bits, '11' + 11 header bits + 64
+ * value bits = 145) plus the 8 bytes a 64-bit load reads past its start bit. */
+#define FAST_SAMPLE_BITS 224
+
+static inline __attribute__((always_inline)) uint64_t load64_at(const uint8_t *b, uint32_t pos)
+{
+    uint64_t w;
+    memcpy(&w, b + (pos >> 3), 8);
+    return __builtin_bswap64(w) << (pos & 7);
+}
+
+/* decode_next for a sample that starts at least FAST_SAMPLE_BITS before the end of the stream:
+ * no field can run past it, so only the window rule is checked. Same results as decode_next. */
+static inline __attribute__((always_inline)) bool decode_next_unchecked(const uint8_t *b, uint32_t *pos, int64_t *t,
+                                                                       uint64_t *tdelta, uint8_t *leading,
+                                                                       uint8_t *trailing, uint64_t *vbits)
+{
+    uint32_t p = *pos;
+    uint64_t w = load64_at(b, p);
+    if (!(w >> 63)) {
+        p += 1;
+    } else {
+        int64_t dod;
+        if (!((w >> 62) & 1)) {
+            dod = sign_extend((w << 2) >> 50, 14);
+            p += 16;
+        } else if (!((w >> 61) & 1)) {
+            dod = sign_extend((w << 3) >> 47, 17);
+            p += 20;
+        } else if (!((w >> 60) & 1)) {
+            dod = sign_extend((w << 4) >> 44, 20);
+            p += 24;
+        } else {
+            dod = (int64_t)((load64_at(b, p + 4) >> 32) << 32 | load64_at(b, p + 36) >> 32);
+            p += 68;
+        }
+        *tdelta += (uint64_t)dod;
+    }
+    *t = (int64_t)((uint64_t)*t + *tdelta);
+    w = load64_at(b, p);
+    if (!(w >> 63)) { /* same value */
+        *pos = p + 1;
+        return true;
+    }
+    unsigned sig, trail, hdr;
+    if (!((w >> 62) & 1)) {
+        if ((unsigned)*leading + *trailing >= 64) return false;
+        trail = *trailing;
+        sig = 64u - *leading - trail;
+        hdr = 2;
+    } else {
+        unsigned lead = (unsigned)(w >> 57) & 31;
+        sig = (unsigned)(w >> 51) & 63;
+        if (sig == 0) sig = 64;
+        if (lead + sig > 64) return false;
+        trail = 64 - lead - sig;
+        *leading = (uint8_t)lead;
+        *trailing = (uint8_t)trail;
+        hdr = 13;
+    }
+    uint64_t x;
+    if (hdr + sig <= 57) {
+        x = (w << hdr) >> (64 - sig);
+    } else {
+        unsigned lo = sig - 32;
+        x = (load64_at(b, p + hdr) >> 32) << lo | load64_at(b, p + hdr + 32) >> (64 - lo);
+    }
+    *vbits ^= x << trail;
+    *pos = p + hdr + sig;
+    return true;
+}
+
 bool chunk_iter_next(chunk_iter_t *it)
 {
     if (it->err || it->i >= it->n) return false;
@@ -358,7 +430,12 @@ size_t chunk_iter_read(chunk_iter_t *it, int64_t mint, int64_t maxt, sample_t *o
     uint8_t leading = it->leading, trailing = it->trailing;
     bool err = false;
     while (i < n) {
-        if (!decode_next(b, nbits, &pos, &t, &tdelta, &leading, &trailing, &vbits)) {
+        if ((uint64_t)pos + FAST_SAMPLE_BITS <= nbits) {
+            if (!decode_next_unchecked(b, &pos, &t, &tdelta, &leading, &trailing, &vbits)) {
+                err = true;
+                break;
+            }
+        } else if (!decode_next(b, nbits, &pos, &t, &tdelta, &leading, &trailing, &vbits)) {
             err = true;
             break;
         }
