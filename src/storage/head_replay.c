@@ -26,9 +26,15 @@ typedef struct refmap {
     size_t cap, n;
 } refmap_t;
 
+/* Where probing for ref starts. */
+static size_t ref_slot_start(const refmap_t *m, uint64_t ref)
+{
+    return (size_t)(ref * 0x9E3779B97F4A7C15ull >> 20) & (m->cap - 1);
+}
+
 static size_t ref_slot(const refmap_t *m, uint64_t ref)
 {
-    size_t mask = m->cap - 1, i = (size_t)(ref * 0x9E3779B97F4A7C15ull >> 20) & mask;
+    size_t mask = m->cap - 1, i = ref_slot_start(m, ref);
     while (m->k[i] && m->k[i] != ref) i = (i + 1) & mask;
     return i;
 }
@@ -95,19 +101,40 @@ typedef struct apply_worker {
     apply_batch_t *cur;         /* being filled by the reader (reader-owned) */
 } apply_worker_t;
 
-/* Appends a run of samples; consecutive samples of one series share one lock hold. */
+/* Index of the first sample after the run of samples of v[i].s starting at i. */
+static size_t run_end(const apply_sample_t *v, size_t n, size_t i)
+{
+    size_t j = i + 1;
+    while (j < n && v[j].s == v[i].s) j++;
+    return j;
+}
+
+/* Appends a batch; consecutive samples of one series (a run) share one lock hold. The series
+ * are scattered over the heap and each run touches a cold series, its chunk array and its open
+ * chunk's tail (replay was bound by those cache misses), so the next runs' memory is
+ * prefetched while this run is encoded: the series struct two runs ahead, the open chunk of
+ * the next run (whose struct was fetched a run ago). */
 static void apply_run(head_t *h, const apply_sample_t *v, size_t n)
 {
-    series_t *held = NULL;
-    for (size_t i = 0; i < n; i++) {
-        if (v[i].s != held) {
-            if (held) pthread_mutex_unlock(&held->mu);
-            held = v[i].s;
-            pthread_mutex_lock(&held->mu);
+    size_t i = 0, next = n ? run_end(v, n, 0) : 0, after = next < n ? run_end(v, n, next) : n;
+    if (next < n) __builtin_prefetch(v[next].s, 1);
+    while (i < n) {
+        series_t *s = v[i].s;
+        if (after < n) __builtin_prefetch(v[after].s, 1);
+        if (next < n) {
+            const series_t *ns = v[next].s;
+            if (ns->nchunks) {
+                const xor_chunk_t *oc = &ns->chunks[ns->nchunks - 1];
+                __builtin_prefetch(oc, 1);
+                if (oc->b) __builtin_prefetch(oc->b + (oc->nbits >> 3), 1);
+            }
         }
-        series_append(held, v[i].t, v[i].v, &h->mem, &h->nchunks);
+        pthread_mutex_lock(&s->mu);
+        for (; i < next; i++) series_append(s, v[i].t, v[i].v, &h->mem, &h->nchunks);
+        pthread_mutex_unlock(&s->mu);
+        next = after;
+        after = after < n ? run_end(v, n, after) : n;
     }
-    if (held) pthread_mutex_unlock(&held->mu);
 }
 
 static void *apply_main(void *arg)
@@ -308,6 +335,14 @@ static int on_record(void *arg, int pass, uint8_t type, const uint8_t *p, size_t
         if (rs->ref != cur || !s) {
             cur = rs->ref;
             bump_next_ref(h, cur);
+            /* the next run's ref map slot is a cache miss too: start fetching it now */
+            size_t j = i + 1;
+            while (j < c->sc.nsamples && c->sc.samples[j].ref == cur) j++;
+            if (j < c->sc.nsamples && c->refs.cap) {
+                size_t slot = ref_slot_start(&c->refs, c->sc.samples[j].ref);
+                __builtin_prefetch(&c->refs.k[slot]);
+                __builtin_prefetch(&c->refs.v[slot]);
+            }
             s = refmap_get(&c->refs, cur);
             if (!s) {
                 c->unknown_refs++;
