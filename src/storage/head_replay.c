@@ -111,29 +111,38 @@ static size_t run_end(const apply_sample_t *v, size_t n, size_t i)
 
 /* Appends a batch; consecutive samples of one series (a run) share one lock hold. The series
  * are scattered over the heap and each run touches a cold series, its chunk array and its open
- * chunk's tail (replay was bound by those cache misses), so the next runs' memory is
- * prefetched while this run is encoded: the series struct two runs ahead, the open chunk of
- * the next run (whose struct was fetched a run ago). */
+ * chunk's tail (replay was bound by those cache misses), so later runs' memory is prefetched
+ * in a pipeline while this run is encoded, each stage needing only what the previous one
+ * fetched a run earlier: the series struct three runs ahead, its open chunk's struct two runs
+ * ahead, that chunk's tail bytes one run ahead. */
 static void apply_run(head_t *h, const apply_sample_t *v, size_t n)
 {
-    size_t i = 0, next = n ? run_end(v, n, 0) : 0, after = next < n ? run_end(v, n, next) : n;
-    if (next < n) __builtin_prefetch(v[next].s, 1);
-    while (i < n) {
-        series_t *s = v[i].s;
-        if (after < n) __builtin_prefetch(v[after].s, 1);
-        if (next < n) {
-            const series_t *ns = v[next].s;
+    size_t r[4]; /* starts of this run and the next three (n: none) */
+    r[0] = 0;
+    for (int k = 1; k < 4; k++) r[k] = r[k - 1] < n ? run_end(v, n, r[k - 1]) : n;
+    for (int k = 1; k < 4; k++)
+        if (r[k] < n) __builtin_prefetch(v[r[k]].s, 1);
+    while (r[0] < n) {
+        series_t *s = v[r[0]].s;
+        if (r[3] < n) __builtin_prefetch(v[r[3]].s, 1);
+        if (r[2] < n) {
+            const series_t *ns = v[r[2]].s;
+            if (ns->nchunks) __builtin_prefetch(&ns->chunks[ns->nchunks - 1], 1);
+        }
+        if (r[1] < n) {
+            const series_t *ns = v[r[1]].s;
             if (ns->nchunks) {
                 const xor_chunk_t *oc = &ns->chunks[ns->nchunks - 1];
-                __builtin_prefetch(oc, 1);
                 if (oc->b) __builtin_prefetch(oc->b + (oc->nbits >> 3), 1);
             }
         }
         pthread_mutex_lock(&s->mu);
-        for (; i < next; i++) series_append(s, v[i].t, v[i].v, &h->mem, &h->nchunks);
+        for (size_t i = r[0]; i < r[1]; i++) series_append(s, v[i].t, v[i].v, &h->mem, &h->nchunks);
         pthread_mutex_unlock(&s->mu);
-        next = after;
-        after = after < n ? run_end(v, n, after) : n;
+        r[0] = r[1];
+        r[1] = r[2];
+        r[2] = r[3];
+        r[3] = r[3] < n ? run_end(v, n, r[3]) : n;
     }
 }
 
