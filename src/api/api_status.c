@@ -130,8 +130,8 @@ static void stat_list(buf_t *b, const char *key, const db_stat_list_t *l)
 }
 
 /* Metricstor's own object, beside Prometheus's keys (clients ignore keys they do not know):
- * blocks, WAL and integrity figures (quarantined blocks, corrupt chunks met, corrupt WAL
- * records skipped at replay). */
+ * blocks, WAL, cut and compaction counts, and integrity figures (quarantined blocks, corrupt
+ * chunks met, corrupt WAL records skipped at replay). */
 static void tsdb_extra(api_t *api, buf_t *b)
 {
     db_stats_t st;
@@ -144,10 +144,11 @@ static void tsdb_extra(api_t *api, buf_t *b)
                ",\"blockSamples\":%" PRIu64 ",\"blockSeries\":%" PRIu64 ",\"blocksMinTime\":%" PRId64
                ",\"blocksMaxTime\":%" PRId64 ",\"walBytes\":%" PRIu64 ",\"walReplayRecords\":%" PRIu64
                ",\"walReplayCorruptRecords\":%" PRIu64 ",\"blockCuts\":%" PRIu64 ",\"blockCutFailures\":%" PRIu64
+               ",\"compactions\":%" PRIu64 ",\"compactionFailures\":%" PRIu64 ",\"compactionBlocksIn\":%" PRIu64
                ",\"corruptChunkReads\":%" PRIu64 ",\"quarantinedBlocks\":%zu,\"quarantine\":[",
                st.head_bytes, st.blocks, st.block_bytes, st.block_samples, st.block_series, st.blocks_mint,
                st.blocks_maxt, st.wal_bytes, st.wal_replay_records, st.wal_replay_corrupt, st.cuts, st.cut_failures,
-               db_block_corrupt_reads(api->db), nq);
+               st.compactions, st.compaction_failures, st.compaction_blocks_in, db_block_corrupt_reads(api->db), nq);
     for (size_t i = 0; i < nq; i++) {
         buf_puts(b, i ? ",{\"name\":" : "{\"name\":");
         json_cstr(b, q[i].name);

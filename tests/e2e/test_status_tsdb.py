@@ -141,7 +141,7 @@ def test_status_tsdb_empty(ctx):
             stop_prometheus(proc, tmp)
     ms = d["metricstor"]
     for k in ("blocks", "blockBytes", "walBytes", "walReplayCorruptRecords", "corruptChunkReads",
-              "quarantinedBlocks", "quarantine"):
+              "compactions", "quarantinedBlocks", "quarantine"):
         check(k in ms, f"metricstor object lacks {k}: {ms}")
 
 
