@@ -338,6 +338,99 @@ static int write_blocks(db_t *db, int64_t T, block_t ***out, size_t *nout)
     return rc;
 }
 
+static void dirty_fn(series_t *s, void *arg)
+{
+    cut_series_t *c = arg;
+    pthread_mutex_lock(&s->mu);
+    bool dirty = s->cut_dirty;
+    pthread_mutex_unlock(&s->mu);
+    if (!dirty) return;
+    if (c->n == c->cap) XGROW(c->v, c->cap, c->n + 1);
+    c->v[c->n++] = s;
+}
+
+static int sample_t_cmp(const void *a, const void *b)
+{
+    const sample_t *x = a, *y = b;
+    return x->t < y->t ? -1 : x->t > y->t;
+}
+
+/* Appends series ls's samples in the blocks of views[0..nv) to out, sorted by time. False if
+ * a view met damage (then nothing may be assumed about what the blocks hold). */
+static bool blocks_copy_of(block_view_t **views, size_t nv, const label_t *ls, size_t nl, sample_vec_t *out)
+{
+    matcher_t **m = xcalloc(nl, sizeof(matcher_t *));
+    bool ok = true;
+    for (size_t i = 0; i < nl && ok; i++) {
+        char err[64];
+        ok = matcher_new(MATCH_EQ, ls[i].name, ls[i].name_len, ls[i].value, ls[i].value_len, &m[i], err, sizeof(err)) ==
+             MS_OK;
+    }
+    for (size_t v = 0; v < nv && ok; v++) {
+        rs_vec_t rs = {0};
+        block_reader_ops.select(views[v], (const matcher_t *const *)m, nl, INT64_MIN, INT64_MAX, &rs);
+        for (size_t i = 0; i < rs.n; i++)
+            if (labels_equal(rs.v[i].labels.v, rs.v[i].labels.n, ls, nl))
+                block_reader_ops.samples(views[v], rs.v[i].h, INT64_MIN, INT64_MAX, out);
+        free(rs.v);
+        ok = block_view_errors(views[v]) == 0;
+    }
+    for (size_t i = 0; i < nl; i++) matcher_free(m[i]);
+    free(m);
+    if (out->n > 1) qsort(out->v, out->n, sizeof(sample_t), sample_t_cmp);
+    return ok;
+}
+
+/* Phase 3 of a successful cut, gc write lock held (no append in flight): a series written below
+ * T after its copy was taken (cut_dirty) keeps below T only the samples the new blocks do not
+ * hold with the same value, instead of all of them, so the next cut writes just those (the
+ * late ones) and not the series' whole past again. Series whose copy cannot be read back keep
+ * everything, as before. */
+static void trim_dirty(db_t *db, int64_t T, block_t **nb, size_t nnb)
+{
+    cut_series_t ds = {.T = T};
+    head_each(&db->head, dirty_fn, &ds);
+    if (ds.n == 0 || nnb == 0) {
+        free(ds.v);
+        return;
+    }
+    block_view_t **views = xmalloc(nnb * sizeof(*views));
+    for (size_t i = 0; i < nnb; i++) views[i] = block_view_new(nb[i]);
+    sample_vec_t copy = {0}, head = {0};
+    size_t trimmed = 0;
+    head_t *h = &db->head;
+    for (size_t i = 0; i < ds.n; i++) {
+        series_t *s = ds.v[i];
+        copy.n = 0;
+        if (!blocks_copy_of(views, nnb, s->labels, s->nlabels, &copy)) continue;
+        pthread_mutex_lock(&s->mu);
+        head.n = 0;
+        series_read(s, INT64_MIN, T - 1, &head);
+        size_t k = 0, c = 0;
+        for (size_t j = 0; j < head.n; j++) {
+            while (c < copy.n && copy.v[c].t < head.v[j].t) c++;
+            bool in_block = c < copy.n && copy.v[c].t == head.v[j].t &&
+                            memcmp(&copy.v[c].v, &head.v[j].v, sizeof(double)) == 0;
+            if (!in_block) head.v[k++] = head.v[j];
+        }
+        series_truncate_before(s, T, &h->mem, &h->nchunks);
+        for (size_t j = 0; j < k; j++) {
+            uint64_t bits;
+            memcpy(&bits, &head.v[j].v, sizeof(bits));
+            series_append(s, head.v[j].t, bits, &h->mem, &h->nchunks);
+        }
+        s->cut_dirty = k > 0; /* still holding samples below T: head_truncate must keep them */
+        pthread_mutex_unlock(&s->mu);
+        trimmed++;
+    }
+    for (size_t i = 0; i < nnb; i++) block_view_free(views[i]);
+    free(views);
+    sample_vec_free(&copy);
+    sample_vec_free(&head);
+    free(ds.v);
+    if (trimmed) log_debug("cut: %zu series written during the cut keep only their late samples", trimmed);
+}
+
 /* Cuts head samples older than T into blocks, then truncates the head and the WAL. Caller
  * holds cut_mu; hint is the head_mint_hint it read (< T). */
 static int cut_below(db_t *db, int64_t T, int64_t hint)
@@ -366,6 +459,7 @@ static int cut_below(db_t *db, int64_t T, int64_t hint)
     if (db->nblocks > 1) qsort(db->blocks, db->nblocks, sizeof(block_t *), block_ptr_cmp);
     uint64_t deleted = 0;
     if (rc == MS_OK) {
+        trim_dirty(db, T, nb, nnb);
         int64_t oldest = head_truncate(&db->head, T);
         hint_lower(db, oldest);
         db->cut_wal_seg = N;
