@@ -1,7 +1,9 @@
 """test_overload owns the end-to-end checks of query admission under overload: remote_read and
 export share the query concurrency limit (503 with Retry-After past it, plain text for
 remote_read as Prometheus answers) and the query sample budget (--query.max-samples), and a
-query whose client hangs up stops at its next check and frees its slot."""
+query whose client hangs up stops at its next check and frees its slot. A real Prometheus reading
+through remote_read sees the 503 as a remote-read failure (a warning on its query) and reads
+again once the slot is free."""
 import json
 import socket
 import threading
@@ -10,7 +12,7 @@ import urllib.parse
 
 import promwire
 from lib import check, now_ms
-from test_remote_read import decode_samples_response, encode_read_request, read, snappy_decompress
+from test_remote_read import Prom, decode_samples_response, doc_snippet, read, snappy_decompress
 
 SLOW_QUERY = 'count(count_over_time({__name__=~".+"}[30d:250ms]))'
 
@@ -38,13 +40,14 @@ def _hold_slot(srv, t):
 
     th = threading.Thread(target=slow)
     th.start()
-    deadline = time.time() + 10
+    deadline = time.time() + 30
     while time.time() < deadline:  # held once a cheap query is refused
         st, _, _ = srv.request("GET", "/api/v1/query", params={"query": "load_1", "time": f"{t:.3f}"})
         if st == 503:
             return th, out
         time.sleep(0.05)
-    raise AssertionError("the slow query never held the query slot")
+    th.join(120)
+    raise AssertionError(f"the slow query never held the query slot: {str(out.get('slow'))[:300]}")
 
 
 def _export(srv, params):
@@ -109,7 +112,7 @@ def test_client_disconnect_frees_slot(ctx):
     path = "/api/v1/query?" + urllib.parse.urlencode({"query": SLOW_QUERY, "time": f"{t:.3f}"})
     sock = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
     sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
-    deadline = time.time() + 10
+    deadline = time.time() + 30
     held = False
     while time.time() < deadline and not held:
         st, _, _ = srv.request("GET", "/api/v1/query", params={"query": "load_1", "time": f"{t:.3f}"})
@@ -137,3 +140,28 @@ def test_client_disconnect_frees_slot(ctx):
              and 'handler="/api/v1/query"' in ln and 'code="499"' in ln]
     check(lines and float(lines[0].split()[-1]) >= 1, f"no 499 counted for the cancelled query: {lines}")
     check(srv.alive(), "server died")
+
+
+def test_prometheus_remote_read_client_gets_503(ctx):
+    """A real Prometheus 2.42 whose remote_read source is Metricstor: while the only query slot is
+    held its query reports our 503 (as a remote-read warning, Prometheus's handling of a failed
+    secondary source) instead of hanging; afterwards the same query returns the data."""
+    srv = ctx.server(extra=["--query.max-concurrency", "1", "--query.timeout", "4s"])
+    t = _load(srv)
+    prom = Prom("global:\n  scrape_interval: 1m\n" + doc_snippet("remote_read", srv.base))
+    try:
+        th, out = _hold_slot(srv, t)
+        t1 = time.time()
+        status, data, _ = prom.request("POST", "/api/v1/query", urllib.parse.urlencode(
+            {"query": "load_3", "time": f"{t:.3f}"}).encode(), {"Content-Type": "application/x-www-form-urlencoded"})
+        dt = time.time() - t1
+        doc = json.loads(data)
+        said = json.dumps(doc)
+        check("503" in said, f"prometheus did not report our 503: {status} {said[:500]}")
+        check(not doc.get("data", {}).get("result"), f"prometheus returned data while refused: {said[:300]}")
+        check(dt < 3.0, f"prometheus's query waited {dt:.1f}s for a refused remote_read")
+        th.join(120)
+        d = prom.api("/api/v1/query", {"query": "load_3", "time": f"{t:.3f}"})
+        check(len(d["result"]) == 10, f"after the slot is free prometheus reads 10 series: {d}")
+    finally:
+        prom.stop()
