@@ -285,17 +285,20 @@ static inline void group_start(group_t *g, tok_type_t op, double v)
 static size_t agg_row_groups(agg_cache_t *ac, tok_type_t op, const ev_range_row_t *row, group_t *groups,
                              uint32_t *group_sid)
 {
-    if (!row->sid_base) return SIZE_MAX;
+    if (!row->sid_base || (uint64_t)row->sid_base + row->n > ac->nsid) return SIZE_MAX;
     size_t ng = 0;
     uint64_t gen = ac->gen;
+    const uint32_t *gid1 = ac->gid_of_sid + row->sid_base; /* per series of the row: gid + 1 */
+    const uint8_t *has = row->has;
+    const double *val = row->val;
     for (size_t i = 0; i < row->n; i++) {
-        if (!row->has[i]) continue;
-        uint32_t sid = row->sid_base + (uint32_t)i;
-        uint32_t g1 = sid < ac->nsid ? ac->gid_of_sid[sid] : 0;
-        if (!g1 || !ac->gsid[g1 - 1]) return SIZE_MAX;
+        if (!has[i]) continue;
+        uint32_t g1 = gid1[i];
+        if (!g1) return SIZE_MAX;
         uint32_t gid = g1 - 1;
-        double v = row->val[i];
+        double v = val[i];
         if (ac->stamp[gid] != gen) {
+            if (!ac->gsid[gid]) return SIZE_MAX;
             ac->stamp[gid] = gen;
             ac->slot[gid] = (uint32_t)ng;
             group_start(&groups[ng], op, v);
