@@ -65,6 +65,8 @@ typedef struct rjob {
     /* streaming only: samples are read here, per series, from the selector's set */
     size_t *nread;           /* per series: samples read (for the query's sample budget) */
     atomic_int read_rc;      /* first storage error */
+    atomic_ullong read_total;/* samples read so far by all workers */
+    uint64_t budget;         /* the query's samples left: past it the workers stop early */
 } rjob_t;
 
 static bool eligible_fn(func_id_t id)
@@ -282,7 +284,7 @@ static void stream_tile(void *arg, size_t s0, size_t s1)
 {
     rjob_t *j = arg;
     rcache_t *rc = j->rc;
-    if (!tile_in_time(j)) return;
+    if (!tile_in_time(j) || atomic_load_explicit(&j->read_total, memory_order_relaxed) > j->budget) return;
     sample_vec_t buf = {0};
     uint32_t *res = NULL;
     size_t res_cap = 0;
@@ -295,6 +297,7 @@ static void stream_tile(void *arg, size_t s0, size_t s1)
             break;
         }
         j->nread[i] = buf.n;
+        if (atomic_fetch_add(&j->read_total, buf.n) + buf.n > j->budget) break; /* the caller fails the query */
         size_t k = 0; /* range vectors never contain stale markers */
         for (size_t x = 0; x < buf.n; x++)
             if (!ev_is_stale(buf.v[x].v)) buf.v[k++] = buf.v[x];
@@ -356,7 +359,8 @@ bool ev_range_prepare_streamed(ev_query_t *q, node_t *call, int64_t start, int64
     size_t *nread = xcalloc(ns, sizeof(size_t));
     block_times(q, rc, 0, nsteps, tp, t, reset);
     atomic_int timed_out = 0;
-    rjob_t job = {rc, tp, t, reset, q->deadline_ns, q->cancelled, q->cancel_arg, &timed_out, nread, 0};
+    rjob_t job = {rc, tp, t, reset, q->deadline_ns, q->cancelled, q->cancel_arg, &timed_out, nread, 0, 0,
+                  q->max_samples > q->samples ? q->max_samples - q->samples : 0};
     bool par = ns * nsteps >= PAR_MIN_WORK || ns >= STREAM_PAR_MIN;
     ev_parallel_for(par ? q->nthreads : 1, ns, TILE, stream_tile, &job);
     size_t total = 0;
@@ -387,7 +391,7 @@ static void compute_block(ev_query_t *q, rcache_t *rc, size_t k)
     uint8_t *reset = xmalloc(nblk);
     block_times(q, rc, k, nblk, tp, t, reset);
     atomic_int timed_out = 0;
-    rjob_t job = {rc, tp, t, reset, q->deadline_ns, q->cancelled, q->cancel_arg, &timed_out, NULL, 0};
+    rjob_t job = {rc, tp, t, reset, q->deadline_ns, q->cancelled, q->cancel_arg, &timed_out, NULL, 0, 0, 0};
     ev_parallel_for(ns * nblk < PAR_MIN_WORK ? 1 : q->nthreads, ns, TILE, run_tile, &job);
     free(tp);
     free(t);

@@ -154,6 +154,11 @@ static void test_max_samples(void **state)
     assert_int_equal(err.type, PROMQL_ERR_EXECUTION);
     assert_string_equal(err.message, "query processing would load too many samples into memory in query execution");
     assert_int_equal(r.n_series, 0);
+    /* a range function over a range query reads its series streamed: the same budget and error */
+    assert_int_equal(promql_query_range(e, "sum(rate(m[5m]))", 300000, 6000000, 60000, 0, &r, &err), MS_ELIMIT);
+    assert_int_equal(err.type, PROMQL_ERR_EXECUTION);
+    assert_string_equal(err.message, "query processing would load too many samples into memory in query execution");
+    assert_int_equal(r.n_series, 0);
     /* a small query still works with the same engine */
     assert_int_equal(promql_query_instant(e, "m{i=\"001\"}", 60000, 0, &r, &err), 0);
     assert_int_equal(r.n_series, 1);
