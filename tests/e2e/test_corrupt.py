@@ -68,7 +68,7 @@ def test_corrupt_blocks_and_wal(ctx):
     push_history(srv, truth, names, end - 7 * 24 * HOUR, end, STEP)
     found = wait_blocks(srv, more_than=5)
     at = now_ms()
-    before = read_all(srv, at)
+    before = read_all(srv, at, span="8d")
     check(sorted(before) == sorted(truth), f"series before damage {sorted(before)}")
     # a few more samples after the cut, so the WAL holds sample records to damage
     recent = []
@@ -107,7 +107,8 @@ def test_corrupt_blocks_and_wal(ctx):
     qnames = sorted(q["name"].split("-")[0] for q in ms["quarantine"])
     check(qnames == sorted([bad_meta, bad_index, trunc_chunks, no_index]),
           f"quarantined {ms['quarantine']}, want {bad_meta, bad_index, trunc_chunks, no_index}")
-    check(ms["quarantinedBlocks"] == 4 and ms["blocks"] == len(found) - 4, f"{ms}")
+    # (compaction may merge intact blocks after the restart, so only an upper bound on blocks)
+    check(ms["quarantinedBlocks"] == 4 and 0 < ms["blocks"] <= len(found) - 4, f"{ms}")
     reasons = {q["name"].split("-")[0]: q["reason"] for q in ms["quarantine"]}
     check("meta" in reasons[bad_meta] and "checksum" in reasons[bad_index] and "truncated" in reasons[trunc_chunks]
           and "index" in reasons[no_index], f"reasons {reasons}")
@@ -124,7 +125,7 @@ def test_corrupt_blocks_and_wal(ctx):
 
     # every sample outside the lost blocks' ranges is served as before
     lost = [ranges[b] for b in (bad_index, trunc_chunks, no_index)] + [meta_range]
-    after = read_all(srv, at)
+    after = read_all(srv, at, span="8d")
     for name, smp in before.items():
         got = after.get(name, [])
         keep = [(t, v) for t, v in smp if not any(lo <= t <= hi for lo, hi in lost)
@@ -151,6 +152,6 @@ def test_corrupt_blocks_and_wal(ctx):
     srv.stop(signal.SIGTERM)
     srv.start()
     d2 = status(srv)["metricstor"]
-    check(d2["quarantinedBlocks"] == 4 and d2["blocks"] == len(found) - 4, f"after second restart {d2}")
+    check(d2["quarantinedBlocks"] == 4 and 0 < d2["blocks"] <= len(found) - 4, f"after second restart {d2}")
     check(len(os.listdir(qdir)) == 8, f"quarantine dir {os.listdir(qdir)}")
     ctx.note(f"{len(found)} blocks, 4 quarantined, 1 bad chunk, WAL corrupt records {ms['walReplayCorruptRecords']}")
