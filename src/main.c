@@ -159,6 +159,10 @@ static uint64_t uint_flag(int f)
 
 int main(int argc, char **argv)
 {
+    /* A fixed mmap threshold: glibc otherwise raises it up to 32 MiB after the first big buffer
+     * is freed, so later query and request buffers are carved from the arenas and leave holes
+     * there; mmapped ones go back to the OS on free (bench round: steady RSS -0.6 MiB). */
+    mallopt(M_MMAP_THRESHOLD, 128 * 1024);
     /* Signals are taken synchronously by sigwait below; block them before any thread exists so
      * every thread inherits the mask. A vanished client must not kill us with SIGPIPE. */
     sigset_t sigs;
