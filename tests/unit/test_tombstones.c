@@ -14,7 +14,9 @@
 #define _XOPEN_SOURCE_EXTENDED 1
 #include <fcntl.h>
 #include <ftw.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -625,6 +627,101 @@ static void test_clean_kill_loop(void **state)
     rm_rf(base);
 }
 
+/* ---- deletes and cleans racing with appends and queries ---- */
+
+typedef struct race {
+    db_t *db;
+    atomic_bool stop;
+    atomic_int reads, writes;
+} race_t;
+
+static void *race_writer(void *arg)
+{
+    race_t *r = arg;
+    /* six more hours, then the same again (duplicates), so the head and blocks stay small */
+    for (int64_t t = T0 + 24 * H; !atomic_load(&r->stop); t = t + 60000 < T0 + 30 * H ? t + 60000 : T0 + 24 * H) {
+        for (int k = 0; k < NSER; k++) {
+            char spec[64];
+            snprintf(spec, sizeof(spec), "__name__=m,job=j%d", k);
+            sample_t s = {t, (double)k};
+            put(r->db, spec, &s, 1);
+        }
+        atomic_fetch_add(&r->writes, 1);
+        usleep(200);
+    }
+    return NULL;
+}
+
+static void *race_reader(void *arg)
+{
+    race_t *r = arg;
+    while (!atomic_load(&r->stop)) {
+        view_t v;
+        view_of(r->db, T0, T0 + 30 * H, &v);
+        /* j2's deleted hours never show, whatever runs at the same time */
+        for (size_t i = 0; i < v.n; i++) {
+            if (!strstr(v.labels[i], "job=j2,")) continue;
+            for (size_t k = 0; k < v.s[i].n; k++) assert_false(v.s[i].v[k].t >= T0 + 5 * H && v.s[i].v[k].t <= T0 + 7 * H);
+        }
+        view_free(&v);
+        atomic_fetch_add(&r->reads, 1);
+    }
+    return NULL;
+}
+
+static void test_races(void **state)
+{
+    (void)state;
+    char base[] = "/tmp/ms_tombrace_XXXXXX";
+    assert_non_null(mkdtemp(base));
+    fx_t f;
+    fx_init(&f, base);
+    dbopen(&f);
+    load(f.db);
+    assert_int_equal(db_cut_blocks(f.db), MS_OK);
+    view_t before;
+    view_of(f.db, T0, T0 + 24 * H - 1, &before);
+    uint64_t n;
+    assert_int_equal(del(f.db, "j2", T0 + 5 * H, T0 + 7 * H, &n), MS_OK);
+    race_t r = {.db = f.db};
+    pthread_t w, rd[2];
+    pthread_create(&w, NULL, race_writer, &r);
+    for (int i = 0; i < 2; i++) pthread_create(&rd[i], NULL, race_reader, &r);
+    for (int round = 0; round < 12; round++) {
+        char job[8];
+        snprintf(job, sizeof(job), "j%d", 3 + round % 4);
+        int64_t a = T0 + (int64_t)round * H, b = a + H / 2;
+        assert_int_equal(del(f.db, job, a, b, &n), MS_OK);
+        assert_int_equal(db_clean_tombstones(f.db), MS_OK);
+        assert_int_equal(db_cut_blocks(f.db), MS_OK);
+        assert_int_equal(db_compact(f.db, NULL), MS_OK);
+    }
+    atomic_store(&r.stop, true);
+    pthread_join(w, NULL);
+    for (int i = 0; i < 2; i++) pthread_join(rd[i], NULL);
+    print_message("races: %d reads and %d write rounds during 12 delete/clean/cut/compact rounds\n",
+                  atomic_load(&r.reads), atomic_load(&r.writes));
+    del_t dels[13] = {{"job=j2,", T0 + 5 * H, T0 + 7 * H}};
+    for (int round = 0; round < 12; round++) {
+        static const char *jobs[4] = {"job=j3,", "job=j4,", "job=j5,", "job=j6,"};
+        int64_t a = T0 + (int64_t)round * H;
+        dels[1 + round] = (del_t){jobs[round % 4], a, a + H / 2};
+    }
+    char *want = fmt(&before, dels, 13, T0, T0 + 24 * H - 1);
+    char *got = now_fmt(f.db, T0, T0 + 24 * H - 1);
+    assert_string_equal(got, want);
+    free(got);
+    db_close(f.db);
+    dbopen(&f);
+    got = now_fmt(f.db, T0, T0 + 24 * H - 1);
+    assert_string_equal(got, want);
+    free(got);
+    free(want);
+    view_free(&before);
+    db_close(f.db);
+    rm_rf(base);
+}
+
 int main(void)
 {
     log_set_level(LOG_WARN);
@@ -632,6 +729,7 @@ int main(void)
         cmocka_unit_test(test_intervals),
         cmocka_unit_test(test_file),
         cmocka_unit_test(test_db_delete),
+        cmocka_unit_test(test_races),
         cmocka_unit_test(test_clean_kill_loop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
