@@ -70,6 +70,10 @@ def parse_args(argv):
     ap.add_argument("--out", default=os.path.join(ROOT, "docs/LONGTERM.md"))
     ap.add_argument("--server-arg", action="append", default=[], help="extra server flag (repeatable)")
     ap.add_argument("--keep", action="store_true", help="keep the data dirs")
+    ap.add_argument("--skip-queries", action="store_true", help="no full-range queries (memory experiments)")
+    ap.add_argument("--gdb-trim", action="store_true",
+                    help="after settling, attach gdb to the server and call malloc_stats() and malloc_trim(0): "
+                         "shows how much anonymous RSS is free memory the allocator kept")
     return ap.parse_args(argv)
 
 
@@ -281,6 +285,27 @@ def try_compact(t):
         return {"status": None, "error": str(e)}
 
 
+def gdb_trim(t):
+    """malloc_stats() totals (system bytes held by the allocator, bytes in use) and RSS before and
+    after malloc_trim(0), through gdb attached to the running server."""
+    if not shutil.which("gdb"):
+        return {"error": "gdb missing"}
+    before = memory(t.pid)
+    mark = len(open(t.log_path, errors="replace").read())
+    p = subprocess.run(["gdb", "-p", str(t.pid), "-batch", "-ex", "call (void)malloc_stats()",
+                        "-ex", "call (int)malloc_trim(0)"], capture_output=True, text=True, timeout=300)
+    time.sleep(0.5)
+    after = memory(t.pid)
+    tail = open(t.log_path, errors="replace").read()[mark:]
+    out = {"rss_anon_before_kb": before["RssAnon"], "rss_anon_after_trim_kb": after["RssAnon"],
+           "gdb_rc": p.returncode}
+    m = re.search(r"Total \(incl\. mmap\):\s*system bytes\s*=\s*(\d+)\s*in use bytes\s*=\s*(\d+)", tail)
+    if m:
+        out["malloc_system_bytes"], out["malloc_in_use_bytes"] = int(m.group(1)), int(m.group(2))
+    out["arenas"] = len(re.findall(r"^Arena \d+:", tail, re.M))
+    return out
+
+
 def run_one(args, days):
     n = days * DAY_MS // args.interval_ms
     now = int(time.time() * 1000)
@@ -318,7 +343,7 @@ def run_one(args, days):
             f"RSS {run['mem_after_ingest']['VmRSS'] / 1024:.1f} MiB; waiting for cuts/compaction to settle")
         run["settle_s"] = round(settle(t, args), 1)
         run["compact_endpoint"] = try_compact(t)
-        if run["compact_endpoint"].get("status") == 200:
+        if 200 <= (run["compact_endpoint"].get("status") or 0) < 300:
             log(f"{days}d: compact endpoint: {run['compact_endpoint']}")
             settle(t, args)
         run["head"] = head_stats(t)
@@ -330,6 +355,11 @@ def run_one(args, days):
             f"chunks {run['disk']['chunks_bytes']:,} B, index {run['disk']['index_bytes']:,} B, "
             f"RSS {run['mem_settled']['VmRSS'] / 1024:.1f} MiB (anon {run['mem_settled']['RssAnon'] / 1024:.1f}, "
             f"file {run['mem_settled']['RssFile'] / 1024:.1f})")
+        if args.gdb_trim:
+            run["malloc"] = gdb_trim(t)
+            log(f"{days}d: malloc: {run['malloc']}")
+        if args.skip_queries:
+            return run
         run["queries_before_restart"] = query_set(t, run)
         run["mem_after_queries"] = memory(t.pid)
 
