@@ -14,7 +14,7 @@ import promwire
 from lib import check, now_ms
 from test_remote_read import Prom, decode_samples_response, doc_snippet, read, snappy_decompress
 
-SLOW_QUERY = 'count(count_over_time({__name__=~".+"}[30d:250ms]))'
+SLOW_QUERY = 'count(count_over_time({__name__=~".+"}[30d:100ms]))'
 
 
 def _load(srv, n_series=200):
