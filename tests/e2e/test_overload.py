@@ -5,6 +5,7 @@ query whose client hangs up stops at its next check and frees its slot. A real P
 through remote_read sees the 503 as a remote-read failure (a warning on its query) and reads
 again once the slot is free."""
 import json
+import select
 import socket
 import threading
 import time
@@ -28,25 +29,33 @@ def _load(srv, n_series=200):
     return t / 1000.0
 
 
+def _probe(srv, t):
+    """A cheap query: 503 while the only query slot is taken."""
+    st, _, _ = srv.request("GET", "/api/v1/query", params={"query": "load_1", "time": f"{t:.3f}"})
+    return st
+
+
 def _hold_slot(srv, t):
-    """Starts SLOW_QUERY in a thread and waits until it holds the only query slot."""
-    out = {}
-
-    def slow():
-        t1 = time.time()
-        st, data, _ = srv.request("GET", "/api/v1/query", params={"query": SLOW_QUERY, "time": f"{t:.3f}"},
-                                  timeout=120)
-        out["slow"] = (st, data, time.time() - t1)
-
-    th = threading.Thread(target=slow)
-    th.start()
+    """Starts SLOW_QUERY in a thread and waits until it holds the only query slot (a probe that
+    raced it for the slot and won gets it refused: then it is started again)."""
     deadline = time.time() + 30
-    while time.time() < deadline:  # held once a cheap query is refused
-        st, _, _ = srv.request("GET", "/api/v1/query", params={"query": "load_1", "time": f"{t:.3f}"})
-        if st == 503:
-            return th, out
-        time.sleep(0.05)
-    th.join(120)
+    while time.time() < deadline:
+        out = {}
+
+        def slow():
+            t1 = time.time()
+            st, data, _ = srv.request("GET", "/api/v1/query", params={"query": SLOW_QUERY, "time": f"{t:.3f}"},
+                                      timeout=120)
+            out["slow"] = (st, data, time.time() - t1)
+
+        th = threading.Thread(target=slow)
+        th.start()
+        time.sleep(0.2)
+        while th.is_alive() and time.time() < deadline:
+            if _probe(srv, t) == 503 and th.is_alive():
+                return th, out
+            time.sleep(0.05)
+        th.join(120)
     raise AssertionError(f"the slow query never held the query slot: {str(out.get('slow'))[:300]}")
 
 
@@ -110,13 +119,19 @@ def test_client_disconnect_frees_slot(ctx):
     srv = ctx.server(extra=["--query.max-concurrency", "1", "--query.timeout", "60s"])
     t = _load(srv)
     path = "/api/v1/query?" + urllib.parse.urlencode({"query": SLOW_QUERY, "time": f"{t:.3f}"})
-    sock = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
-    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
     deadline = time.time() + 30
     held = False
+    sock = None
     while time.time() < deadline and not held:
-        st, _, _ = srv.request("GET", "/api/v1/query", params={"query": "load_1", "time": f"{t:.3f}"})
-        held = st == 503
+        if sock is None:
+            sock = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+            time.sleep(0.2)
+        if select.select([sock], [], [], 0)[0]:  # answered already: a probe won the slot; again
+            sock.close()
+            sock = None
+            continue
+        held = _probe(srv, t) == 503 and not select.select([sock], [], [], 0)[0]
         time.sleep(0.05)
     check(held, "the slow query never held the query slot")
     time.sleep(0.3)
