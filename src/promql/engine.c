@@ -1,8 +1,10 @@
-/* engine.c owns the query lifecycle: the engine (options, concurrency gate), parsing and
- * type-checking a query, opening one querier for the whole span, loading every selector's
- * samples once (in parallel over series), handing out series identities, materialising
- * subqueries, the step loop, selector evaluation with lookback and staleness, and building the
- * result in Prometheus's output order. */
+/* engine.c owns the query lifecycle: the engine (options, a concurrency gate that refuses
+ * rather than queues), parsing and type-checking a query, opening one querier for the whole
+ * span, loading every selector's samples once (in parallel over series; lazily, and not at all
+ * when a streamed range function reads the series itself, eval_range.c), handing out series
+ * identities, materialising subqueries, the step loop with its deadline and cancellation
+ * checks, selector evaluation with lookback and staleness, and building the result in
+ * Prometheus's output order. */
 #include "promql/eval.h"
 #include "promql/parse.h"
 #include "util/alloc.h"
