@@ -285,6 +285,13 @@ def try_compact(t):
         return {"status": None, "error": str(e)}
 
 
+def head_bytes(t):
+    """The server's own count of head memory (metricstor_head_bytes on /metrics), or None."""
+    status, body = http("GET", t.base + "/metrics", timeout=60)
+    m = re.search(rb"^metricstor_head_bytes (\d+)", body, re.M) if status == 200 else None
+    return int(m.group(1)) if m else None
+
+
 def gdb_trim(t):
     """malloc_stats() totals (system bytes held by the allocator, bytes in use) and RSS before and
     after malloc_trim(0), through gdb attached to the running server."""
@@ -358,10 +365,10 @@ def run_one(args, days):
         if args.gdb_trim:
             run["malloc"] = gdb_trim(t)
             log(f"{days}d: malloc: {run['malloc']}")
-        if args.skip_queries:
-            return run
-        run["queries_before_restart"] = query_set(t, run)
-        run["mem_after_queries"] = memory(t.pid)
+        run["head_bytes_settled"] = head_bytes(t)
+        if not args.skip_queries:
+            run["queries_before_restart"] = query_set(t, run)
+            run["mem_after_queries"] = memory(t.pid)
 
         run["shutdown_s"] = round(t.stop(), 2)
         t0 = time.time()
@@ -371,9 +378,14 @@ def run_one(args, days):
         run["restart_first_answer_s"] = round(time.time() - t0, 3)
         run["restart_first_answer_ok"] = status == 200 and scalar_of(doc) == n
         run["mem_after_restart"] = memory(t.pid)
+        run["head_bytes_after_restart"] = head_bytes(t)
+        log(f"{days}d: metricstor_head_bytes settled {run['head_bytes_settled']}, after restart "
+            f"{run['head_bytes_after_restart']}")
         log(f"{days}d: restart: ready {run['restart_ready_s']} s, first correct answer "
             f"{run['restart_first_answer_s']} s ({run['restart_first_answer_ok']}), RSS "
             f"{run['mem_after_restart']['VmRSS'] / 1024:.1f} MiB")
+        if args.skip_queries:
+            return run
         run["queries_after_restart"] = query_set(t, run)
         run["mem_after_restart_queries"] = memory(t.pid)
         time.sleep(2)
@@ -507,6 +519,8 @@ def explain(runs):
     for key, label in (("mem_settled", "settled after ingest"), ("mem_after_queries", "after full-range queries"),
                        ("mem_after_restart", "right after a restart"),
                        ("mem_after_restart_queries", "after restart and full-range queries")):
+        if key not in a or key not in b:
+            continue
         ma, mb = a[key], b[key]
         out.append(f"- {label}: {a['days']} d {mib(ma['VmRSS'])} MiB vs {b['days']} d {mib(mb['VmRSS'])} MiB; "
                    f"anonymous {mib(ma['RssAnon'])} vs {mib(mb['RssAnon'])}, file-backed {mib(ma['RssFile'])} vs "
