@@ -30,7 +30,7 @@ enum {
     F_HTTP_ADDR, F_DATA_DIR, F_RETENTION, F_RETENTION_SIZE, F_HEAD_WINDOW, F_COMPACTION, F_MAX_BLOCK_RANGE, F_LOG_LEVEL, F_WAL_FSYNC, F_MAX_FUTURE, F_MAX_REQUEST_BYTES,
     F_LOOKBACK, F_QUERY_TIMEOUT, F_MAX_SAMPLES, F_MAX_CONCURRENCY, F_MAX_POINTS,
     F_MAX_CONC_WRITES, F_MAX_REQ_SAMPLES, F_MAX_LABELS, F_MAX_LNAME, F_MAX_LVALUE, F_MAX_MATCH, F_SELF_SCRAPE,
-    F_TLS_CERT, F_TLS_KEY, F_AUTH_FILE, F_COUNT
+    F_SELF_SCRAPE_TENANT, F_TLS_CERT, F_TLS_KEY, F_AUTH_FILE, F_COUNT
 };
 
 static flag_t flags[F_COUNT] = {
@@ -67,6 +67,9 @@ static flag_t flags[F_COUNT] = {
     [F_MAX_MATCH] = {"max-match-selectors", "1000", "match[] selectors in one request", NULL},
     [F_SELF_SCRAPE] = {"self-scrape-interval", "0",
                        "append our own /metrics into storage this often (job=\"metricstor\"); 0: off", NULL},
+    [F_SELF_SCRAPE_TENANT] = {"self-scrape-tenant", "",
+                              "tenant that owns the self-scrape's series (with --auth-file); empty: no tenant, so "
+                              "only an open server shows them", NULL},
     [F_TLS_CERT] = {"tls-cert-file", "", "PEM certificate (chain) for HTTPS; with --tls-key-file, serve HTTPS only", NULL},
     [F_TLS_KEY] = {"tls-key-file", "", "PEM private key for --tls-cert-file", NULL},
     [F_AUTH_FILE] = {"auth-file", "",
@@ -230,6 +233,9 @@ int main(int argc, char **argv)
     char err[512] = "";
     const char *tls_cert = flags[F_TLS_CERT].value, *tls_key = flags[F_TLS_KEY].value;
     if (!*tls_cert != !*tls_key) die_usage("--tls-cert-file and --tls-key-file go together%s%s", "", "");
+    const char *sst = flags[F_SELF_SCRAPE_TENANT].value;
+    if (*sst && !auth_tenant_valid(sst, strlen(sst)))
+        die_usage("--self-scrape-tenant %s: a tenant is 1..64 of [A-Za-z0-9_.:-]%s", sst, "");
     auth_t *auth = NULL;
     if (*flags[F_AUTH_FILE].value) {
         if (auth_load(flags[F_AUTH_FILE].value, &auth, err, sizeof err) != 0) {
@@ -298,6 +304,10 @@ int main(int argc, char **argv)
     http_server_log_routes();
     atomic_store(&api.ready, true);
     log_info("ready");
+    const char *ss_tenant = flags[F_SELF_SCRAPE_TENANT].value;
+    if (self_scrape_ms > 0 && auth && !*ss_tenant)
+        log_warn("self-scrape: no --self-scrape-tenant, so with --auth-file no tenant can read its series");
+    selfmon_set_tenant(api.selfmon, ss_tenant);
     if (self_scrape_ms > 0 && selfmon_scrape_start(api.selfmon, db, self_scrape_ms, flags[F_HTTP_ADDR].value) != 0)
         log_error("cannot start the self-scrape thread");
 

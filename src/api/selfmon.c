@@ -45,6 +45,7 @@ struct selfmon {
     db_t *db;
     int64_t interval_ms;
     char *instance;
+    char *tenant; /* NULL: the self-scrape's series carry no tenant label */
 };
 
 void selfmon_new(selfmon_t **out)
@@ -69,6 +70,7 @@ void selfmon_free(selfmon_t *m)
     pthread_mutex_destroy(&m->mu);
     pthread_cond_destroy(&m->cv);
     free(m->instance);
+    free(m->tenant);
     free(m);
 }
 
@@ -243,6 +245,7 @@ int selfmon_scrape_once(selfmon_t *m, db_t *db, const char *instance, int64_t no
     }
     appender_t *a = NULL;
     rc = db_appender(db, &a);
+    if (rc == 0 && m->tenant) rc = appender_set_tenant(a, m->tenant, strlen(m->tenant));
     /* One label array for the whole batch: the appender borrows labels until the commit. */
     label_t *all = xmalloc((doc.n_labels + 2 * doc.n_samples + 1) * sizeof *all);
     size_t used = 0, ilen = strlen(instance);
@@ -294,6 +297,12 @@ static void *scrape_main(void *arg)
     }
     pthread_mutex_unlock(&m->mu);
     return NULL;
+}
+
+void selfmon_set_tenant(selfmon_t *m, const char *tenant)
+{
+    free(m->tenant);
+    m->tenant = tenant && *tenant ? xstrdup(tenant) : NULL;
 }
 
 int selfmon_scrape_start(selfmon_t *m, db_t *db, int64_t interval_ms, const char *instance)

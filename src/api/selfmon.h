@@ -41,6 +41,9 @@ void selfmon_render(selfmon_t *m, db_t *db, buf_t *out);
  * MS_EINVAL (interval_ms <= 0, already running). The db must outlive selfmon_scrape_stop. */
 int selfmon_scrape_start(selfmon_t *m, db_t *db, int64_t interval_ms, const char *instance);
 void selfmon_scrape_stop(selfmon_t *m); /* joins the thread; harmless when none runs */
+/* The tenant whose series the self-scrape writes (with --auth-file; NULL or "": none, so only an
+ * open server shows them). Call before selfmon_scrape_start; the name is copied. */
+void selfmon_set_tenant(selfmon_t *m, const char *tenant);
 /* One self-scrape now (what the thread does each tick); returns 0 or a storage status. */
 int selfmon_scrape_once(selfmon_t *m, db_t *db, const char *instance, int64_t now_ms);
 

@@ -445,6 +445,32 @@ def test_open_mode_refuses_tenant_label(ctx):
     check(st == 200, f"open mode /metrics: {st}")
 
 
+def test_self_scrape_tenant(ctx):
+    """With --auth-file, the self-scrape's series belong to --self-scrape-tenant: that tenant reads
+    them, the other does not."""
+    srv = auth_server(ctx, ["--self-scrape-interval", "200ms", "--self-scrape-tenant", "A"])
+    q = {"query": 'count(metricstor_samples_appended_total{job="metricstor"})'}
+    deadline = time.time() + 15
+    res = []
+    while time.time() < deadline:
+        res = ok_data(srv, "/api/v1/query", bearer("a-read"), q)["result"]
+        if res:
+            break
+        time.sleep(0.2)
+    check(len(res) == 1 and res[0]["value"][1] == "1", f"tenant A does not see the self-scrape: {res}")
+    check("__tenant__" not in json.dumps(res), f"tenant label leaked: {res}")
+    res_b = ok_data(srv, "/api/v1/query", bearer("b-read"), q)["result"]
+    check(res_b == [], f"tenant B sees A's self-scrape: {res_b}")
+    names_b = ok_data(srv, "/api/v1/label/job/values", bearer("b-read"))
+    check("metricstor" not in names_b, f"tenant B sees job=metricstor: {names_b}")
+    bad = ctx.server(["--self-scrape-tenant", "no/slash"], start=False)
+    try:
+        bad.start(timeout=20)
+        raise TestFailure("server started with an invalid --self-scrape-tenant")
+    except TestFailure as e:
+        check("exited during start" in str(e), str(e))
+
+
 def test_bad_auth_file(ctx):
     probe = ctx.server(start=False)
     good = sha256_hash("x" * 40)
