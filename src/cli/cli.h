@@ -16,6 +16,11 @@
  * with a message in err (connection refused, bad URL, malformed response). */
 int cli_http(const char *base, const char *method, const char *path, const char *content_type, const void *req_body,
              size_t req_len, buf_t *body, char *err, size_t err_len);
+/* Sends "Authorization: <value>" with every later cli_http request (e.g. "Bearer TOKEN"); NULL:
+ * none. The string is borrowed for the life of the process. */
+void cli_http_set_authorization(const char *value);
+/* "Basic <base64(user:password)>", malloc'd (NULL when out of memory). */
+char *cli_basic_authorization(const char *user_colon_password);
 /* Appends s percent-encoded for a query string. */
 void cli_urlencode(buf_t *b, const char *s);
 

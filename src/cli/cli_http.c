@@ -60,6 +60,29 @@ static bool split_url(const char *base, char *host, size_t hl, char *port, size_
     return true;
 }
 
+static const char *authorization; /* cli_http_set_authorization */
+
+void cli_http_set_authorization(const char *value) { authorization = value; }
+
+char *cli_basic_authorization(const char *user_colon_password)
+{
+    static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const unsigned char *s = (const unsigned char *)user_colon_password;
+    size_t n = strlen(user_colon_password);
+    char *out = malloc(6 + 4 * ((n + 2) / 3) + 1);
+    if (!out) return NULL;
+    char *o = out + sprintf(out, "Basic ");
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)s[i] << 16 | (i + 1 < n ? (uint32_t)s[i + 1] << 8 : 0) | (i + 2 < n ? s[i + 2] : 0);
+        *o++ = tbl[v >> 18 & 63];
+        *o++ = tbl[v >> 12 & 63];
+        *o++ = i + 1 < n ? tbl[v >> 6 & 63] : '=';
+        *o++ = i + 2 < n ? tbl[v & 63] : '=';
+    }
+    *o = 0;
+    return out;
+}
+
 static bool send_all(int fd, const void *p, size_t n)
 {
     const char *c = p;
@@ -162,6 +185,7 @@ int cli_http(const char *base, const char *method, const char *path, const char 
     buf_t req = BUF_INIT;
     buf_printf(&req, "%s %s%s HTTP/1.1\r\nHost: %s:%s\r\nConnection: close\r\nUser-Agent: metricstor-cli\r\n", method,
                prefix, path, host, port);
+    if (authorization) buf_printf(&req, "Authorization: %s\r\n", authorization);
     if (content_type) buf_printf(&req, "Content-Type: %s\r\n", content_type);
     if (content_type || req_len) buf_printf(&req, "Content-Length: %zu\r\n", req_len);
     buf_puts(&req, "\r\n");

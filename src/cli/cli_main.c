@@ -1,4 +1,5 @@
-/* cli_main.c owns metricstor-cli's entry point: global options (--url, METRICSTOR_URL), the
+/* cli_main.c owns metricstor-cli's entry point: global options (--url, METRICSTOR_URL, the
+ * credential from $METRICSTOR_TOKEN or $METRICSTOR_BASIC_AUTH), the
  * usage text, and dispatch to one subcommand. */
 #include "cli/cli.h"
 #include <stdio.h>
@@ -24,7 +25,10 @@ static void usage(FILE *f)
                "  hash-secret [--kind bearer|basic] [--name N] [--tenant T] [--role R] [--expires T] [--secret S]\n"
                "                                                print an --auth-file line (hash-secret --help)\n"
                "\n"
-               "Times are Unix seconds or RFC 3339; durations are 30s, 5m, 1h ...\n");
+               "Times are Unix seconds or RFC 3339; durations are 30s, 5m, 1h ...\n"
+               "Credentials for a server with --auth-file come from the environment (never argv, which\n"
+               "other users can read): $METRICSTOR_TOKEN (a bearer token) or $METRICSTOR_BASIC_AUTH\n"
+               "(user:password).\n");
 }
 
 int main(int argc, char **argv)
@@ -53,6 +57,17 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    char *auth_header = NULL;
+    const char *token = getenv("METRICSTOR_TOKEN"), *basic = getenv("METRICSTOR_BASIC_AUTH");
+    if (token && *token) {
+        auth_header = malloc(strlen(token) + 8);
+        if (!auth_header) return 1;
+        sprintf(auth_header, "Bearer %s", token);
+    } else if (basic && *basic) {
+        auth_header = cli_basic_authorization(basic);
+        if (!auth_header) return 1;
+    }
+    cli_http_set_authorization(auth_header);
     size_t bl = strlen(base);
     char *b = strdup(base);
     if (!b) return 1;
@@ -75,5 +90,6 @@ int main(int argc, char **argv)
         rc = 2;
     }
     free(b);
+    free(auth_header);
     return rc;
 }

@@ -471,6 +471,36 @@ def test_self_scrape_tenant(ctx):
         check("exited during start" in str(e), str(e))
 
 
+def test_cli_credentials(ctx):
+    """metricstor-cli sends $METRICSTOR_TOKEN / $METRICSTOR_BASIC_AUTH and sees its tenant's data;
+    without a credential it reports the 401."""
+    srv = auth_server(ctx)
+    t = now_ms()
+    st, body = push(srv, bearer("a-write"), [({"__name__": "cli_seen", "who": "a"}, [(t, 7.0)])])
+    check(st == 204, f"push as A: {st} {body!r}")
+    st, body = push(srv, bearer("b-write"), [({"__name__": "cli_seen", "who": "b"}, [(t, 8.0)])])
+    check(st == 204, f"push as B: {st} {body!r}")
+
+    def cli(env_extra):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("METRICSTOR_")}
+        env.update(env_extra)
+        return subprocess.run([cli_path(ctx), "--url", f"http://127.0.0.1:{srv.port}", "query", "--time",
+                               f"{t / 1000:.3f}", "cli_seen"], capture_output=True, text=True, timeout=60, env=env)
+
+    r = cli({"METRICSTOR_TOKEN": TOKENS["a-read"][0]})
+    check(r.returncode == 0 and 'cli_seen{who="a"}' in r.stdout and 'who="b"' not in r.stdout,
+          f"cli as A: rc={r.returncode} {r.stdout!r} {r.stderr!r}")
+    r = cli({"METRICSTOR_BASIC_AUTH": f"{BASIC_USER}:{BASIC_PW}"})
+    check(r.returncode == 0 and 'cli_seen{who="b"}' in r.stdout and 'who="a"' not in r.stdout,
+          f"cli as basic user of B: rc={r.returncode} {r.stdout!r} {r.stderr!r}")
+    r = cli({})
+    check(r.returncode != 0 and "unauthorized" in r.stderr, f"cli without credentials: rc={r.returncode} "
+          f"{r.stdout!r} {r.stderr!r}")
+    r = cli({"METRICSTOR_TOKEN": "not-a-token-" + "9" * 40})
+    check(r.returncode != 0 and "unauthorized" in r.stderr, f"cli with a wrong token: rc={r.returncode} "
+          f"{r.stdout!r} {r.stderr!r}")
+
+
 def test_bad_auth_file(ctx):
     probe = ctx.server(start=False)
     good = sha256_hash("x" * 40)
