@@ -182,6 +182,10 @@ void selfmon_render(selfmon_t *m, db_t *db, buf_t *b)
     metrics_write_one_u64(b, "metricstor_block_bytes", "gauge", "Size of the on-disk blocks.", st.block_bytes);
     metrics_write_one_u64(b, "metricstor_block_cuts_total", "counter", "Head-to-block cuts since start.", st.cuts);
     metrics_write_one_u64(b, "metricstor_block_cut_failures_total", "counter", "Failed head-to-block cuts since start.", st.cut_failures);
+    metrics_write_one_u64(b, "metricstor_compactions_total", "counter", "Block merges (compactions) since start.", st.compactions);
+    metrics_write_one_u64(b, "metricstor_compaction_failures_total", "counter", "Failed block merges since start.", st.compaction_failures);
+    metrics_write_one_u64(b, "metricstor_compaction_blocks_merged_total", "counter", "Input blocks merged away by compaction since start.", st.compaction_blocks_in);
+    metrics_write_one_double(b, "metricstor_compaction_seconds_total", "counter", "Time spent merging blocks since start.", (double)st.compaction_ms / 1000.0);
     db_quarantined_t *quar = NULL;
     size_t nquar = 0;
     if (db_quarantined(db, &quar, &nquar) != MS_OK) nquar = 0;

@@ -3,7 +3,9 @@ into 2 h blocks by the real binary, then merged (2 h -> 6 h -> 24 h); raw sample
 results read back over HTTP are identical before the cut, after it, after compaction and after
 a restart, while the block count and bytes on disk drop; out-of-order samples landing in
 compacted ranges are merged in (the extra small blocks disappear) and read back exactly."""
+import json
 import os
+import re
 import random
 import time
 
@@ -122,6 +124,15 @@ def test_compaction_results_equal(ctx):
     check(bytes_comp < bytes_cut, f"compaction did not shrink the blocks: {bytes_cut} -> {bytes_comp} bytes")
     same(srv, ref, at, "after compaction")
     verify(srv, truth, at, "after compaction")
+    st, body, _ = srv.request("GET", "/metrics")
+    m = re.search(rb"^metricstor_compactions_total (\d+)$", body, re.M)
+    merged_in = re.search(rb"^metricstor_compaction_blocks_merged_total (\d+)$", body, re.M)
+    check(st == 200 and m and int(m.group(1)) > 0 and merged_in and int(merged_in.group(1)) >= n_cut - n_comp,
+          f"/metrics does not count the compactions: {m and m.group(0)} {merged_in and merged_in.group(0)}")
+    st, body, _ = srv.request("GET", "/api/v1/status/tsdb")
+    extra = json.loads(body)["data"]["metricstor"]
+    check(extra["compactions"] == int(m.group(1)) and extra["blocks"] == n_comp,
+          f"status/tsdb disagrees: {extra} vs {m.group(0)} and {n_comp} blocks")
 
     # 4. restart
     srv.stop()
