@@ -218,7 +218,7 @@ class Metricstor(Target):
 
     def argv(self):
         return [self.binary, "--http-addr", f"127.0.0.1:{self.port}", "--data-dir", self.data_dir,
-                "--retention", "0", "--log-level", self.log_level] + self.extra_args
+                "--retention", "0", "--log-level", self.log_level, "--web.enable-admin-api"] + self.extra_args
 
     def persist_and_measure(self):
         # POST /api/v1/admin/tsdb/flush cuts the whole head into blocks and truncates the WAL

@@ -27,7 +27,7 @@ typedef struct flag {
 } flag_t;
 
 enum {
-    F_HTTP_ADDR, F_DATA_DIR, F_RETENTION, F_RETENTION_SIZE, F_HEAD_WINDOW, F_COMPACTION, F_MAX_BLOCK_RANGE, F_LOG_LEVEL, F_WAL_FSYNC, F_MAX_FUTURE, F_MAX_REQUEST_BYTES,
+    F_HTTP_ADDR, F_DATA_DIR, F_ADMIN_API, F_RETENTION, F_RETENTION_SIZE, F_HEAD_WINDOW, F_COMPACTION, F_MAX_BLOCK_RANGE, F_LOG_LEVEL, F_WAL_FSYNC, F_MAX_FUTURE, F_MAX_REQUEST_BYTES,
     F_LOOKBACK, F_QUERY_TIMEOUT, F_MAX_SAMPLES, F_MAX_CONCURRENCY, F_MAX_POINTS,
     F_MAX_CONC_WRITES, F_MAX_REQ_SAMPLES, F_MAX_LABELS, F_MAX_LNAME, F_MAX_LVALUE, F_MAX_MATCH, F_SELF_SCRAPE,
     F_SELF_SCRAPE_TENANT, F_TLS_CERT, F_TLS_KEY, F_AUTH_FILE, F_COUNT
@@ -43,6 +43,9 @@ static flag_t flags[F_COUNT] = {
     [F_HEAD_WINDOW] = {"storage.head-window", "2h",
                        "keep this much recent data in memory; older samples are cut into on-disk blocks (0: never)",
                        NULL},
+    [F_ADMIN_API] = {"web.enable-admin-api", "false",
+                     "serve /api/v1/admin/tsdb/* (delete_series, clean_tombstones, flush, compact); without it "
+                     "they answer 500 \"admin APIs disabled\" as Prometheus does", NULL},
     [F_COMPACTION] = {"storage.compaction", "true",
                       "merge on-disk blocks in the background (2h -> 6h -> 24h); false: only when asked", NULL},
     [F_MAX_BLOCK_RANGE] = {"storage.max-block-range", "24h",
@@ -111,8 +114,11 @@ static void parse_args(int argc, char **argv)
         for (int k = 0; k < F_COUNT; k++)
             if (strlen(flags[k].name) == nl && !strncmp(flags[k].name, name, nl)) f = k;
         if (f < 0) die_usage("unknown flag %s%s", a, "");
+        bool boolean = !strcmp(flags[f].dflt, "true") || !strcmp(flags[f].dflt, "false");
         if (eq) {
             flags[f].value = eq + 1;
+        } else if (boolean && (i + 1 >= argc || (strcmp(argv[i + 1], "true") && strcmp(argv[i + 1], "false")))) {
+            flags[f].value = "true"; /* a boolean flag alone means true, as in Prometheus */
         } else {
             if (i + 1 >= argc) die_usage("flag --%s needs a value%s", flags[f].name, "");
             flags[f].value = argv[++i];
@@ -188,6 +194,9 @@ int main(int argc, char **argv)
     if (!*dbo.data_dir) die_usage("invalid value for --data-dir: empty%s%s", "", "");
     dbo.retention_ms = duration_flag(F_RETENTION, true);
     dbo.head_window_ms = duration_flag(F_HEAD_WINDOW, true);
+    const char *adm = flags[F_ADMIN_API].value;
+    if (strcmp(adm, "true") != 0 && strcmp(adm, "false") != 0)
+        die_usage("invalid value for --web.enable-admin-api: %s%s (want true or false)", adm, "");
     const char *comp = flags[F_COMPACTION].value;
     if (strcmp(comp, "true") != 0 && strcmp(comp, "false") != 0)
         die_usage("invalid value for --storage.compaction: %s%s (want true or false)", comp, "");
@@ -286,6 +295,7 @@ int main(int argc, char **argv)
     api.n_flags = F_COUNT;
     api.start_time_ms = clock_now_ms();
     api.auth = auth;
+    api.admin_api_enabled = !strcmp(flags[F_ADMIN_API].value, "true");
     int64_t self_scrape_ms = duration_flag(F_SELF_SCRAPE, true);
     selfmon_new(&api.selfmon);
     atomic_init(&api.ready, false);

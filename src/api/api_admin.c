@@ -21,8 +21,19 @@ typedef struct sel {
     size_t n;
 } sel_t;
 
+/* As Prometheus without --web.enable-admin-api: 500 with errorType "unavailable" (what 2.42
+ * answers, checked against the real server). */
+static bool admin_enabled(const api_t *api, api_response_t *res)
+{
+    if (api->admin_api_enabled) return true;
+    api_json_error(res, "unavailable", "admin APIs disabled");
+    res->status = 500;
+    return false;
+}
+
 void api_handle_admin_delete_series(api_t *api, const api_request_t *req, api_response_t *res)
 {
+    if (!admin_enabled(api, res)) return;
     size_t nsel = params_count(&req->params, "match[]");
     if (nsel == 0) {
         api_json_error(res, "bad_data", "no match[] parameter provided");
@@ -76,6 +87,7 @@ void api_handle_admin_delete_series(api_t *api, const api_request_t *req, api_re
 
 void api_handle_admin_clean_tombstones(api_t *api, const api_request_t *req, api_response_t *res)
 {
+    if (!admin_enabled(api, res)) return;
     (void)req;
     int rc = db_clean_tombstones(api->db);
     if (rc != MS_OK) {
@@ -87,6 +99,7 @@ void api_handle_admin_clean_tombstones(api_t *api, const api_request_t *req, api
 
 void api_handle_admin_flush(api_t *api, const api_request_t *req, api_response_t *res)
 {
+    if (!admin_enabled(api, res)) return;
     (void)req;
     int rc = db_flush_head(api->db);
     if (rc != MS_OK) {
@@ -98,6 +111,7 @@ void api_handle_admin_flush(api_t *api, const api_request_t *req, api_response_t
 
 void api_handle_admin_compact(api_t *api, const api_request_t *req, api_response_t *res)
 {
+    if (!admin_enabled(api, res)) return;
     (void)req;
     uint64_t merged = 0;
     int rc = db_compact(api->db, &merged);

@@ -121,7 +121,7 @@ def auth_server(ctx, extra=()):
     srv = ctx.server(start=False)
     path = os.path.join(srv.tmp, "auth.txt")
     write_auth_file(ctx, path)
-    srv.extra += ["--auth-file", path] + list(extra)
+    srv.extra += ["--auth-file", path, "--web.enable-admin-api"] + list(extra)
     srv.start()
     return srv
 

@@ -87,7 +87,7 @@ def same(srv, want, at_ms, what):
 
 
 def test_compaction_results_equal(ctx):
-    base = ["--retention", "0"]
+    base = ["--web.enable-admin-api", "--retention", "0"]
     # 1. everything in the head: the reference answers
     srv = ctx.server(base + ["--storage.head-window", "0"])
     random.seed(11)

@@ -126,7 +126,7 @@ def du(path):
 
 
 def test_delete_hides_survives_and_cleans(ctx):
-    srv = ctx.server(["--retention", "0", "--storage.head-window", "2h"])
+    srv = ctx.server(["--web.enable-admin-api", "--retention", "0", "--storage.head-window", "2h"])
     random.seed(11)
     truth = {}
     end = now_ms() - 60000
@@ -187,7 +187,7 @@ def test_delete_hides_survives_and_cleans(ctx):
 
 
 def test_delete_open_end_keeps_later_samples(ctx):
-    srv = ctx.server(["--retention", "0"])
+    srv = ctx.server(["--web.enable-admin-api", "--retention", "0"])
     t0 = now_ms() - 3600 * 1000
     st, body = srv.push([({"__name__": "late", "job": "x"}, [(t0 + i * 60000, float(i)) for i in range(10)])])
     check(st == 204, f"push: {st} {body!r}")
@@ -254,7 +254,7 @@ def run_cases(request, who):
 
 
 def test_delete_bad_requests_like_prometheus(ctx):
-    srv = ctx.server(["--retention", "0"])
+    srv = ctx.server(["--web.enable-admin-api", "--retention", "0"])
     run_cases(srv.request, "metricstor")
     prom = shutil.which("prometheus")
     if not prom:
@@ -283,6 +283,63 @@ def test_delete_bad_requests_like_prometheus(ctx):
             time.sleep(0.2)
         run_cases(fake.request, "prometheus")
         ctx.note("admin endpoint statuses and error bodies equal a live Prometheus 2.42's")
+    finally:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+        log.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_admin_api_disabled_by_default(ctx):
+    """Without --web.enable-admin-api every admin endpoint answers as Prometheus 2.42 does without
+    it (500, errorType unavailable, "admin APIs disabled") and changes nothing."""
+    srv = ctx.server(["--retention", "0"])
+    t = now_ms()
+    st, body = srv.push([({"__name__": "keep_me", "job": "x"}, [(t, 5.0)])])
+    check(st == 204, f"push: {st} {body!r}")
+    want = {"status": "error", "errorType": "unavailable", "error": "admin APIs disabled"}
+    answers = {}
+    for what, query in (("delete_series", "?match[]=keep_me"), ("clean_tombstones", ""), ("flush", ""),
+                        ("compact", "")):
+        st, data, _ = srv.request("POST", ADMIN + what + query, b"")
+        check(st == 500 and json.loads(data) == want, f"{what} without the flag: {st} {data!r}")
+        answers[what] = (st, json.loads(data))
+        st, _, _ = srv.request("GET", ADMIN + what)
+        check(st == 405, f"GET {what} without the flag: {st}")
+    res = srv.query("keep_me", t / 1000)["result"]
+    check(len(res) == 1 and res[0]["value"][1] == "5", f"data changed by a refused delete: {res}")
+    prom = shutil.which("prometheus")
+    if not prom:
+        ctx.note("prometheus not installed: compared with the recorded 2.42 answer only")
+        return
+    tmp = tempfile.mkdtemp(prefix="ms-e2e-prom-")
+    port = free_port()
+    cfg = os.path.join(tmp, "prom.yml")
+    with open(cfg, "w") as f:
+        f.write("global:\n  scrape_interval: 15s\n")
+    log = open(os.path.join(tmp, "log"), "w")
+    p = subprocess.Popen([prom, f"--config.file={cfg}", f"--storage.tsdb.path={tmp}/data",
+                          f"--web.listen-address=127.0.0.1:{port}"], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        from lib import Server
+        fake = Server.__new__(Server)
+        fake.base = f"http://127.0.0.1:{port}"
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                if fake.request("GET", "/-/ready")[0] == 200:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.2)
+        for what in ("delete_series", "clean_tombstones"):
+            st, data, _ = fake.request("POST", ADMIN + what + ("?match[]=up" if what == "delete_series" else ""), b"")
+            check((st, json.loads(data)) == answers[what], f"Prometheus {what}: {st} {data!r} vs ours {answers[what]}")
+        ctx.note("disabled admin API: same status and body as a live Prometheus 2.42")
     finally:
         p.send_signal(signal.SIGTERM)
         try:
