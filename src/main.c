@@ -29,7 +29,7 @@ typedef struct flag {
 enum {
     F_HTTP_ADDR, F_DATA_DIR, F_ADMIN_API, F_RETENTION, F_RETENTION_SIZE, F_HEAD_WINDOW, F_COMPACTION, F_MAX_BLOCK_RANGE, F_LOG_LEVEL, F_WAL_FSYNC, F_MAX_FUTURE, F_MAX_REQUEST_BYTES,
     F_LOOKBACK, F_QUERY_TIMEOUT, F_MAX_SAMPLES, F_MAX_CONCURRENCY, F_MAX_POINTS,
-    F_MAX_CONC_WRITES, F_MAX_REQ_SAMPLES, F_MAX_LABELS, F_MAX_LNAME, F_MAX_LVALUE, F_MAX_MATCH, F_SELF_SCRAPE,
+    F_MAX_CONC_WRITES, F_MAX_REQ_SAMPLES, F_MAX_LABELS, F_MAX_LNAME, F_MAX_LVALUE, F_MAX_MATCH, F_MAX_SERIES, F_SELF_SCRAPE,
     F_SELF_SCRAPE_TENANT, F_TLS_CERT, F_TLS_KEY, F_AUTH_FILE, F_COUNT
 };
 
@@ -68,6 +68,9 @@ static flag_t flags[F_COUNT] = {
     [F_MAX_LNAME] = {"max-label-name-length", "1024", "bytes in a written label name", NULL},
     [F_MAX_LVALUE] = {"max-label-value-length", "8192", "bytes in a written label value", NULL},
     [F_MAX_MATCH] = {"max-match-selectors", "1000", "match[] selectors in one request", NULL},
+    [F_MAX_SERIES] = {"max-series-per-request", "1000000",
+                      "series one /api/v1/series answer may list; more: 422 unless the request's limit= is lower "
+                      "(0: no cap)", NULL},
     [F_SELF_SCRAPE] = {"self-scrape-interval", "0",
                        "append our own /metrics into storage this often (job=\"metricstor\"); 0: off", NULL},
     [F_SELF_SCRAPE_TENANT] = {"self-scrape-tenant", "",
@@ -287,6 +290,7 @@ int main(int argc, char **argv)
     api.rw_limits.max_label_name_len = (size_t)max_lname;
     api.rw_limits.max_label_value_len = (size_t)max_lvalue;
     api.max_match_selectors = (size_t)max_match;
+    api.max_series_returned = (size_t)uint_flag(F_MAX_SERIES);
     api.max_concurrent_writes = (unsigned)wconc;
     api.max_concurrent_queries = (unsigned)po.max_concurrent;
     api.data_dir = dbo.data_dir;

@@ -38,6 +38,7 @@ typedef struct api {
     unsigned max_concurrent_writes;   /* remote_write requests handled at once */
     unsigned max_concurrent_queries;  /* /query, /query_range, /read and /export running at once */
     size_t max_match_selectors;       /* match[] values in one request */
+    size_t max_series_returned;       /* series one /api/v1/series answer may list (0: no cap) */
     bool admin_api_enabled;      /* --web.enable-admin-api: the admin endpoints answer, else 500 */
     atomic_bool ready;           /* false while starting and once shutdown has begun */
     struct auth *auth;           /* --auth-file credentials (api/auth.h); NULL: open, one tenant */

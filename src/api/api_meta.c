@@ -171,8 +171,16 @@ void api_handle_series(api_t *api, const api_request_t *req, api_response_t *res
     int rc = db_querier(api->db, start, end, &q);
     if (rc == 0) rc = api_scope_querier(req, q);
     if (rc == 0) rc = select_all(q, &sel, &s);
+    size_t cap = api->max_series_returned;
     if (rc != 0) {
         storage_error(res, rc);
+    } else if (cap && s.n > cap && (!limit || limit > cap)) {
+        /* refused rather than cut short without the client asking: a silently partial series list
+         * looks complete to a dashboard */
+        api_json_error(res, "execution",
+                       "the selectors match %zu series, more than --max-series-per-request=%zu; narrow match[] or "
+                       "the time range, or pass limit=",
+                       s.n, cap);
     } else {
         api_json_begin(res);
         buf_putc(&res->body, '[');

@@ -144,6 +144,23 @@ def test_match_selector_limit(ctx):
     check(st == 200, f"1000 match[] refused: {st}")
 
 
+def test_series_answer_limit(ctx):
+    srv = ctx.server(extra=["--max-series-per-request", "20"])
+    t = now_ms()
+    st, body = srv.push([({"__name__": "many", "i": str(i)}, [(t, 1.0)]) for i in range(21)])
+    check(st == 204, f"push: {st} {body!r}")
+    st, doc = srv.get_json("/api/v1/series", {"match[]": 'many{i=~"1.*"}'})
+    check(st == 200 and len(doc["data"]) == 11, f"11 series under the cap: {st} {doc}")
+    st, doc = srv.get_json("/api/v1/series", {"match[]": "many"})
+    check(st == 422 and doc.get("errorType") == "execution" and "21 series" in doc.get("error", "")
+          and "--max-series-per-request=20" in doc.get("error", ""), f"21 series over a cap of 20: {st} {doc}")
+    st, doc = srv.get_json("/api/v1/series", {"match[]": "many", "limit": "5"})
+    check(st == 200 and len(doc["data"]) == 5 and doc.get("warnings") == ["results truncated due to limit"],
+          f"limit=5 under the cap: {st} {doc}")
+    st, doc = srv.get_json("/api/v1/series", {"match[]": "many", "limit": "30"})
+    check(st == 422, f"limit=30 above the cap: {st} {doc}")
+
+
 def test_write_limits(ctx):
     srv = ctx.server(extra=["--max-labels-per-series", "5", "--max-label-name-length", "16",
                             "--max-label-value-length", "32", "--max-samples-per-request", "100"])
