@@ -72,6 +72,7 @@ typedef struct api_response {
     const char *content_type;    /* static string */
     buf_t body;
     const char *allow;           /* for 405: static "GET, POST" */
+    const char *content_encoding;/* static string, e.g. "snappy"; NULL: none */
 } api_response_t;
 
 typedef void (*api_handler_fn)(api_t *api, const api_request_t *req, api_response_t *res);

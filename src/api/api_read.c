@@ -104,6 +104,7 @@ void api_handle_read(api_t *api, const api_request_t *req, api_response_t *res)
         } else {
             res->status = 200;
             res->content_type = RR_CONTENT_TYPE_SAMPLES;
+            res->content_encoding = "snappy"; /* as Prometheus's answer says */
         }
     } else {
         buf_free(&res->body);

@@ -222,6 +222,7 @@ static enum MHD_Result send_response_ex(http_server_t *s, struct MHD_Connection 
     if (!r) return MHD_NO;
     if (res->content_type) MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, res->content_type);
     if (res->allow) MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, res->allow);
+    if (res->content_encoding) MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_ENCODING, res->content_encoding);
     if (retry) MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "1");
     if (challenge) {
         MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"metricstor\"");
@@ -235,7 +236,7 @@ static enum MHD_Result send_response_ex(http_server_t *s, struct MHD_Connection 
 
 static enum MHD_Result send_text(http_server_t *s, struct MHD_Connection *con, int status, const char *text)
 {
-    api_response_t res = {0, NULL, BUF_INIT, NULL};
+    api_response_t res = {0, NULL, BUF_INIT, NULL, NULL};
     api_text(&res, status, text);
     return send_response(s, con, &res);
 }
@@ -370,7 +371,7 @@ static bool authorize(http_server_t *s, struct MHD_Connection *con, const char *
     const char *hdr = MHD_lookup_connection_value(con, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     auth_identity_t who;
     auth_verdict_t v = auth_check(auth, hdr, clock_now_ms(), &who);
-    api_response_t res = {0, NULL, BUF_INIT, NULL};
+    api_response_t res = {0, NULL, BUF_INIT, NULL, NULL};
     bool api_path = !strncmp(path, "/api/", 5);
     char msg[200];
     if (v == AUTH_OK && (who.roles & need)) {
@@ -417,7 +418,7 @@ static enum MHD_Result dispatch(http_server_t *s, struct MHD_Connection *con, co
 
     api_request_t req;
     memset(&req, 0, sizeof req);
-    api_response_t res = {200, NULL, BUF_INIT, NULL};
+    api_response_t res = {200, NULL, BUF_INIT, NULL, NULL};
     req.method = method_of(method);
     req.path_arg = path_arg;
     char *path = params_unescape(uri, plen, false, NULL);

@@ -517,9 +517,12 @@ def test_remote_read_identical_to_prometheus(ctx):
             (t0 - 1, end, [(0, "job", "a"), (1, "__name__", "rr_long")]),
         ]
         # SAMPLES: decompressed bodies byte for byte.
-        s1, b1, _ = read(srv, queries)
+        s1, b1, h1 = read(srv, queries)
         s2, b2, h2 = read(prom, queries)
         check(s1 == 200 and s2 == 200, f"read: ours {s1}, prometheus {s2} {b2[:200]!r}")
+        for hdr in ("Content-Type", "Content-Encoding"):
+            check(h1.get(hdr) == h2.get(hdr) and h2.get(hdr), f"SAMPLES {hdr}: ours {h1.get(hdr)!r}, "
+                  f"prometheus {h2.get(hdr)!r}")
         r1, r2 = snappy_decompress(b1), snappy_decompress(b2)
         n_series = [len(x) for x in decode_samples_response(r2)]
         check(n_series == [len(data), 2], f"prometheus answered {n_series} series, want [{len(data)}, 2]")

@@ -86,7 +86,7 @@ static char *call(fixture_t *f, api_handler_fn fn, const char *query, const char
     req.path = "/test";
     req.path_arg = path_arg;
     assert_int_equal(params_parse_urlencoded(&req.params, query, strlen(query), NULL, 0), 0);
-    api_response_t res = {0, NULL, BUF_INIT, NULL};
+    api_response_t res = {0, NULL, BUF_INIT, NULL, NULL};
     fn(&f->api, &req, &res);
     params_free(&req.params);
     *status = res.status;
