@@ -5,6 +5,7 @@ remote_read while every other sample stays; the deletion survives a restart and 
 replay brings nothing back); clean_tombstones makes the blocks smaller on disk and forgets the
 tombstones once flush has moved the head into blocks; bad requests get Prometheus's 400 JSON and
 other methods 405, compared with a real Prometheus 2.42 when its binary is installed."""
+import contextlib
 import json
 import os
 import random
@@ -253,12 +254,13 @@ def run_cases(request, who):
             check(data == b"", f"{who}: 204 with a body {data!r}")
 
 
-def test_delete_bad_requests_like_prometheus(ctx):
-    srv = ctx.server(["--web.enable-admin-api", "--retention", "0"])
-    run_cases(srv.request, "metricstor")
+@contextlib.contextmanager
+def live_prometheus(*flags):
+    """A real Prometheus 2.42 on a free port with an empty TSDB, as a lib.Server-like object whose
+    request() the tests call; None when the package is not installed."""
     prom = shutil.which("prometheus")
     if not prom:
-        ctx.note("prometheus not installed: admin statuses checked against recorded 2.42 answers only")
+        yield None
         return
     tmp = tempfile.mkdtemp(prefix="ms-e2e-prom-")
     port = free_port()
@@ -267,7 +269,7 @@ def test_delete_bad_requests_like_prometheus(ctx):
         f.write("global:\n  scrape_interval: 15s\n")
     log = open(os.path.join(tmp, "log"), "w")
     p = subprocess.Popen([prom, f"--config.file={cfg}", f"--storage.tsdb.path={tmp}/data",
-                          f"--web.listen-address=127.0.0.1:{port}", "--web.enable-admin-api"],
+                          f"--web.listen-address=127.0.0.1:{port}"] + list(flags),
                          stdout=log, stderr=subprocess.STDOUT)
     try:
         from lib import Server
@@ -281,8 +283,7 @@ def test_delete_bad_requests_like_prometheus(ctx):
             except OSError:
                 pass
             time.sleep(0.2)
-        run_cases(fake.request, "prometheus")
-        ctx.note("admin endpoint statuses and error bodies equal a live Prometheus 2.42's")
+        yield fake
     finally:
         p.send_signal(signal.SIGTERM)
         try:
@@ -292,6 +293,17 @@ def test_delete_bad_requests_like_prometheus(ctx):
             p.wait()
         log.close()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_delete_bad_requests_like_prometheus(ctx):
+    srv = ctx.server(["--web.enable-admin-api", "--retention", "0"])
+    run_cases(srv.request, "metricstor")
+    with live_prometheus("--web.enable-admin-api") as prom:
+        if prom is None:
+            ctx.note("prometheus not installed: admin statuses checked against recorded 2.42 answers only")
+            return
+        run_cases(prom.request, "prometheus")
+        ctx.note("admin endpoint statuses and error bodies equal a live Prometheus 2.42's")
 
 
 def test_admin_api_disabled_by_default(ctx):
@@ -312,40 +324,11 @@ def test_admin_api_disabled_by_default(ctx):
         check(st == 405, f"GET {what} without the flag: {st}")
     res = srv.query("keep_me", t / 1000)["result"]
     check(len(res) == 1 and res[0]["value"][1] == "5", f"data changed by a refused delete: {res}")
-    prom = shutil.which("prometheus")
-    if not prom:
-        ctx.note("prometheus not installed: compared with the recorded 2.42 answer only")
-        return
-    tmp = tempfile.mkdtemp(prefix="ms-e2e-prom-")
-    port = free_port()
-    cfg = os.path.join(tmp, "prom.yml")
-    with open(cfg, "w") as f:
-        f.write("global:\n  scrape_interval: 15s\n")
-    log = open(os.path.join(tmp, "log"), "w")
-    p = subprocess.Popen([prom, f"--config.file={cfg}", f"--storage.tsdb.path={tmp}/data",
-                          f"--web.listen-address=127.0.0.1:{port}"], stdout=log, stderr=subprocess.STDOUT)
-    try:
-        from lib import Server
-        fake = Server.__new__(Server)
-        fake.base = f"http://127.0.0.1:{port}"
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            try:
-                if fake.request("GET", "/-/ready")[0] == 200:
-                    break
-            except OSError:
-                pass
-            time.sleep(0.2)
+    with live_prometheus() as prom:
+        if prom is None:
+            ctx.note("prometheus not installed: compared with the recorded 2.42 answer only")
+            return
         for what in ("delete_series", "clean_tombstones"):
-            st, data, _ = fake.request("POST", ADMIN + what + ("?match[]=up" if what == "delete_series" else ""), b"")
+            st, data, _ = prom.request("POST", ADMIN + what + ("?match[]=up" if what == "delete_series" else ""), b"")
             check((st, json.loads(data)) == answers[what], f"Prometheus {what}: {st} {data!r} vs ours {answers[what]}")
         ctx.note("disabled admin API: same status and body as a live Prometheus 2.42")
-    finally:
-        p.send_signal(signal.SIGTERM)
-        try:
-            p.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-        log.close()
-        shutil.rmtree(tmp, ignore_errors=True)
