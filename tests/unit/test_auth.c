@@ -9,7 +9,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 #define _XOPEN_SOURCE_EXTENDED 1
-#include <ftw.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +17,7 @@
 #include "api/auth.h"
 #include "storage/storage.h"
 #include "util/status.h"
+#include "testutil.h"
 
 /* ---- helpers ---- */
 
@@ -358,43 +358,7 @@ static void test_roles_and_tenants(void **state)
 
 /* ---- storage tenancy ---- */
 
-static int rm_fn(const char *p, const struct stat *sb, int flag, struct FTW *f)
-{
-    (void)sb;
-    (void)flag;
-    (void)f;
-    return remove(p);
-}
-
-typedef struct fx {
-    char dir[64];
-    db_options_t o;
-    db_t *db;
-} fx_t;
-
-static int db_setup(void **state)
-{
-    fx_t *f = calloc(1, sizeof *f);
-    strcpy(f->dir, "/tmp/ms_tenant_XXXXXX");
-    if (!mkdtemp(f->dir)) return -1;
-    db_options_default(&f->o);
-    f->o.data_dir = f->dir;
-    f->o.retention_ms = 0;
-    f->o.wal_fsync = WAL_FSYNC_NEVER;
-    char err[256];
-    if (db_open(&f->o, &f->db, err, sizeof err) != MS_OK) return -1;
-    *state = f;
-    return 0;
-}
-
-static int db_teardown(void **state)
-{
-    fx_t *f = *state;
-    db_close(f->db);
-    nftw(f->dir, rm_fn, 16, FTW_DEPTH | FTW_PHYS);
-    free(f);
-    return 0;
-}
+static int db_setup(void **state) { return tu_db_setup(state, "/tmp/ms_tenant_XXXXXX"); }
 
 #define L(n, v) ((label_t){n, v, (uint32_t)strlen(n), (uint32_t)strlen(v)})
 
@@ -429,7 +393,7 @@ static bool has_tenant_label(labels_t ls)
 
 static void test_storage_tenancy(void **state)
 {
-    fx_t *f = *state;
+    tu_db_t *f = *state;
     write_tenant(f->db, "A", 1);
     write_tenant(f->db, "B", 2);
     write_tenant(f->db, NULL, 3);
@@ -554,7 +518,7 @@ int main(void)
         cmocka_unit_test(test_cache),
         cmocka_unit_test(test_slow_limit),
         cmocka_unit_test(test_roles_and_tenants),
-        cmocka_unit_test_setup_teardown(test_storage_tenancy, db_setup, db_teardown),
+        cmocka_unit_test_setup_teardown(test_storage_tenancy, db_setup, tu_db_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

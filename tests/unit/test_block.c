@@ -14,7 +14,6 @@
 #include <cmocka.h>
 #define _XOPEN_SOURCE_EXTENDED 1
 #include <fcntl.h>
-#include <ftw.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -33,39 +32,10 @@
 #include "util/buf.h"
 #include "util/log.h"
 #include "util/status.h"
-
-static int rm_fn(const char *p, const struct stat *sb, int flag, struct FTW *f)
-{
-    (void)sb;
-    (void)flag;
-    (void)f;
-    return remove(p);
-}
-
-static void rm_rf(const char *d) { nftw(d, rm_fn, 16, FTW_DEPTH | FTW_PHYS); }
-
-static uint64_t bits(double d)
-{
-    uint64_t b;
-    memcpy(&b, &d, sizeof(b));
-    return b;
-}
-
-static double from_bits(uint64_t b)
-{
-    double d;
-    memcpy(&d, &b, sizeof(d));
-    return d;
-}
+#include "testutil.h"
 
 static uint64_t rng = 88172645463325252ull;
-static uint64_t xr(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-}
+static uint64_t xr(void) { return tu_xorshift(&rng); }
 
 /* ---- bchunk ---- */
 
@@ -78,7 +48,7 @@ static void roundtrip(const sample_t *s, size_t n, int zlevel)
     assert_int_equal(out.n, n);
     for (size_t i = 0; i < n; i++) {
         assert_int_equal(out.v[i].t, s[i].t);
-        assert_int_equal(bits(out.v[i].v), bits(s[i].v));
+        assert_int_equal(tu_bits(out.v[i].v), tu_bits(s[i].v));
     }
     /* a sub-range */
     if (n > 4) {
@@ -123,9 +93,9 @@ static void test_bchunk_roundtrip(void **state)
     for (size_t i = 0; i < N; i++) s[i] = (sample_t){t0 + 15000 * (int64_t)i + (int64_t)(xr() % 7), (double)(int64_t)(xr() % 100000) / 100.0};
     roundtrip(s, N, 3);
     /* random doubles, NaN, staleness marker, -0, infinities, huge */
-    for (size_t i = 0; i < N; i++) s[i] = (sample_t){t0 + 1000 * (int64_t)i, from_bits(xr())};
+    for (size_t i = 0; i < N; i++) s[i] = (sample_t){t0 + 1000 * (int64_t)i, tu_from_bits(xr())};
     s[3].v = NAN;
-    s[4].v = from_bits(0x7ff0000000000002ull);
+    s[4].v = tu_from_bits(0x7ff0000000000002ull);
     s[5].v = -0.0;
     s[6].v = INFINITY;
     s[7].v = -1e300;
@@ -151,31 +121,6 @@ static void test_bchunk_density(void **state)
 }
 
 /* ---- block write / read ---- */
-
-typedef struct lset {
-    label_t l[8];
-    size_t n;
-    char buf[256];
-} lset_t;
-
-static void mk(lset_t *s, const char *spec)
-{
-    snprintf(s->buf, sizeof(s->buf), "%s", spec);
-    s->n = 0;
-    for (char *tok = strtok(s->buf, ","); tok; tok = strtok(NULL, ",")) {
-        char *eq = strchr(tok, '=');
-        *eq = 0;
-        s->l[s->n++] = (label_t){tok, eq + 1, (uint32_t)strlen(tok), (uint32_t)strlen(eq + 1)};
-    }
-}
-
-static matcher_t *mt(match_type_t ty, const char *n, const char *v)
-{
-    matcher_t *m;
-    char err[128];
-    assert_int_equal(matcher_new(ty, n, strlen(n), v, strlen(v), &m, err, sizeof(err)), MS_OK);
-    return m;
-}
 
 /* Selects with one matcher over a view; returns the matched series' "job" values joined. */
 static void vsel(block_view_t *v, matcher_t *m, int64_t mint, int64_t maxt, char *out, size_t len)
@@ -205,8 +150,8 @@ static void test_block_write_read(void **state)
     const char *specs[] = {"__name__=up,job=a", "__name__=up,env=prod,job=b", "__name__=x,job=c"};
     sample_t s[100];
     for (int k = 0; k < 3; k++) {
-        lset_t l;
-        mk(&l, specs[k]);
+        tu_lset_t l;
+        tu_labels(&l, specs[k]);
         for (int i = 0; i < 100; i++) s[i] = (sample_t){1000 * i + k * 100000, i * 0.5 + k};
         assert_int_equal(block_writer_add(w, l.l, l.n, s, 100), MS_OK);
     }
@@ -223,25 +168,25 @@ static void test_block_write_read(void **state)
     assert_int_equal(block_meta(b)->nsamples, 300);
     block_view_t *v = block_view_new(b);
     char got[256];
-    vsel(v, mt(MATCH_EQ, "__name__", "up"), INT64_MIN, INT64_MAX, got, sizeof(got));
+    vsel(v, tu_matcher(MATCH_EQ, "__name__", "up"), INT64_MIN, INT64_MAX, got, sizeof(got));
     assert_string_equal(got, "a b ");
-    vsel(v, mt(MATCH_NEQ, "env", "prod"), INT64_MIN, INT64_MAX, got, sizeof(got));
+    vsel(v, tu_matcher(MATCH_NEQ, "env", "prod"), INT64_MIN, INT64_MAX, got, sizeof(got));
     assert_string_equal(got, "a c ");
-    vsel(v, mt(MATCH_EQ, "env", ""), INT64_MIN, INT64_MAX, got, sizeof(got));
+    vsel(v, tu_matcher(MATCH_EQ, "env", ""), INT64_MIN, INT64_MAX, got, sizeof(got));
     assert_string_equal(got, "a c ");
-    vsel(v, mt(MATCH_RE, "job", "a|c"), INT64_MIN, INT64_MAX, got, sizeof(got));
+    vsel(v, tu_matcher(MATCH_RE, "job", "a|c"), INT64_MIN, INT64_MAX, got, sizeof(got));
     assert_string_equal(got, "a c ");
-    vsel(v, mt(MATCH_NRE, "job", "[ab]"), INT64_MIN, INT64_MAX, got, sizeof(got));
+    vsel(v, tu_matcher(MATCH_NRE, "job", "[ab]"), INT64_MIN, INT64_MAX, got, sizeof(got));
     assert_string_equal(got, "c ");
-    vsel(v, mt(MATCH_EQ, "nolabel", "x"), INT64_MIN, INT64_MAX, got, sizeof(got));
+    vsel(v, tu_matcher(MATCH_EQ, "nolabel", "x"), INT64_MIN, INT64_MAX, got, sizeof(got));
     assert_string_equal(got, "");
-    vsel(v, mt(MATCH_RE, "job", ".*"), 150000, 160000, got, sizeof(got)); /* only b has data there */
+    vsel(v, tu_matcher(MATCH_RE, "job", ".*"), 150000, 160000, got, sizeof(got)); /* only b has data there */
     assert_string_equal(got, "b ");
-    vsel(v, mt(MATCH_RE, "job", ".*"), 99500, 99900, got, sizeof(got)); /* a gap inside a's range */
+    vsel(v, tu_matcher(MATCH_RE, "job", ".*"), 99500, 99900, got, sizeof(got)); /* a gap inside a's range */
     assert_string_equal(got, "");
     /* samples of b in a sub-range */
     rs_vec_t rs = {0};
-    matcher_t *jm = mt(MATCH_EQ, "job", "b");
+    matcher_t *jm = tu_matcher(MATCH_EQ, "job", "b");
     const matcher_t *ms[1] = {jm};
     block_reader_ops.select(v, ms, 1, INT64_MIN, INT64_MAX, &rs);
     assert_int_equal(rs.n, 1);
@@ -298,7 +243,7 @@ static void test_block_write_read(void **state)
     close(fd);
     assert_int_equal(block_open(bdir, 7, &b, err, sizeof(err)), MS_OK);
     v = block_view_new(b);
-    vsel(v, mt(MATCH_RE, "job", ".*"), 50, 60, got, sizeof(got)); /* needs decoding the chunk of a */
+    vsel(v, tu_matcher(MATCH_RE, "job", ".*"), 50, 60, got, sizeof(got)); /* needs decoding the chunk of a */
     assert_true(block_view_errors(v) > 0);
     block_view_free(v);
     block_close(b);
@@ -307,32 +252,10 @@ static void test_block_write_read(void **state)
     assert_int_equal(block_writer_finish(w, NULL), MS_ENOENT);
     snprintf(bdir, sizeof(bdir), "%s/00000008.tmp", dir);
     assert_int_equal(access(bdir, F_OK), -1);
-    rm_rf(dir);
+    tu_rm_rf(dir);
 }
 
 /* ---- through storage.h ---- */
-
-typedef struct fx {
-    char dir[64];
-    db_options_t o;
-    db_t *db;
-} fx_t;
-
-static void dbopen(fx_t *f)
-{
-    char err[256];
-    assert_int_equal(db_open(&f->o, &f->db, err, sizeof(err)), MS_OK);
-}
-
-static void put(db_t *db, const char *spec, const sample_t *smp, size_t n)
-{
-    lset_t l;
-    mk(&l, spec);
-    appender_t *a;
-    assert_int_equal(db_appender(db, &a), MS_OK);
-    assert_int_equal(appender_add(a, l.l, l.n, labels_hash(l.l, l.n), smp, n), MS_OK);
-    assert_int_equal(appender_commit(a, NULL), MS_OK);
-}
 
 /* Everything visible in [mint, maxt]: every series' labels and sample bits, label names and
  * the values of "job", as one string. */
@@ -341,7 +264,7 @@ static char *dump(db_t *db, int64_t mint, int64_t maxt)
     buf_t b = BUF_INIT;
     querier_t *q;
     assert_int_equal(db_querier(db, mint, maxt, &q), MS_OK);
-    matcher_t *m = mt(MATCH_RE, "__name__", ".+");
+    matcher_t *m = tu_matcher(MATCH_RE, "__name__", ".+");
     const matcher_t *ms[1] = {m};
     series_set_t *ss;
     assert_int_equal(querier_select(q, ms, 1, &ss), MS_OK);
@@ -351,7 +274,7 @@ static char *dump(db_t *db, int64_t mint, int64_t maxt)
         sample_vec_t sv = {0};
         assert_int_equal(series_set_samples(ss, i, INT64_MIN, INT64_MAX, &sv), MS_OK);
         buf_printf(&b, " n=%zu:", sv.n);
-        for (size_t k = 0; k < sv.n; k++) buf_printf(&b, " %lld/%llx", (long long)sv.v[k].t, (unsigned long long)bits(sv.v[k].v));
+        for (size_t k = 0; k < sv.n; k++) buf_printf(&b, " %lld/%llx", (long long)sv.v[k].t, (unsigned long long)tu_bits(sv.v[k].v));
         buf_putc(&b, '\n');
         sample_vec_free(&sv);
     }
@@ -388,9 +311,9 @@ static void load_days(db_t *db, int nseries, int64_t step, int days)
             size_t n = 0;
             for (int64_t t = t0; n < BATCH && t < T0 + days * 24 * H; n++, t += step) {
                 c[k] += (double)(xr() % 1000) / 10.0;
-                s[n] = (sample_t){t + (int64_t)(xr() % 3), k % 2 ? c[k] : from_bits(xr() >> 2)};
+                s[n] = (sample_t){t + (int64_t)(xr() % 3), k % 2 ? c[k] : tu_from_bits(xr() >> 2)};
             }
-            put(db, spec, s, n);
+            tu_db_put(db, spec, s, n);
         }
     }
 }
@@ -432,7 +355,7 @@ static void check_parallel_reads(db_t *db, int64_t mint, int64_t maxt)
 {
     querier_t *q;
     assert_int_equal(db_querier(db, mint, maxt, &q), MS_OK);
-    matcher_t *m = mt(MATCH_RE, "__name__", ".+");
+    matcher_t *m = tu_matcher(MATCH_RE, "__name__", ".+");
     const matcher_t *ms[1] = {m};
     series_set_t *ss;
     assert_int_equal(querier_select(q, ms, 1, &ss), MS_OK);
@@ -458,17 +381,12 @@ static void check_parallel_reads(db_t *db, int64_t mint, int64_t maxt)
 static void test_db_cut_equivalence(void **state)
 {
     (void)state;
-    fx_t f;
-    strcpy(f.dir, "/tmp/ms_blockdb_XXXXXX");
-    assert_non_null(mkdtemp(f.dir));
-    db_options_default(&f.o);
-    f.o.data_dir = f.dir;
-    f.o.retention_ms = 0;
-    f.o.wal_fsync = WAL_FSYNC_NEVER;
+    tu_db_t f;
+    tu_db_init(&f, "/tmp/ms_blockdb_XXXXXX");
     f.o.head_window_ms = 0; /* no background cuts while loading: the first dump is head-only */
     f.o.wal_segment_bytes = 1 << 16;
     f.o.no_compaction = true; /* block counts below are the cuts' (test_compact covers merges) */
-    dbopen(&f);
+    tu_db_open(&f);
     load(f.db, 12, 60000);
     const int64_t r[][2] = {{INT64_MIN, INT64_MAX}, {T0 + 5 * H + 1, T0 + 7 * H - 1},
                             {T0 + 2 * H - 5, T0 + 2 * H + 5}, {T0 + 30 * H, T0 + 70 * H}, {T0 - 10 * H, T0 - 1}};
@@ -482,7 +400,7 @@ static void test_db_cut_equivalence(void **state)
     db_close(f.db);
 
     f.o.head_window_ms = 2 * H;
-    dbopen(&f);
+    tu_db_open(&f);
     check_ranges(f.db, want, r, NR);
     assert_int_equal(db_cut_blocks(f.db), MS_OK);
     db_stats(f.db, &st);
@@ -503,7 +421,7 @@ static void test_db_cut_equivalence(void **state)
 
     /* reopen: blocks loaded, the WAL replays only what the head still needs */
     db_close(f.db);
-    dbopen(&f);
+    tu_db_open(&f);
     db_stats(f.db, &st);
     assert_int_equal(st.blocks, blocks);
     check_ranges(f.db, want, r, NR);
@@ -512,8 +430,8 @@ static void test_db_cut_equivalence(void **state)
     /* out-of-order samples in an already-cut range: a new sample and a replaced value */
     char *before = dump(f.db, T0 + 3 * H, T0 + 3 * H + 10 * 60000);
     sample_t ooo[2] = {{T0 + 3 * H + 30000, 42.5}, {T0 + 3 * H + 5 * 60000 + 1, -7}};
-    put(f.db, "__name__=m1,job=j1,kind=dec", ooo, 2);
-    put(f.db, "__name__=m1,job=new,kind=dec", ooo, 1);
+    tu_db_put(f.db, "__name__=m1,job=j1,kind=dec", ooo, 2);
+    tu_db_put(f.db, "__name__=m1,job=new,kind=dec", ooo, 1);
     char *after = dump(f.db, T0 + 3 * H, T0 + 3 * H + 10 * 60000);
     assert_string_not_equal(before, after);
     assert_non_null(strstr(after, "job=new"));
@@ -523,7 +441,7 @@ static void test_db_cut_equivalence(void **state)
     char *after_cut = dump(f.db, T0 + 3 * H, T0 + 3 * H + 10 * 60000);
     assert_string_equal(after, after_cut);
     db_close(f.db);
-    dbopen(&f);
+    tu_db_open(&f);
     char *after_reopen = dump(f.db, T0 + 3 * H, T0 + 3 * H + 10 * 60000);
     assert_string_equal(after, after_reopen);
     free(before);
@@ -537,7 +455,7 @@ static void test_db_cut_equivalence(void **state)
     int64_t now = T0 + DAYS * 24 * H;
     db_close(f.db);
     f.o.retention_ms = DAYS * 24 * H - 10 * H; /* the first ~10 h expire */
-    dbopen(&f);
+    tu_db_open(&f);
     assert_int_equal(db_apply_retention(f.db, now), MS_OK);
     db_stats(f.db, &st);
     assert_true(st.blocks < blocks);
@@ -552,7 +470,7 @@ static void test_db_cut_equivalence(void **state)
     char *newest = dump(f.db, maxt_before - H, INT64_MAX);
     db_close(f.db);
     f.o.retention_bytes = (int64_t)(st.block_bytes / 2);
-    dbopen(&f);
+    tu_db_open(&f);
     assert_int_equal(db_apply_retention(f.db, now), MS_OK);
     db_stats(f.db, &st);
     assert_true(st.block_bytes <= (uint64_t)f.o.retention_bytes);
@@ -564,7 +482,7 @@ static void test_db_cut_equivalence(void **state)
     free(newest);
     free(newest_after);
     db_close(f.db);
-    rm_rf(f.dir);
+    tu_rm_rf(f.dir);
 }
 
 static int64_t mono_us(void)
@@ -576,7 +494,7 @@ static int64_t mono_us(void)
 
 /* Forks a child that opens f's dir (replaying the WAL), cuts blocks and closes; the parent may
  * SIGKILL it at any moment. */
-static pid_t run_child(const fx_t *f)
+static pid_t run_child(const tu_db_t *f)
 {
     pid_t pid = fork();
     assert_true(pid >= 0);
@@ -596,15 +514,12 @@ static void test_db_cut_kill_loop(void **state)
     (void)state;
     char base[] = "/tmp/ms_blockkill_XXXXXX";
     assert_non_null(mkdtemp(base));
-    fx_t f;
+    tu_db_t f;
     snprintf(f.dir, sizeof(f.dir), "%.40s/data", base);
-    db_options_default(&f.o);
-    f.o.data_dir = f.dir;
-    f.o.retention_ms = 0;
-    f.o.wal_fsync = WAL_FSYNC_NEVER;
+    tu_db_options(&f);
     f.o.head_window_ms = 0;
     f.o.wal_segment_bytes = 1 << 16;
-    dbopen(&f);
+    tu_db_open(&f);
     load_days(f.db, 6, 120000, 1);
     char *want = dump(f.db, INT64_MIN, INT64_MAX);
     db_close(f.db);
@@ -614,7 +529,7 @@ static void test_db_cut_kill_loop(void **state)
     /* how long an uninterrupted open + cut + close takes (the fastest of three: a loaded box
      * only makes later runs slower, which makes kills land earlier, never later) */
     snprintf(cmd, sizeof(cmd), "rm -rf %s && cp -a %s %s", work, f.dir, work);
-    fx_t c = f;
+    tu_db_t c = f;
     memcpy(c.dir, work, sizeof(c.dir));
     c.o.data_dir = c.dir;
     int64_t full = INT64_MAX;
@@ -651,7 +566,7 @@ static void test_db_cut_kill_loop(void **state)
         }
         /* reopen whatever the killed child left: all data, once; then a cut must keep it so */
         c.db = NULL;
-        dbopen(&c);
+        tu_db_open(&c);
         char *got = dump(c.db, INT64_MIN, INT64_MAX);
         assert_string_equal(got, want);
         free(got);
@@ -665,7 +580,7 @@ static void test_db_cut_kill_loop(void **state)
                   (long long)full, killed, finished);
     assert_true(killed >= 55);
     free(want);
-    rm_rf(base);
+    tu_rm_rf(base);
 }
 
 /* A WAL deleted by hand after a cut must not restart its numbering below the cut's mark, or
@@ -673,32 +588,27 @@ static void test_db_cut_kill_loop(void **state)
 static void test_db_cut_wal_deleted(void **state)
 {
     (void)state;
-    fx_t f;
-    strcpy(f.dir, "/tmp/ms_blockwal_XXXXXX");
-    assert_non_null(mkdtemp(f.dir));
-    db_options_default(&f.o);
-    f.o.data_dir = f.dir;
-    f.o.retention_ms = 0;
-    f.o.wal_fsync = WAL_FSYNC_NEVER;
+    tu_db_t f;
+    tu_db_init(&f, "/tmp/ms_blockwal_XXXXXX");
     f.o.head_window_ms = 2 * H;
     f.o.wal_segment_bytes = 1 << 14;
-    dbopen(&f);
+    tu_db_open(&f);
     load_days(f.db, 4, 300000, 1);
     assert_int_equal(db_cut_blocks(f.db), MS_OK);
     db_close(f.db);
     char cmd[128];
     snprintf(cmd, sizeof(cmd), "rm -rf %s/wal", f.dir);
     assert_int_equal(system(cmd), 0);
-    dbopen(&f);
+    tu_db_open(&f);
     sample_t s[1] = {{T0 + 60000 + 7, 3.25}}; /* far below the cut boundary */
-    put(f.db, "__name__=late,job=x,kind=dec", s, 1);
+    tu_db_put(f.db, "__name__=late,job=x,kind=dec", s, 1);
     db_close(f.db);
-    dbopen(&f);
+    tu_db_open(&f);
     char *got = dump(f.db, T0, T0 + H);
     assert_non_null(strstr(got, "__name__=late"));
     free(got);
     db_close(f.db);
-    rm_rf(f.dir);
+    tu_rm_rf(f.dir);
 }
 
 typedef struct race {
@@ -730,8 +640,8 @@ static void *race_writer(void *arg)
         s[n++] = (sample_t){late, (double)(rr(&r->seed) % 1000) / 4};
         char spec[64];
         snprintf(spec, sizeof(spec), "__name__=race,job=r%d,kind=dec", (int)(rr(&r->seed) % 5));
-        put(r->db, spec, s, n);
-        put(r->ref, spec, s, n);
+        tu_db_put(r->db, spec, s, n);
+        tu_db_put(r->ref, spec, s, n);
         t += 60000;
     }
     atomic_store(&r->stop, 1);
@@ -743,28 +653,25 @@ static void *race_writer(void *arg)
 static void test_db_cut_races_appends(void **state)
 {
     (void)state;
-    fx_t f, g;
+    tu_db_t f, g;
     strcpy(f.dir, "/tmp/ms_blockrace_XXXXXX");
     strcpy(g.dir, "/tmp/ms_blockref_XXXXXX");
     assert_non_null(mkdtemp(f.dir));
     assert_non_null(mkdtemp(g.dir));
-    db_options_default(&f.o);
-    f.o.data_dir = f.dir;
-    f.o.retention_ms = 0;
-    f.o.wal_fsync = WAL_FSYNC_NEVER;
+    tu_db_options(&f);
     f.o.head_window_ms = 2 * H;
     f.o.wal_segment_bytes = 1 << 14;
     g.o = f.o;
     g.o.data_dir = g.dir;
     g.o.head_window_ms = 0;
-    dbopen(&f);
-    dbopen(&g);
+    tu_db_open(&f);
+    tu_db_open(&g);
     rng = 88172645463325252ull; /* the same samples in both: load() draws from this generator */
     load_days(f.db, 5, 60000, 1);
     db_close(f.db);
     rng = 88172645463325252ull;
     load_days(g.db, 5, 60000, 1);
-    dbopen(&f);
+    tu_db_open(&f);
     race_t r = {f.db, g.db, 0, 12345};
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, race_writer, &r), 0);
@@ -780,7 +687,7 @@ static void test_db_cut_races_appends(void **state)
     assert_string_equal(got, want);
     free(got);
     db_close(f.db);
-    dbopen(&f);
+    tu_db_open(&f);
     got = dump(f.db, INT64_MIN, INT64_MAX);
     assert_string_equal(got, want);
     free(got);
@@ -790,16 +697,15 @@ static void test_db_cut_races_appends(void **state)
     print_message("cut races: %d cuts during 3000 commits, %llu blocks\n", cuts, (unsigned long long)st.blocks);
     db_close(f.db);
     db_close(g.db);
-    rm_rf(f.dir);
-    rm_rf(g.dir);
+    tu_rm_rf(f.dir);
+    tu_rm_rf(g.dir);
 }
 
 static void test_db_cut_leftover_tmp(void **state)
 {
     (void)state;
-    fx_t f;
-    strcpy(f.dir, "/tmp/ms_blocktmp_XXXXXX");
-    assert_non_null(mkdtemp(f.dir));
+    tu_db_t f;
+    tu_tmpdir(f.dir, "/tmp/ms_blocktmp_XXXXXX");
     char p[128];
     snprintf(p, sizeof(p), "%s/blocks", f.dir);
     assert_int_equal(mkdir(p, 0755), 0);
@@ -809,15 +715,12 @@ static void test_db_cut_leftover_tmp(void **state)
     FILE *fp = fopen(p, "w");
     fputs("partial", fp);
     fclose(fp);
-    db_options_default(&f.o);
-    f.o.data_dir = f.dir;
-    f.o.retention_ms = 0;
-    f.o.wal_fsync = WAL_FSYNC_NEVER;
-    dbopen(&f);
+    tu_db_options(&f);
+    tu_db_open(&f);
     snprintf(p, sizeof(p), "%s/blocks/00000003.tmp", f.dir);
     assert_int_equal(access(p, F_OK), -1);
     db_close(f.db);
-    rm_rf(f.dir);
+    tu_rm_rf(f.dir);
 }
 
 int main(void)

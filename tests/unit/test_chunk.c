@@ -12,22 +12,10 @@
 #include <string.h>
 #include "storage/chunk.h"
 #include "util/buf.h"
+#include "testutil.h"
 
 static uint64_t rng = 88172645463325252ull;
-static uint64_t next_rand(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-}
-
-static uint64_t bits_of(double d)
-{
-    uint64_t b;
-    memcpy(&b, &d, 8);
-    return b;
-}
+static uint64_t next_rand(void) { return tu_xorshift(&rng); }
 
 /* chunk_iter_read over [mint, maxt] yields exactly the samples (and the error) of a
  * chunk_iter_next loop filtered the same way. */
@@ -97,18 +85,18 @@ static void test_specials(void **state)
     (void)state;
     uint64_t v[] = {
         0x7ff0000000000002ull, /* staleness marker */
-        bits_of(NAN),
+        tu_bits(NAN),
         0x7ff8000000000001ull, /* NaN with payload */
         0xfff8000000000000ull, /* negative NaN */
-        bits_of(INFINITY),
-        bits_of(-INFINITY),
-        bits_of(-0.0),
-        bits_of(0.0),
-        bits_of(1.7976931348623157e308),
-        bits_of(4.9e-324),
-        bits_of(-2.2250738585072014e-308),
-        bits_of(1.0),
-        bits_of(1.0),
+        tu_bits(INFINITY),
+        tu_bits(-INFINITY),
+        tu_bits(-0.0),
+        tu_bits(0.0),
+        tu_bits(1.7976931348623157e308),
+        tu_bits(4.9e-324),
+        tu_bits(-2.2250738585072014e-308),
+        tu_bits(1.0),
+        tu_bits(1.0),
         0x7ff0000000000002ull,
         0,
         UINT64_MAX,
@@ -138,9 +126,9 @@ static void test_random(void **state)
             t[i] = cur;
             switch (round % 4) {
             case 0: v[i] = next_rand(); break;                               /* random bits */
-            case 1: v[i] = bits_of((double)(i / 10)); break;                 /* slow counter */
-            case 2: v[i] = bits_of((double)(next_rand() % 1000) / 7.0); break;
-            default: v[i] = bits_of(i % 3 ? 1e300 * (double)i : -1e-300); break;
+            case 1: v[i] = tu_bits((double)(i / 10)); break;                 /* slow counter */
+            case 2: v[i] = tu_bits((double)(next_rand() % 1000) / 7.0); break;
+            default: v[i] = tu_bits(i % 3 ? 1e300 * (double)i : -1e-300); break;
             }
         }
         roundtrip(t, v, 1 + (size_t)(next_rand() % N));
@@ -151,7 +139,7 @@ static void test_single_and_negative(void **state)
 {
     (void)state;
     int64_t t1[] = {-5};
-    uint64_t v1[] = {bits_of(3.25)};
+    uint64_t v1[] = {tu_bits(3.25)};
     roundtrip(t1, v1, 1);
     int64_t t2[] = {INT64_MIN, -1000000, -1, 0, 1, INT64_MAX};
     uint64_t v2[] = {1, 2, 3, 4, 5, 6};
@@ -199,7 +187,7 @@ static void test_chunk_size(void **state)
     /* a regular counter compresses well below 2 bytes per sample */
     xor_chunk_t c;
     chunk_init(&c);
-    for (int i = 0; i < CHUNK_TARGET_SAMPLES; i++) chunk_append(&c, 1700000000000ll + i * 15000ll, bits_of(i * 2.0));
+    for (int i = 0; i < CHUNK_TARGET_SAMPLES; i++) chunk_append(&c, 1700000000000ll + i * 15000ll, tu_bits(i * 2.0));
     assert_true(chunk_bytes(&c) < 2 * CHUNK_TARGET_SAMPLES);
     buf_t b = BUF_INIT;
     chunk_serialize(&c, &b);
@@ -211,13 +199,13 @@ static void test_chunk_size(void **state)
     int64_t freed = chunk_shrink(&c);
     assert_int_equal(c.cap, chunk_bytes(&c));
     assert_int_equal(freed, (int64_t)cap - (int64_t)c.cap);
-    for (int i = CHUNK_TARGET_SAMPLES; i < CHUNK_MAX_SAMPLES; i++) chunk_append(&c, 1700000000000ll + i * 15000ll, bits_of(-i * 0.5));
+    for (int i = CHUNK_TARGET_SAMPLES; i < CHUNK_MAX_SAMPLES; i++) chunk_append(&c, 1700000000000ll + i * 15000ll, tu_bits(-i * 0.5));
     chunk_iter_t it;
     chunk_iter_init(&it, c.b, c.nbits, c.n);
     int k = 0;
     while (chunk_iter_next(&it)) {
         assert_true(it.t == 1700000000000ll + k * 15000ll);
-        assert_true(it.vbits == bits_of(k < CHUNK_TARGET_SAMPLES ? k * 2.0 : -k * 0.5));
+        assert_true(it.vbits == tu_bits(k < CHUNK_TARGET_SAMPLES ? k * 2.0 : -k * 0.5));
         k++;
     }
     assert_int_equal(k, CHUNK_MAX_SAMPLES);

@@ -11,7 +11,6 @@
 #define _XOPEN_SOURCE_EXTENDED 1
 #include <dirent.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,65 +20,27 @@
 #include "model/matcher.h"
 #include "storage/storage.h"
 #include "util/status.h"
+#include "testutil.h"
 
-static int rm_fn(const char *p, const struct stat *sb, int flag, struct FTW *f)
+static void fx_init(tu_db_t *f)
 {
-    (void)sb;
-    (void)flag;
-    (void)f;
-    return remove(p);
-}
-
-static void rm_rf(const char *d) { nftw(d, rm_fn, 16, FTW_DEPTH | FTW_PHYS); }
-
-typedef struct fx {
-    char dir[64];
-    db_options_t o;
-    db_t *db;
-} fx_t;
-
-static void fx_open(fx_t *f)
-{
-    char err[256];
-    assert_int_equal(db_open(&f->o, &f->db, err, sizeof(err)), MS_OK);
-}
-
-static void fx_init(fx_t *f)
-{
-    strcpy(f->dir, "/tmp/ms_dbstatus_XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    db_options_default(&f->o);
-    f->o.data_dir = f->dir;
-    f->o.retention_ms = 0;
-    f->o.wal_fsync = WAL_FSYNC_NEVER;
+    tu_db_init(f, "/tmp/ms_dbstatus_XXXXXX");
     f->o.head_window_ms = 0;
-    fx_open(f);
+    tu_db_open(f);
 }
 
-static void fx_done(fx_t *f)
+static void fx_done(tu_db_t *f)
 {
     db_close(f->db);
-    rm_rf(f->dir);
+    tu_rm_rf(f->dir);
 }
 
 /* spec "a=1,b=2" (sorted by name by the caller) */
 static void put(db_t *db, const char *spec, int64_t t0, size_t n)
 {
-    char buf[256];
-    snprintf(buf, sizeof(buf), "%s", spec);
-    label_t l[8];
-    size_t nl = 0;
-    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
-        char *eq = strchr(tok, '=');
-        *eq = 0;
-        l[nl++] = (label_t){tok, eq + 1, (uint32_t)strlen(tok), (uint32_t)strlen(eq + 1)};
-    }
     sample_t s[16];
     for (size_t i = 0; i < n; i++) s[i] = (sample_t){t0 + (int64_t)i * 1000, (double)i};
-    appender_t *a;
-    assert_int_equal(db_appender(db, &a), MS_OK);
-    assert_int_equal(appender_add(a, l, nl, labels_hash(l, nl), s, n), MS_OK);
-    assert_int_equal(appender_commit(a, NULL), MS_OK);
+    tu_db_put(db, spec, s, n);
 }
 
 static const db_stat_entry_t *find(const db_stat_list_t *l, const char *name)
@@ -92,7 +53,7 @@ static const db_stat_entry_t *find(const db_stat_list_t *l, const char *name)
 static void test_empty(void **state)
 {
     (void)state;
-    fx_t f;
+    tu_db_t f;
     fx_init(&f);
     db_head_status_opts_t o = {0};
     db_head_status_t st;
@@ -114,7 +75,7 @@ static void test_empty(void **state)
 static void test_counts_order_ties(void **state)
 {
     (void)state;
-    fx_t f;
+    tu_db_t f;
     fx_init(&f);
     /* metric m<k> gets k series (k = 1..12); ties: b and c both 3 series at the cut-off */
     char spec[128];
@@ -222,7 +183,7 @@ static size_t count_series(db_t *db)
 static void test_quarantine(void **state)
 {
     (void)state;
-    fx_t f;
+    tu_db_t f;
     fx_init(&f);
     /* three blocks (three 2 h ranges), then damage: meta of #1, index of #2; #3 intact */
     const int64_t H2 = 2 * 3600 * 1000LL, T = 1700000000000LL / H2 * H2;
@@ -238,7 +199,7 @@ static void test_quarantine(void **state)
     flip_byte(p, 20);
     snprintf(p, sizeof(p), "%s/blocks/00000002/index", f.dir);
     flip_byte(p, 9);
-    fx_open(&f);
+    tu_db_open(&f);
     db_stats(f.db, &ds);
     assert_int_equal(ds.blocks, 1);
     assert_int_equal(count_series(f.db), 1);
@@ -254,7 +215,7 @@ static void test_quarantine(void **state)
     db_quarantined_free(q, nq);
     /* a restart keeps them listed and does not move anything again */
     db_close(f.db);
-    fx_open(&f);
+    tu_db_open(&f);
     assert_int_equal(db_quarantined(f.db, &q, &nq), MS_OK);
     assert_int_equal(nq, 2);
     db_quarantined_free(q, nq);
@@ -262,7 +223,7 @@ static void test_quarantine(void **state)
     db_close(f.db);
     snprintf(p, sizeof(p), "%s/blocks/00000003/chunks", f.dir);
     flip_byte(p, 12);
-    fx_open(&f);
+    tu_db_open(&f);
     db_stats(f.db, &ds);
     assert_int_equal(ds.blocks, 1);
     count_series(f.db);
@@ -280,7 +241,7 @@ static double now_s(void)
 static void test_100k_series_time(void **state)
 {
     (void)state;
-    fx_t f;
+    tu_db_t f;
     fx_init(&f);
     appender_t *a;
     assert_int_equal(db_appender(f.db, &a), MS_OK);

@@ -10,22 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include "storage/head.h"
+#include "testutil.h"
 
 static uint64_t rng = 0x2545F4914F6CDD1Dull;
-static uint64_t next_rand(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-}
-
-static uint64_t bits_of(double d)
-{
-    uint64_t b;
-    memcpy(&b, &d, 8);
-    return b;
-}
+static uint64_t next_rand(void) { return tu_xorshift(&rng); }
 
 /* Bytes the head should account for one series: struct, labels, chunk array and buffers. */
 static int64_t series_bytes(const series_t *s)
@@ -57,7 +45,7 @@ static void test_full_chunks_trimmed_and_accounted(void **state)
     for (size_t i = 0; i < n; i++) {
         v = round((v + (double)(next_rand() % 2001) / 100.0 - 10.0) * 100.0) / 100.0;
         pthread_mutex_lock(&s->mu);
-        assert_int_equal(series_append(s, (int64_t)i * 15000, bits_of(v), &h.mem, &h.nchunks), APPEND_NEW);
+        assert_int_equal(series_append(s, (int64_t)i * 15000, tu_bits(v), &h.mem, &h.nchunks), APPEND_NEW);
         pthread_mutex_unlock(&s->mu);
         /* the open chunk always has room for one more sample without the encoder growing it */
         const xor_chunk_t *last = &s->chunks[s->nchunks - 1];
@@ -92,20 +80,20 @@ static void test_out_of_order_into_trimmed_chunks(void **state)
     for (size_t i = 0; i < 2 * n; i++) want[i] = (double)(next_rand() % 1000000) / 100.0;
     pthread_mutex_lock(&s->mu);
     for (size_t i = 0; i < 2 * n; i += 2)
-        assert_int_equal(series_append(s, (int64_t)i * 1000, bits_of(want[i]), &h.mem, &h.nchunks), APPEND_NEW);
+        assert_int_equal(series_append(s, (int64_t)i * 1000, tu_bits(want[i]), &h.mem, &h.nchunks), APPEND_NEW);
     for (size_t i = 1; i < 2 * n; i += 2)
-        assert_int_equal(series_append(s, (int64_t)i * 1000, bits_of(want[i]), &h.mem, &h.nchunks), APPEND_NEW);
+        assert_int_equal(series_append(s, (int64_t)i * 1000, tu_bits(want[i]), &h.mem, &h.nchunks), APPEND_NEW);
     /* a replacement and an exact duplicate */
-    assert_int_equal(series_append(s, 2000, bits_of(-1.5), &h.mem, &h.nchunks), APPEND_REPLACED);
+    assert_int_equal(series_append(s, 2000, tu_bits(-1.5), &h.mem, &h.nchunks), APPEND_REPLACED);
     want[2] = -1.5;
-    assert_int_equal(series_append(s, 4000, bits_of(want[4]), &h.mem, &h.nchunks), APPEND_DUP);
+    assert_int_equal(series_append(s, 4000, tu_bits(want[4]), &h.mem, &h.nchunks), APPEND_DUP);
     sample_vec_t out = {0};
     series_read(s, INT64_MIN, INT64_MAX, &out);
     pthread_mutex_unlock(&s->mu);
     assert_int_equal(out.n, 2 * n);
     for (size_t i = 0; i < 2 * n; i++) {
         assert_int_equal(out.v[i].t, (int64_t)i * 1000);
-        assert_int_equal(bits_of(out.v[i].v), bits_of(want[i]));
+        assert_int_equal(tu_bits(out.v[i].v), tu_bits(want[i]));
     }
     assert_int_equal(atomic_load(&h.mem) - after_create, series_bytes(s) - (int64_t)(sizeof(*s) + sizeof(label_t)));
     sample_vec_free(&out);

@@ -13,24 +13,12 @@
 #include <unistd.h>
 #include "storage/storage.h"
 #include "util/status.h"
+#include "testutil.h"
 
 enum { NSERIES = 700, ROUNDS = 60, PER = 5 };
 
 static uint64_t rng = 0xD1B54A32D192ED03ull;
-static uint64_t xr(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-}
-
-static uint64_t bits(double d)
-{
-    uint64_t b;
-    memcpy(&b, &d, 8);
-    return b;
-}
+static uint64_t xr(void) { return tu_xorshift(&rng); }
 
 typedef struct lset {
     label_t l[3];
@@ -120,7 +108,7 @@ static void test_reopen_reads_the_same(void **state)
     assert_int_equal(after.n, before.n);
     for (size_t i = 0; i < before.n; i++) {
         assert_true(after.v[i].t == before.v[i].t);
-        assert_true(bits(after.v[i].v) == bits(before.v[i].v));
+        assert_true(tu_bits(after.v[i].v) == tu_bits(before.v[i].v));
     }
     assert_int_equal(s2.series, s1.series);
     assert_int_equal(s2.head_chunks, s1.head_chunks);
@@ -131,7 +119,7 @@ static void test_reopen_reads_the_same(void **state)
     db = open_db(dir); /* replaying the re-logged state changes nothing */
     dump(db, &again, &ng);
     assert_int_equal(again.n, before.n);
-    for (size_t i = 0; i < before.n; i++) assert_true(bits(again.v[i].v) == bits(before.v[i].v));
+    for (size_t i = 0; i < before.n; i++) assert_true(tu_bits(again.v[i].v) == tu_bits(before.v[i].v));
     db_close(db);
 
     sample_vec_free(&before);

@@ -8,7 +8,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 #define _XOPEN_SOURCE_EXTENDED 1
-#include <ftw.h>
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
@@ -22,78 +21,29 @@
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/status.h"
+#include "testutil.h"
 
 /* ---- helpers ---- */
 
-static int rm_fn(const char *p, const struct stat *sb, int flag, struct FTW *f)
-{
-    (void)sb;
-    (void)flag;
-    (void)f;
-    return remove(p);
-}
+static int setup(void **state) { return tu_db_setup(state, "/tmp/ms_storage_XXXXXX"); }
 
-typedef struct fx {
-    char dir[64];
-    db_options_t o;
-    db_t *db;
-} fx_t;
-
-static int setup(void **state)
-{
-    fx_t *f = calloc(1, sizeof(*f));
-    strcpy(f->dir, "/tmp/ms_storage_XXXXXX");
-    if (!mkdtemp(f->dir)) return -1;
-    db_options_default(&f->o);
-    f->o.data_dir = f->dir;
-    f->o.retention_ms = 0;
-    f->o.wal_fsync = WAL_FSYNC_NEVER;
-    char err[256];
-    if (db_open(&f->o, &f->db, err, sizeof(err)) != MS_OK) return -1;
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fx_t *f = *state;
-    db_close(f->db);
-    nftw(f->dir, rm_fn, 16, FTW_DEPTH | FTW_PHYS);
-    free(f);
-    return 0;
-}
-
-static void reopen(fx_t *f)
+static void reopen(tu_db_t *f)
 {
     db_close(f->db);
     f->db = NULL;
-    char err[256];
-    assert_int_equal(db_open(&f->o, &f->db, err, sizeof(err)), MS_OK);
+    tu_db_open(f);
 }
 
-/* Parses "a=1,b=2" into sorted labels (strings point into a static-per-call copy). */
-typedef struct lset {
-    label_t l[16];
-    size_t n;
-    char buf[256];
-} lset_t;
-
-static void mk(lset_t *s, const char *spec)
+/* Parses "a=1,b=2" into labels, sorted here (callers may give them in any order). */
+static void mk(tu_lset_t *s, const char *spec)
 {
-    snprintf(s->buf, sizeof(s->buf), "%s", spec);
-    s->n = 0;
-    char *save = NULL;
-    for (char *tok = strtok_r(s->buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        char *eq = strchr(tok, '=');
-        *eq = 0;
-        s->l[s->n++] = (label_t){tok, eq + 1, (uint32_t)strlen(tok), (uint32_t)strlen(eq + 1)};
-    }
+    tu_labels(s, spec);
     labels_sort(s->l, s->n);
 }
 
 static void put(db_t *db, const char *spec, const sample_t *smp, size_t n)
 {
-    lset_t s;
+    tu_lset_t s;
     mk(&s, spec);
     appender_t *a;
     assert_int_equal(db_appender(db, &a), MS_OK);
@@ -162,18 +112,11 @@ static void get(db_t *db, const char *name, const char *value, int64_t mint, int
     matcher_free(m);
 }
 
-static uint64_t bits(double d)
-{
-    uint64_t b;
-    memcpy(&b, &d, 8);
-    return b;
-}
-
 /* ---- tests ---- */
 
 static void test_append_query(void **state)
 {
-    fx_t *f = *state;
+    tu_db_t *f = *state;
     int64_t now = clock_now_ms();
     sample_t smp[500];
     for (int i = 0; i < 500; i++) smp[i] = (sample_t){now - 500000 + i * 1000, i * 1.5};
@@ -210,7 +153,7 @@ static void test_append_query(void **state)
 
 static void test_special_values(void **state)
 {
-    fx_t *f = *state;
+    tu_db_t *f = *state;
     int64_t now = clock_now_ms();
     uint64_t stale = 0x7ff0000000000002ull;
     double vs[5];
@@ -226,7 +169,7 @@ static void test_special_values(void **state)
         sample_vec_t sv = {0};
         get(f->db, "__name__", "x", INT64_MIN, INT64_MAX, &sv);
         assert_int_equal(sv.n, 5);
-        for (int i = 0; i < 5; i++) assert_true(bits(sv.v[i].v) == bits(vs[i]));
+        for (int i = 0; i < 5; i++) assert_true(tu_bits(sv.v[i].v) == tu_bits(vs[i]));
         sample_vec_free(&sv);
         reopen(f);
     }
@@ -234,7 +177,7 @@ static void test_special_values(void **state)
 
 static void test_out_of_order_dups(void **state)
 {
-    fx_t *f = *state;
+    tu_db_t *f = *state;
     int64_t base = clock_now_ms() - 3600000;
     /* 1000 samples at even offsets in shuffled order, then odd ones, spread across many chunks */
     enum { N = 1000 };
@@ -268,7 +211,7 @@ static void test_out_of_order_dups(void **state)
         reopen(f); /* replay keeps last-write-wins order */
     }
     /* accepted counts include duplicates */
-    lset_t s;
+    tu_lset_t s;
     mk(&s, "__name__=ooo");
     appender_t *a;
     sample_t dup = {base, 0};
@@ -294,7 +237,7 @@ static void load_matcher_data(db_t *db)
 
 static void test_matchers(void **state)
 {
-    fx_t *f = *state;
+    tu_db_t *f = *state;
     load_matcher_data(f->db);
     char out[256];
 #define CHECK(expect, ...)                                                                                          \
@@ -336,7 +279,7 @@ static void test_matchers(void **state)
 
 static void test_matchers_fastpath_agree(void **state)
 {
-    fx_t *f = *state;
+    tu_db_t *f = *state;
     int64_t t = clock_now_ms() - 1000;
     char spec[128];
     for (int i = 0; i < 300; i++) {
@@ -368,7 +311,7 @@ static void test_matchers_fastpath_agree(void **state)
 
 static void test_label_names_values(void **state)
 {
-    fx_t *f = *state;
+    tu_db_t *f = *state;
     load_matcher_data(f->db);
     put1(f->db, "__name__=old,zz=1", 1000, 1); /* far in the past */
     querier_t *q;
@@ -418,7 +361,7 @@ static int meta_cb(const metric_metadata_t *m, void *arg)
 
 static void test_reopen_and_metadata(void **state)
 {
-    fx_t *f = *state;
+    tu_db_t *f = *state;
     int64_t now = clock_now_ms();
     char spec[64];
     for (int s = 0; s < 50; s++) {
@@ -437,7 +380,7 @@ static void test_reopen_and_metadata(void **state)
     assert_int_equal(appender_commit(a, NULL), MS_OK);
     /* rolled back batch leaves nothing */
     assert_int_equal(db_appender(f->db, &a), MS_OK);
-    lset_t ls;
+    tu_lset_t ls;
     mk(&ls, "__name__=rolled");
     sample_t one = {now, 1};
     assert_int_equal(appender_add(a, ls.l, ls.n, labels_hash(ls.l, ls.n), &one, 1), MS_OK);
@@ -486,7 +429,7 @@ static void test_reopen_and_metadata(void **state)
 
 static void test_retention(void **state)
 {
-    fx_t *f = *state;
+    tu_db_t *f = *state;
     db_close(f->db);
     f->o.retention_ms = 3600 * 1000;
     f->o.wal_segment_bytes = 4096;
@@ -494,7 +437,7 @@ static void test_retention(void **state)
     assert_int_equal(db_open(&f->o, &f->db, err, sizeof(err)), MS_OK);
     int64_t now = clock_now_ms();
     /* too old, too new and fine */
-    lset_t ls;
+    tu_lset_t ls;
     mk(&ls, "__name__=ret,k=a");
     sample_t smp[3] = {{now - 7200 * 1000, 1}, {now + 3600 * 1000, 2}, {now - 45 * 60 * 1000, 3}};
     appender_t *a;
@@ -629,7 +572,7 @@ static void *gc_thread(void *arg)
 
 static void test_concurrency(void **state)
 {
-    fx_t *f = *state;
+    tu_db_t *f = *state;
     atomic_int stop = 0;
     int64_t base = clock_now_ms() - 600000;
     wctx_t w[7];
@@ -665,7 +608,7 @@ static void test_concurrency(void **state)
 
 static void test_fsync_always_and_interval(void **state)
 {
-    fx_t *f = *state;
+    tu_db_t *f = *state;
     wal_fsync_t modes[] = {WAL_FSYNC_ALWAYS, WAL_FSYNC_INTERVAL};
     for (int m = 0; m < 2; m++) {
         db_close(f->db);
@@ -687,7 +630,7 @@ static void test_fsync_always_and_interval(void **state)
  * commit after the fault clears succeeds. */
 static void test_failed_commit(void **state)
 {
-    fx_t *f = *state;
+    tu_db_t *f = *state;
     int64_t now = clock_now_ms();
     put1(f->db, "__name__=ok", now - 5, 1);
     signal(SIGXFSZ, SIG_IGN);
@@ -696,13 +639,13 @@ static void test_failed_commit(void **state)
     lim = old;
     lim.rlim_cur = 16;
     assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
-    lset_t ls;
+    tu_lset_t ls;
     mk(&ls, "__name__=failed");
     appender_t *a;
     sample_t smp[2] = {{now - 3, 2}, {now - 2, 3}};
     assert_int_equal(db_appender(f->db, &a), MS_OK);
     assert_int_equal(appender_add(a, ls.l, ls.n, labels_hash(ls.l, ls.n), smp, 2), MS_OK);
-    lset_t ls2;
+    tu_lset_t ls2;
     mk(&ls2, "__name__=ok");
     assert_int_equal(appender_add(a, ls2.l, ls2.n, labels_hash(ls2.l, ls2.n), smp, 2), MS_OK);
     int rc = appender_commit(a, NULL);
@@ -742,8 +685,7 @@ static void test_bad_args(void **state)
     series_set_free(NULL);
     /* invalid label sets are refused for new series (they could not be replayed) */
     char dir[64];
-    strcpy(dir, "/tmp/ms_storage_XXXXXX");
-    assert_non_null(mkdtemp(dir));
+    tu_tmpdir(dir, "/tmp/ms_storage_XXXXXX");
     o.data_dir = dir;
     assert_int_equal(db_open(&o, &db, err, sizeof(err)), MS_OK);
     appender_t *a;
@@ -760,7 +702,7 @@ static void test_bad_args(void **state)
     db_stats(db, &st);
     assert_int_equal(st.series, 0);
     db_close(db);
-    nftw(dir, rm_fn, 16, FTW_DEPTH | FTW_PHYS);
+    tu_rm_rf(dir);
     o.data_dir = "/proc/definitely/not/here";
     assert_true(db_open(&o, &db, err, sizeof(err)) != MS_OK);
 }
@@ -769,17 +711,17 @@ int main(void)
 {
     log_set_level(LOG_WARN);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_append_query, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_special_values, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_out_of_order_dups, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_matchers, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_matchers_fastpath_agree, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_label_names_values, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_reopen_and_metadata, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_retention, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_concurrency, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_fsync_always_and_interval, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_failed_commit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_append_query, setup, tu_db_teardown),
+        cmocka_unit_test_setup_teardown(test_special_values, setup, tu_db_teardown),
+        cmocka_unit_test_setup_teardown(test_out_of_order_dups, setup, tu_db_teardown),
+        cmocka_unit_test_setup_teardown(test_matchers, setup, tu_db_teardown),
+        cmocka_unit_test_setup_teardown(test_matchers_fastpath_agree, setup, tu_db_teardown),
+        cmocka_unit_test_setup_teardown(test_label_names_values, setup, tu_db_teardown),
+        cmocka_unit_test_setup_teardown(test_reopen_and_metadata, setup, tu_db_teardown),
+        cmocka_unit_test_setup_teardown(test_retention, setup, tu_db_teardown),
+        cmocka_unit_test_setup_teardown(test_concurrency, setup, tu_db_teardown),
+        cmocka_unit_test_setup_teardown(test_fsync_always_and_interval, setup, tu_db_teardown),
+        cmocka_unit_test_setup_teardown(test_failed_commit, setup, tu_db_teardown),
         cmocka_unit_test(test_bad_args),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -13,7 +13,6 @@
 #include <cmocka.h>
 #define _XOPEN_SOURCE_EXTENDED 1
 #include <fcntl.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -31,64 +30,25 @@
 #include "util/buf.h"
 #include "util/log.h"
 #include "util/status.h"
-
-static int rm_fn(const char *p, const struct stat *sb, int flag, struct FTW *f)
-{
-    (void)sb;
-    (void)flag;
-    (void)f;
-    return remove(p);
-}
-static void rm_rf(const char *d) { nftw(d, rm_fn, 16, FTW_DEPTH | FTW_PHYS); }
+#include "testutil.h"
 
 static uint64_t rng = 88172645463325252ull;
-static uint64_t xr(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-}
-
-typedef struct lset {
-    label_t l[8];
-    size_t n;
-    char buf[256];
-} lset_t;
-
-static void mk(lset_t *s, const char *spec)
-{
-    snprintf(s->buf, sizeof(s->buf), "%s", spec);
-    s->n = 0;
-    for (char *tok = strtok(s->buf, ","); tok; tok = strtok(NULL, ",")) {
-        char *eq = strchr(tok, '=');
-        *eq = 0;
-        s->l[s->n++] = (label_t){tok, eq + 1, (uint32_t)strlen(tok), (uint32_t)strlen(eq + 1)};
-    }
-}
-
-static matcher_t *mt(match_type_t ty, const char *n, const char *v)
-{
-    matcher_t *m;
-    char err[128];
-    assert_int_equal(matcher_new(ty, n, strlen(n), v, strlen(v), &m, err, sizeof(err)), MS_OK);
-    return m;
-}
+static uint64_t xr(void) { return tu_xorshift(&rng); }
 
 /* ---- the set and its file ---- */
 
 static void add1(tombstones_t *t, const char *spec, int64_t a, int64_t b, uint32_t mark)
 {
-    lset_t l;
-    mk(&l, spec);
+    tu_lset_t l;
+    tu_labels(&l, spec);
     tomb_add_t x = {l.l, l.n, labels_hash(l.l, l.n), a, b, mark};
     assert_int_equal(tomb_add(t, &x, 1), MS_OK);
 }
 
 static const tomb_ent_t *find(tomb_snap_t *s, const char *spec)
 {
-    lset_t l;
-    mk(&l, spec);
+    tu_lset_t l;
+    tu_labels(&l, spec);
     return tomb_snap_find(s, l.l, l.n, labels_hash(l.l, l.n));
 }
 
@@ -109,8 +69,8 @@ static void test_intervals(void **state)
     add1(t, "__name__=a,job=x", 100, 100, 0);
     add1(t, "__name__=b", 0, 5, 0);
     /* several adds of one series in one call merge too */
-    lset_t l;
-    mk(&l, "__name__=c");
+    tu_lset_t l;
+    tu_labels(&l, "__name__=c");
     tomb_add_t two[2] = {{l.l, l.n, labels_hash(l.l, l.n), 1, 2, 0}, {l.l, l.n, labels_hash(l.l, l.n), 3, 9, 0}};
     assert_int_equal(tomb_add(t, two, 2), MS_OK);
     tomb_add_t bad = {l.l, l.n, labels_hash(l.l, l.n), 9, 3, 0};
@@ -162,7 +122,7 @@ static void test_intervals(void **state)
     /* tomb_filter by labels: the same through the facade compaction uses */
     sv.n = 0;
     for (int64_t x = 0; x < 12; x++) sv.v[sv.n++] = (sample_t){x, 1};
-    mk(&l, "__name__=c");
+    tu_labels(&l, "__name__=c");
     tomb_filter(t, l.l, l.n, &sv);
     assert_int_equal(sv.n, 3); /* 0, 10, 11 */
     assert_int_equal(sv.v[1].t, 10);
@@ -176,7 +136,7 @@ static void test_intervals(void **state)
     tomb_snap_put(s);
     free(sv.v);
     tomb_close(t);
-    rm_rf(dir);
+    tu_rm_rf(dir);
 }
 
 static char *slurp(const char *path, size_t *n)
@@ -271,7 +231,7 @@ static void test_file(void **state)
     assert_false(tomb_any(t));
     tomb_close(t);
     free(good);
-    rm_rf(dir);
+    tu_rm_rf(dir);
 }
 
 /* ---- through storage.h ---- */
@@ -279,28 +239,6 @@ static void test_file(void **state)
 #define H (3600LL * 1000)
 #define T0 (1700000000000LL / (2 * H) * (2 * H))
 #define NSER 8
-
-typedef struct fx {
-    char dir[64];
-    db_options_t o;
-    db_t *db;
-} fx_t;
-
-static void dbopen(fx_t *f)
-{
-    char err[256];
-    assert_int_equal(db_open(&f->o, &f->db, err, sizeof(err)), MS_OK);
-}
-
-static void put(db_t *db, const char *spec, const sample_t *smp, size_t n)
-{
-    lset_t l;
-    mk(&l, spec);
-    appender_t *a;
-    assert_int_equal(db_appender(db, &a), MS_OK);
-    assert_int_equal(appender_add(a, l.l, l.n, labels_hash(l.l, l.n), smp, n), MS_OK);
-    assert_int_equal(appender_commit(a, NULL), MS_OK);
-}
 
 /* NSER series, one sample a minute over [T0, T0 + 24h). */
 static void load(db_t *db)
@@ -312,7 +250,7 @@ static void load(db_t *db)
             char spec[64];
             snprintf(spec, sizeof(spec), "__name__=m,job=j%d", k);
             for (size_t n = 0; n < BATCH; n++) s[n] = (sample_t){t0 + (int64_t)n * 60000, (double)(k * 100000 + (t0 - T0) / 60000 + (int64_t)n)};
-            put(db, spec, s, BATCH);
+            tu_db_put(db, spec, s, BATCH);
         }
     }
 }
@@ -338,7 +276,7 @@ static void view_of(db_t *db, int64_t mint, int64_t maxt, view_t *v)
     v->n = 0;
     querier_t *q;
     assert_int_equal(db_querier(db, mint, maxt, &q), MS_OK);
-    matcher_t *m = mt(MATCH_RE, "__name__", ".+");
+    matcher_t *m = tu_matcher(MATCH_RE, "__name__", ".+");
     const matcher_t *ms[1] = {m};
     series_set_t *ss;
     assert_int_equal(querier_select(q, ms, 1, &ss), MS_OK);
@@ -397,7 +335,7 @@ static char *now_fmt(db_t *db, int64_t mint, int64_t maxt)
 
 static int del(db_t *db, const char *job, int64_t mint, int64_t maxt, uint64_t *n)
 {
-    matcher_t *m = mt(MATCH_EQ, "job", job);
+    matcher_t *m = tu_matcher(MATCH_EQ, "job", job);
     const matcher_t *ms[1] = {m};
     int rc = db_delete_series(db, ms, 1, mint, maxt, n);
     matcher_free(m);
@@ -425,13 +363,10 @@ static uint64_t block_bytes(db_t *db)
     return st.block_bytes;
 }
 
-static void fx_init(fx_t *f, const char *base)
+static void fx_init(tu_db_t *f, const char *base)
 {
     snprintf(f->dir, sizeof(f->dir), "%.40s/data", base);
-    db_options_default(&f->o);
-    f->o.data_dir = f->dir;
-    f->o.retention_ms = 0;
-    f->o.wal_fsync = WAL_FSYNC_NEVER;
+    tu_db_options(f);
     f->o.head_window_ms = 2 * H;
     f->o.wal_segment_bytes = 1 << 16;
     f->db = NULL;
@@ -442,14 +377,14 @@ static void test_db_delete(void **state)
     (void)state;
     char base[] = "/tmp/ms_tombdb_XXXXXX";
     assert_non_null(mkdtemp(base));
-    fx_t f;
+    tu_db_t f;
     fx_init(&f, base);
-    dbopen(&f);
+    tu_db_open(&f);
     load(f.db);
     assert_int_equal(db_cut_blocks(f.db), MS_OK); /* blocks below 20h, the head above */
     /* a late sample replacing a value in an already-cut range: a newer, overlapping block */
     sample_t late = {T0 + 1 * H, 12345};
-    put(f.db, "__name__=m,job=j4", &late, 1);
+    tu_db_put(f.db, "__name__=m,job=j4", &late, 1);
     assert_int_equal(db_cut_blocks(f.db), MS_OK);
     db_stats_t st;
     db_stats(f.db, &st);
@@ -488,7 +423,7 @@ static void test_db_delete(void **state)
 
     /* reopen: replay of a WAL holding the deleted head samples brings nothing back */
     db_close(f.db);
-    dbopen(&f);
+    tu_db_open(&f);
     check(f.db, &before, dels, 4);
 
     /* clean: blocks shrink, results stay; intervals covering head data stay */
@@ -502,7 +437,7 @@ static void test_db_delete(void **state)
     assert_int_equal(ns, 3); /* j1 [3h, 23h], j3 (all) and j6's sample still cover head data */
     assert_int_equal(ni, 3);
     db_close(f.db);
-    dbopen(&f);
+    tu_db_open(&f);
     check(f.db, &before, dels, 4);
 
     /* flush the head into blocks, clean again: nothing left to remember */
@@ -512,7 +447,7 @@ static void test_db_delete(void **state)
     check(f.db, &before, dels, 4);
     assert_false(tomb_any(f.db->tomb));
     db_close(f.db);
-    dbopen(&f);
+    tu_db_open(&f);
     check(f.db, &before, dels, 4);
     assert_false(tomb_any(f.db->tomb));
 
@@ -520,7 +455,7 @@ static void test_db_delete(void **state)
     assert_int_equal(del(f.db, "j2", T0 + 20 * H, INT64_MAX, &n), MS_OK);
     assert_int_equal(n, 1);
     sample_t later = {T0 + 25 * H, 7};
-    put(f.db, "__name__=m,job=j2", &later, 1);
+    tu_db_put(f.db, "__name__=m,job=j2", &later, 1);
     char *got = now_fmt(f.db, T0 + 20 * H, INT64_MAX);
     char line[96];
     snprintf(line, sizeof(line), "__name__=m,job=j2, n=1: %lld/7\n", (long long)(T0 + 25 * H));
@@ -528,7 +463,7 @@ static void test_db_delete(void **state)
     free(got);
     view_free(&before);
     db_close(f.db);
-    rm_rf(base);
+    tu_rm_rf(base);
 }
 
 /* ---- kill -9 during clean_tombstones ---- */
@@ -540,7 +475,7 @@ static int64_t mono_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-static pid_t run_child(const fx_t *f)
+static pid_t run_child(const tu_db_t *f)
 {
     pid_t pid = fork();
     assert_true(pid >= 0);
@@ -560,9 +495,9 @@ static void test_clean_kill_loop(void **state)
     (void)state;
     char base[] = "/tmp/ms_tombkill_XXXXXX";
     assert_non_null(mkdtemp(base));
-    fx_t f;
+    tu_db_t f;
     fx_init(&f, base);
-    dbopen(&f);
+    tu_db_open(&f);
     load(f.db);
     assert_int_equal(db_cut_blocks(f.db), MS_OK);
     view_t before;
@@ -574,7 +509,7 @@ static void test_clean_kill_loop(void **state)
     char *want = fmt(&before, dels, 2, INT64_MIN, INT64_MAX);
     db_close(f.db);
 
-    fx_t c = f;
+    tu_db_t c = f;
     snprintf(c.dir, sizeof(c.dir), "%.40s/work", base);
     c.o.data_dir = c.dir;
     char cmd[256];
@@ -608,13 +543,13 @@ static void test_clean_kill_loop(void **state)
         /* whatever the kill left: exactly the data minus the deletions; a full clean after it
          * keeps that, and so does the next open */
         c.db = NULL;
-        dbopen(&c);
+        tu_db_open(&c);
         char *got = now_fmt(c.db, INT64_MIN, INT64_MAX);
         assert_string_equal(got, want);
         free(got);
         assert_int_equal(db_clean_tombstones(c.db), MS_OK);
         db_close(c.db);
-        dbopen(&c);
+        tu_db_open(&c);
         got = now_fmt(c.db, INT64_MIN, INT64_MAX);
         assert_string_equal(got, want);
         free(got);
@@ -624,7 +559,7 @@ static void test_clean_kill_loop(void **state)
     assert_true(killed >= 20);
     free(want);
     view_free(&before);
-    rm_rf(base);
+    tu_rm_rf(base);
 }
 
 /* ---- deletes and cleans racing with appends and queries ---- */
@@ -644,7 +579,7 @@ static void *race_writer(void *arg)
             char spec[64];
             snprintf(spec, sizeof(spec), "__name__=m,job=j%d", k);
             sample_t s = {t, (double)k};
-            put(r->db, spec, &s, 1);
+            tu_db_put(r->db, spec, &s, 1);
         }
         atomic_fetch_add(&r->writes, 1);
         usleep(200);
@@ -674,9 +609,9 @@ static void test_races(void **state)
     (void)state;
     char base[] = "/tmp/ms_tombrace_XXXXXX";
     assert_non_null(mkdtemp(base));
-    fx_t f;
+    tu_db_t f;
     fx_init(&f, base);
-    dbopen(&f);
+    tu_db_open(&f);
     load(f.db);
     assert_int_equal(db_cut_blocks(f.db), MS_OK);
     view_t before;
@@ -712,14 +647,14 @@ static void test_races(void **state)
     assert_string_equal(got, want);
     free(got);
     db_close(f.db);
-    dbopen(&f);
+    tu_db_open(&f);
     got = now_fmt(f.db, T0, T0 + 24 * H - 1);
     assert_string_equal(got, want);
     free(got);
     free(want);
     view_free(&before);
     db_close(f.db);
-    rm_rf(base);
+    tu_rm_rf(base);
 }
 
 int main(void)

@@ -11,7 +11,6 @@
 #define _XOPEN_SOURCE_EXTENDED 1
 #include <fcntl.h>
 #include <pthread.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,14 +21,7 @@
 #include "util/buf.h"
 #include "util/log.h"
 #include "util/status.h"
-
-static int rm_fn(const char *p, const struct stat *sb, int flag, struct FTW *f)
-{
-    (void)sb;
-    (void)flag;
-    (void)f;
-    return remove(p);
-}
+#include "testutil.h"
 
 typedef struct got {
     size_t n;
@@ -96,13 +88,7 @@ static void replay(const char *dir, got_t *g, wal_replay_stats_t *st)
     wal_close(w);
 }
 
-static void mkdir_tmp(char *dir)
-{
-    strcpy(dir, "/tmp/ms_wal_XXXXXX");
-    assert_non_null(mkdtemp(dir));
-}
-
-static void rmdir_tmp(const char *dir) { nftw(dir, rm_fn, 16, FTW_DEPTH | FTW_PHYS); }
+static void mkdir_tmp(char *dir) { tu_tmpdir(dir, "/tmp/ms_wal_XXXXXX"); }
 
 static void check_prefix(const got_t *g, int from, int n)
 {
@@ -132,7 +118,7 @@ static void test_roundtrip_and_rotation(void **state)
     /* a second replay (after the first opened a fresh, empty segment) sees the same */
     replay(wdir, &g, &st);
     assert_int_equal(g.n, 60);
-    rmdir_tmp(dir);
+    tu_rm_rf(dir);
 }
 
 /* Path and size of the newest segment in dir. */
@@ -175,7 +161,7 @@ static void test_torn_tail_every_offset(void **state)
         replay(dir, &g, &st);
         assert_int_equal(st.torn, 0);
         assert_int_equal(g.n, whole ? N : N - 1);
-        rmdir_tmp(dir);
+        tu_rm_rf(dir);
     }
     log_set_level(LOG_INFO);
 }
@@ -214,7 +200,7 @@ static void test_flipped_byte(void **state)
         assert_int_equal(g.first[0], 0);
         assert_int_equal(g.first[1], 2);
         assert_int_equal(st.corrupt, 1);
-        rmdir_tmp(dir);
+        tu_rm_rf(dir);
     }
     /* a damaged length field: never crashes, reports corruption or a torn tail, keeps record 0 */
     for (off_t b = 1; b <= 4; b++) {
@@ -231,7 +217,7 @@ static void test_flipped_byte(void **state)
         assert_true(g.n >= 1 && g.n <= 2);
         assert_int_equal(g.first[0], 0);
         assert_true(st.corrupt + st.torn >= 1);
-        rmdir_tmp(dir);
+        tu_rm_rf(dir);
     }
     (void)l1;
     log_set_level(LOG_INFO);
@@ -264,7 +250,7 @@ static void test_garbage(void **state)
         wal_replay_stats_t st;
         replay(dir, &g, &st);
         assert_true(g.n <= 4 + n / REC_HEADER_LEN);
-        rmdir_tmp(dir);
+        tu_rm_rf(dir);
     }
     /* a segment with a bad header is skipped and counted */
     char dir[64];
@@ -279,7 +265,7 @@ static void test_garbage(void **state)
     replay(dir, &g, &st);
     assert_int_equal(g.n, 0);
     assert_int_equal(st.corrupt, 1);
-    rmdir_tmp(dir);
+    tu_rm_rf(dir);
     log_set_level(LOG_INFO);
 }
 
@@ -304,7 +290,7 @@ static void test_empty_and_missing(void **state)
     replay(sub, &g, &st);
     assert_int_equal(g.n, 0);
     assert_int_equal(st.corrupt, 0);
-    rmdir_tmp(dir);
+    tu_rm_rf(dir);
 }
 
 static void test_record_codecs(void **state)
@@ -421,7 +407,7 @@ static void test_group_commit_threads(void **state)
     assert_int_equal(st.records, (uint64_t)total); /* got_t keeps only 256 details; count via stats */
     assert_int_equal(st.corrupt + st.torn, 0);
     assert_true(size > 800 * REC_HEADER_LEN);
-    rmdir_tmp(dir);
+    tu_rm_rf(dir);
 }
 
 int main(void)

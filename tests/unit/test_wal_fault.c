@@ -14,7 +14,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -31,22 +30,9 @@
 #include "util/fio.h"
 #include "util/log.h"
 #include "util/status.h"
+#include "testutil.h"
 
-static int rm_fn(const char *p, const struct stat *sb, int flag, struct FTW *f)
-{
-    (void)sb;
-    (void)flag;
-    (void)f;
-    return remove(p);
-}
-
-static void mkdir_tmp(char *dir)
-{
-    strcpy(dir, "/tmp/ms_walf_XXXXXX");
-    assert_non_null(mkdtemp(dir));
-}
-
-static void rmdir_tmp(const char *dir) { nftw(dir, rm_fn, 16, FTW_DEPTH | FTW_PHYS); }
+static void mkdir_tmp(char *dir) { tu_tmpdir(dir, "/tmp/ms_walf_XXXXXX"); }
 
 typedef struct got {
     size_t n;
@@ -186,7 +172,7 @@ static void test_fsync_failure_cuts_segment(void **state)
     /* and again: the cut stays recorded across restarts */
     replay(dir, &g, &st);
     expect_ids(&g, want, 4);
-    rmdir_tmp(dir);
+    tu_rm_rf(dir);
 }
 
 /* write() fails with ENOSPC (/dev/full): MS_ENOSPC, not writable, every retry fails the same
@@ -217,7 +203,7 @@ static void test_enospc_write_then_recover(void **state)
     int want[] = {1, 2};
     expect_ids(&g, want, 2);
     assert_int_equal(st.corrupt + st.torn, 0);
-    rmdir_tmp(dir);
+    tu_rm_rf(dir);
 }
 
 /* Under fsync=never a failed write (EBADF on a read-only descriptor: an I/O error that is not
@@ -243,7 +229,7 @@ static void test_eio_write_never_mode(void **state)
     replay(dir, &g, &st);
     int want[] = {1, 2, 3};
     expect_ids(&g, want, 3);
-    rmdir_tmp(dir);
+    tu_rm_rf(dir);
 }
 
 /* Writes a segment file: header (8 bytes, or 24 with a cut of (cut_idx, cut_len)) + records. */
@@ -291,7 +277,7 @@ static void test_cut_header_replay(void **state)
     int want[] = {1, 2, 4};
     expect_ids(&g, want, 3);
     assert_int_equal(st.corrupt + st.torn, 0);
-    rmdir_tmp(dir);
+    tu_rm_rf(dir);
 
     /* a cut header with a bad checksum: that segment is skipped as corrupt, the cut ignored */
     mkdir_tmp(dir);
@@ -303,7 +289,7 @@ static void test_cut_header_replay(void **state)
     int want2[] = {1, 2, 3, 5};
     expect_ids(&g, want2, 4);
     assert_int_equal(st.corrupt, 1);
-    rmdir_tmp(dir);
+    tu_rm_rf(dir);
 
     /* a cut of a segment that is not there, or a cut longer than the segment: harmless */
     mkdir_tmp(dir);
@@ -313,7 +299,7 @@ static void test_cut_header_replay(void **state)
     replay(dir, &g, &st);
     int want3[] = {1, 2, 3, 4, 5};
     expect_ids(&g, want3, 5);
-    rmdir_tmp(dir);
+    tu_rm_rf(dir);
 
     /* a torn cut header in the newest segment: truncated, counted torn */
     mkdir_tmp(dir);
@@ -331,7 +317,7 @@ static void test_cut_header_replay(void **state)
     struct stat sb;
     assert_int_equal(stat(path, &sb), 0);
     assert_int_equal(sb.st_size, 0);
-    rmdir_tmp(dir);
+    tu_rm_rf(dir);
 }
 
 /* ENOSPC for real on a 256 KiB tmpfs (skipped when mounting is not permitted): fill it with a
@@ -346,7 +332,7 @@ static void test_tmpfs_enospc(void **state)
     mkdir_tmp(mnt);
     if (mount("tmpfs", mnt, "tmpfs", 0, "size=256k") != 0) {
         fprintf(stderr, "test_tmpfs_enospc: SKIPPED: cannot mount tmpfs (%s)\n", strerror(errno));
-        rmdir_tmp(mnt);
+        tu_rm_rf(mnt);
         skip();
         return;
     }
@@ -422,7 +408,7 @@ static void test_tmpfs_enospc(void **state)
     for (size_t i = 0; i < nacked; i++) want[i] = acked[i] & 0xff;
     expect_ids(&g, want, nacked);
     umount2(mnt, MNT_DETACH);
-    rmdir_tmp(mnt);
+    tu_rm_rf(mnt);
 }
 
 /* fsync=interval: records are acknowledged once written, so when the background sync fails the
@@ -458,7 +444,7 @@ static void test_interval_sync_failure_keeps_acked(void **state)
     replay(dir, &g, &st);
     int want[] = {1, 2, 3};
     expect_ids(&g, want, 3);
-    rmdir_tmp(dir);
+    tu_rm_rf(dir);
 }
 
 /* ---- concurrent group commit across an fsync failure ---- */
@@ -562,7 +548,7 @@ static void test_concurrent_fsync_failure(void **state)
     assert_int_equal(st.corrupt, 0);
     free(want);
     free(got);
-    rmdir_tmp(dir);
+    tu_rm_rf(dir);
 }
 
 /* util/fio, the seam the WAL and block writers use: errno mapping and the failure contract. */
@@ -614,7 +600,7 @@ static void test_fio_contract(void **state)
     assert_int_equal(fio_rename(path, to), MS_ENOENT);
     assert_int_equal(fio_fsync_dir(dir), MS_OK);
     assert_int_equal(fio_fsync_dir(path), MS_ENOENT);
-    rmdir_tmp(dir);
+    tu_rm_rf(dir);
 }
 
 int main(void)

@@ -1,0 +1,158 @@
+/* testutil.h owns the small helpers several unit tests share: temp dirs made and removed, a
+ * xorshift generator, a double's bits, "a=1,b=2" label specs, matchers, and a db opened on a
+ * temp dir with the tests' usual options.
+ *
+ * Everything is static inline so that each tests/unit/test_X.c (one binary each, see the
+ * Makefile) can include it without a shared object; include it after <cmocka.h>. */
+#ifndef MS_TESTUTIL_H
+#define MS_TESTUTIL_H
+
+#include <ftw.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "model/matcher.h"
+#include "storage/storage.h"
+#include "util/status.h"
+
+/* ---- temp dirs ---- */
+
+static inline int tu_rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *f)
+{
+    (void)sb;
+    (void)flag;
+    (void)f;
+    return remove(p);
+}
+
+/* Removes dir and everything below it (errors ignored: best-effort cleanup). */
+static inline void tu_rm_rf(const char *dir) { nftw(dir, tu_rm_entry, 16, FTW_DEPTH | FTW_PHYS); }
+
+/* Copies tmpl ("/tmp/ms_x_XXXXXX") into dir (which must hold it) and creates it; asserts. */
+static inline void tu_tmpdir(char *dir, const char *tmpl)
+{
+    strcpy(dir, tmpl);
+    assert_non_null(mkdtemp(dir));
+}
+
+/* ---- numbers ---- */
+
+/* One xorshift64 step on *s (never seed with 0). */
+static inline uint64_t tu_xorshift(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+static inline uint64_t tu_bits(double d)
+{
+    uint64_t b;
+    memcpy(&b, &d, sizeof(b));
+    return b;
+}
+
+static inline double tu_from_bits(uint64_t b)
+{
+    double d;
+    memcpy(&d, &b, sizeof(d));
+    return d;
+}
+
+/* ---- labels and matchers ---- */
+
+/* A label set parsed from "a=1,b=2" (given sorted by name); the strings point into buf. */
+typedef struct tu_lset {
+    label_t l[16];
+    size_t n;
+    char buf[256];
+} tu_lset_t;
+
+static inline void tu_labels(tu_lset_t *s, const char *spec)
+{
+    snprintf(s->buf, sizeof(s->buf), "%s", spec);
+    s->n = 0;
+    char *save = NULL;
+    for (char *tok = strtok_r(s->buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(tok, '=');
+        *eq = 0;
+        s->l[s->n++] = (label_t){tok, eq + 1, (uint32_t)strlen(tok), (uint32_t)strlen(eq + 1)};
+    }
+}
+
+static inline matcher_t *tu_matcher(match_type_t ty, const char *n, const char *v)
+{
+    matcher_t *m;
+    char err[128];
+    assert_int_equal(matcher_new(ty, n, strlen(n), v, strlen(v), &m, err, sizeof(err)), MS_OK);
+    return m;
+}
+
+/* ---- a db on a temp dir ---- */
+
+typedef struct tu_db {
+    char dir[64];
+    db_options_t o;
+    db_t *db;
+} tu_db_t;
+
+/* f->o: defaults for a db in f->dir, no retention, no fsync; f->db NULL. */
+static inline void tu_db_options(tu_db_t *f)
+{
+    db_options_default(&f->o);
+    f->o.data_dir = f->dir;
+    f->o.retention_ms = 0;
+    f->o.wal_fsync = WAL_FSYNC_NEVER;
+    f->db = NULL;
+}
+
+/* A new temp dir from tmpl as f->dir (asserted), with tu_db_options; does not open. */
+static inline void tu_db_init(tu_db_t *f, const char *tmpl)
+{
+    tu_tmpdir(f->dir, tmpl);
+    tu_db_options(f);
+}
+
+static inline void tu_db_open(tu_db_t *f)
+{
+    char err[256];
+    assert_int_equal(db_open(&f->o, &f->db, err, sizeof(err)), MS_OK);
+}
+
+/* Commits n samples for the series spec ("a=1,b=2") in one appender. */
+static inline void tu_db_put(db_t *db, const char *spec, const sample_t *smp, size_t n)
+{
+    tu_lset_t l;
+    tu_labels(&l, spec);
+    appender_t *a;
+    assert_int_equal(db_appender(db, &a), MS_OK);
+    assert_int_equal(appender_add(a, l.l, l.n, labels_hash(l.l, l.n), smp, n), MS_OK);
+    assert_int_equal(appender_commit(a, NULL), MS_OK);
+}
+
+/* cmocka setup: *state = a calloc'ed tu_db_t opened on a new temp dir from tmpl; -1 on failure. */
+static inline int tu_db_setup(void **state, const char *tmpl)
+{
+    tu_db_t *f = calloc(1, sizeof(*f));
+    strcpy(f->dir, tmpl);
+    if (!mkdtemp(f->dir)) return -1;
+    tu_db_options(f);
+    char err[256];
+    if (db_open(&f->o, &f->db, err, sizeof(err)) != MS_OK) return -1;
+    *state = f;
+    return 0;
+}
+
+/* cmocka teardown for tu_db_setup: closes, removes the dir, frees. */
+static inline int tu_db_teardown(void **state)
+{
+    tu_db_t *f = *state;
+    db_close(f->db);
+    tu_rm_rf(f->dir);
+    free(f);
+    return 0;
+}
+
+#endif
