@@ -19,7 +19,6 @@ import shutil
 import struct
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.parse
 
@@ -27,29 +26,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 from bench_targets import Metricstor, dir_bytes, http, proc_cpu_seconds, proc_status_kb  # noqa: E402
+from bench_run import make_log, snapshot_binaries, write_keeping_notes  # noqa: E402
 
 DAY_MS = 86400 * 1000
 MARKER = "<!-- analysis: written by hand, kept by re-renders -->"
 
 
-def snapshot_binaries(args, tag):
-    """Copies the server and loadgen into a private dir, so a rebuild by someone else during a
-    long run cannot swap or delete them; returns (dir, git commit of the checkout)."""
-    d = tempfile.mkdtemp(prefix=f"{tag}-bin-")
-    for attr in ("binary", "loadgen"):
-        dst = os.path.join(d, os.path.basename(getattr(args, attr)))
-        shutil.copy2(getattr(args, attr), dst)
-        setattr(args, attr, dst)
-    try:
-        commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True,
-                                text=True).stdout.strip()
-    except OSError:
-        commit = "?"
-    return d, commit
-
-
-def log(msg):
-    print(f"[longterm {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+log = make_log("longterm")
 
 
 def parse_args(argv):
@@ -554,12 +537,7 @@ def main(argv):
         log("no runs to render")
         return 1
     doc = render(args, runs)
-    if os.path.exists(args.out):  # keep the written analysis below the marker across re-renders
-        old = open(args.out).read()
-        if MARKER in old:
-            doc += "\n" + old[old.index(MARKER):]
-    with open(args.out, "w") as f:
-        f.write(doc)
+    write_keeping_notes(args.out, doc, MARKER)
     log(f"wrote {args.out}")
     bad = [q for r in runs for k in ("queries_before_restart", "queries_after_restart") for q in r.get(k, [])
            if not q["ok"]]

@@ -33,30 +33,14 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 from bench_targets import Metricstor, dir_bytes, proc_cpu_seconds, proc_status_kb  # noqa: E402
+from bench_run import make_log, snapshot_binaries, write_keeping_notes  # noqa: E402
 
 KINDS = ("instant", "range", "series", "labels")
 MARKER = "<!-- notes: written by hand, kept by re-runs -->"
 DOCS_MINUTES = 10  # runs at least this long write docs/ by default; shorter ones write build/
 
 
-def snapshot_binaries(args, tag):
-    """Copies the server and loadgen into a private dir, so a rebuild by someone else during a
-    long run cannot swap or delete them; returns (dir, git commit of the checkout)."""
-    d = tempfile.mkdtemp(prefix=f"{tag}-bin-")
-    for attr in ("binary", "loadgen"):
-        dst = os.path.join(d, os.path.basename(getattr(args, attr)))
-        shutil.copy2(getattr(args, attr), dst)
-        setattr(args, attr, dst)
-    try:
-        commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True,
-                                text=True).stdout.strip()
-    except OSError:
-        commit = "?"
-    return d, commit
-
-
-def log(msg):
-    print(f"[soak {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+log = make_log("soak")
 
 
 def parse_args(argv):
@@ -465,12 +449,7 @@ def main(argv):
     os.makedirs(os.path.dirname(os.path.abspath(args.chart)), exist_ok=True)
     chart_err = chart(args, res)
     doc = report(args, res, checks, chart_err)
-    if os.path.exists(args.out):  # keep the hand-written notes below the marker across re-runs
-        old = open(args.out).read()
-        if MARKER in old:
-            doc += "\n" + old[old.index(MARKER):]
-    with open(args.out, "w") as f:
-        f.write(doc)
+    write_keeping_notes(args.out, doc, MARKER)
     os.makedirs(os.path.join(ROOT, "build"), exist_ok=True)
     if not args.render_from:
         with open(os.path.join(ROOT, "build/soak-last.json"), "w") as f:  # raw rows, for --render-from
