@@ -275,6 +275,19 @@ static void get_packed(cursor_t *c, int64_t *x, size_t m)
     }
 }
 
+/* The XOR value column, the same in both versions: u8 kind 1, then n x u64le bits[k] XOR
+ * bits[k-1] (bits[-1] = 0). */
+static void put_xor_values(const sample_t *s, size_t n, buf_t *out)
+{
+    buf_putc(out, 1);
+    uint64_t prev = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t b = dbits(s[i].v);
+        buf_put_u64le(out, b ^ prev);
+        prev = b;
+    }
+}
+
 /* Version 2 columns (docs/format/bchunk.md). tmp: room for 2n int64. */
 static void columns_v2(const sample_t *s, size_t n, buf_t *out, int64_t *tmp)
 {
@@ -302,13 +315,7 @@ static void columns_v2(const sample_t *s, size_t n, buf_t *out, int64_t *tmp)
         }
         if (n >= 2) put_packed(out, x, n - 1, sorted);
     } else {
-        buf_putc(out, 1);
-        uint64_t prev = 0;
-        for (size_t i = 0; i < n; i++) {
-            uint64_t b = dbits(s[i].v);
-            buf_put_u64le(out, b ^ prev);
-            prev = b;
-        }
+        put_xor_values(s, n, out);
     }
 }
 
@@ -333,13 +340,7 @@ static void columns_v1(const sample_t *s, size_t n, buf_t *out)
             prev = cur;
         }
     } else {
-        buf_putc(out, 1);
-        uint64_t prev = 0;
-        for (size_t i = 0; i < n; i++) {
-            uint64_t b = dbits(s[i].v);
-            buf_put_u64le(out, b ^ prev);
-            prev = b;
-        }
+        put_xor_values(s, n, out);
     }
 }
 
