@@ -46,6 +46,7 @@ class Server:
         self.log_path = os.path.join(self.tmp, "server.log")
         self.proc = None
         self.exit_codes = []
+        self.ssl_ctx = None  # an ssl.SSLContext when the server listens with TLS (base is then https://)
 
     def start(self, timeout=30):
         log = open(self.log_path, "a")
@@ -61,12 +62,22 @@ class Server:
             if self.proc.poll() is not None:
                 raise TestFailure(f"server exited during start with {self.proc.returncode}:\n{self.log_tail()}")
             try:
-                with urllib.request.urlopen(self.base + "/-/ready", timeout=1) as r:
+                with self._urlopen(self.base + "/-/ready", timeout=1) as r:
                     if r.status == 200:
                         return self
             except Exception:
                 time.sleep(0.05)
         raise TestFailure("server did not become ready:\n" + self.log_tail())
+
+    def start_must_fail(self, what, timeout=20):
+        """Starts a server given a bad configuration: it must exit during start, else TestFailure
+        naming what ("server started with <what>")."""
+        try:
+            self.start(timeout=timeout)
+        except TestFailure as e:
+            check("exited during start" in str(e), str(e))
+            return
+        raise TestFailure(f"server started with {what}")
 
     def stop(self, sig=signal.SIGTERM, timeout=60):
         if self.proc is None:
@@ -111,13 +122,16 @@ class Server:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     # ---- HTTP helpers ----
+    def _urlopen(self, req, timeout):
+        return urllib.request.urlopen(req, timeout=timeout, context=self.ssl_ctx)
+
     def request(self, method, path, body=None, headers=None, params=None, timeout=30):
         url = self.base + path
         if params:
             url += "?" + urllib.parse.urlencode(params, doseq=True)
         req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
         try:
-            with urllib.request.urlopen(req, timeout=timeout) as r:
+            with self._urlopen(req, timeout=timeout) as r:
                 return r.status, r.read(), dict(r.headers)
         except urllib.error.HTTPError as e:
             return e.code, e.read(), dict(e.headers)
@@ -158,3 +172,24 @@ class Server:
 
 def now_ms():
     return int(time.time() * 1000)
+
+
+def cli_path(ctx):
+    """build/metricstor-cli, found next to the server binary under test (or one level up)."""
+    here = os.path.dirname(os.path.abspath(ctx.binary))
+    for p in (os.path.join(here, "metricstor-cli"), os.path.join(here, "..", "metricstor-cli")):
+        if os.path.exists(p):
+            return p
+    raise TestFailure(f"metricstor-cli not found next to {ctx.binary}")
+
+
+def load_slow_query_data(srv, n_series=200):
+    """n_series series with a sample every 10 s over the last 2 h; returns the last time (s).
+    Over them a subquery such as count(count_over_time({__name__=~".+"}[30d:1s])) runs for many
+    seconds (lookback 5 m: every 1 s step finds a value)."""
+    t = now_ms()
+    for lo in range(0, n_series, 50):
+        st, body = srv.push([({"__name__": f"load_{i % 20}", "i": str(i)},
+                              [(t - 10_000 * k, float(k)) for k in range(720)]) for i in range(lo, lo + 50)])
+        check(st == 204, f"loading data: {st} {body[:200]!r}")
+    return t / 1000.0

@@ -24,7 +24,7 @@ import urllib.parse
 import urllib.request
 
 import promwire
-from lib import WRITE_HEADERS, Server, TestFailure, check, now_ms
+from lib import WRITE_HEADERS, Server, TestFailure, check, cli_path, now_ms
 from test_remote_read import decode_samples_response, encode_read_request
 
 
@@ -33,14 +33,6 @@ from test_remote_read import decode_samples_response, encode_read_request
 def sha256_hash(secret):
     salt = secrets.token_bytes(16)
     return "$sha256$" + salt.hex() + "$" + hashlib.sha256(salt + secret.encode()).hexdigest()
-
-
-def cli_path(ctx):
-    here = os.path.dirname(os.path.abspath(ctx.binary))
-    for p in (os.path.join(here, "metricstor-cli"), os.path.join(here, "..", "metricstor-cli")):
-        if os.path.exists(p):
-            return p
-    raise TestFailure(f"metricstor-cli not found next to {ctx.binary}")
 
 
 TOKENS = {  # name -> (secret, tenant, role, expires)
@@ -86,35 +78,6 @@ class TLSServer(Server):
         super().__init__(binary, extra_args)
         self.base = f"https://127.0.0.1:{self.port}"
         self.ssl_ctx = ssl.create_default_context(cafile=cafile)
-
-    def start(self, timeout=30):
-        log = open(self.log_path, "a")
-        self.proc = subprocess.Popen(
-            [self.binary, "--http-addr", f"127.0.0.1:{self.port}", "--data-dir", self.data_dir] + self.extra,
-            stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ))
-        log.close()
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise TestFailure(f"server exited during start with {self.proc.returncode}:\n{self.log_tail()}")
-            try:
-                with urllib.request.urlopen(self.base + "/-/ready", timeout=1, context=self.ssl_ctx) as r:
-                    if r.status == 200:
-                        return self
-            except (urllib.error.URLError, OSError):
-                time.sleep(0.05)
-        raise TestFailure("TLS server did not become ready:\n" + self.log_tail())
-
-    def request(self, method, path, body=None, headers=None, params=None, timeout=30):
-        url = self.base + path
-        if params:
-            url += "?" + urllib.parse.urlencode(params, doseq=True)
-        req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
-        try:
-            with urllib.request.urlopen(req, timeout=timeout, context=self.ssl_ctx) as r:
-                return r.status, r.read(), dict(r.headers)
-        except urllib.error.HTTPError as e:
-            return e.code, e.read(), dict(e.headers)
 
 
 def auth_server(ctx, extra=()):
@@ -207,18 +170,10 @@ def test_tls(ctx):
             ([cert, os.path.join(d, "missing.key")], "cannot open --tls-key-file"),
             ([garbage, key], "TLS: cannot use")):
         bad = ctx.server(["--tls-cert-file", args[0], "--tls-key-file", args[1]], start=False)
-        try:
-            bad.start(timeout=20)
-            raise TestFailure(f"server started with TLS files {args}")
-        except TestFailure as e:
-            check("exited during start" in str(e), str(e))
+        bad.start_must_fail(f"TLS files {args}")
         check(want in bad.log_text(), f"TLS {args}: log lacks {want!r}:\n{bad.log_tail()}")
     only = ctx.server(["--tls-cert-file", cert], start=False)
-    try:
-        only.start(timeout=20)
-        raise TestFailure("server started with --tls-cert-file alone")
-    except TestFailure as e:
-        check("exited during start" in str(e), str(e))
+    only.start_must_fail("--tls-cert-file alone")
 
 
 # ---------------------------------------------------------------- credentials and roles
@@ -464,11 +419,7 @@ def test_self_scrape_tenant(ctx):
     names_b = ok_data(srv, "/api/v1/label/job/values", bearer("b-read"))
     check("metricstor" not in names_b, f"tenant B sees job=metricstor: {names_b}")
     bad = ctx.server(["--self-scrape-tenant", "no/slash"], start=False)
-    try:
-        bad.start(timeout=20)
-        raise TestFailure("server started with an invalid --self-scrape-tenant")
-    except TestFailure as e:
-        check("exited during start" in str(e), str(e))
+    bad.start_must_fail("an invalid --self-scrape-tenant")
 
 
 def test_cli_credentials(ctx):
@@ -517,16 +468,8 @@ def test_bad_auth_file(ctx):
         with open(path, "w") as f:
             f.write(text)
         bad = ctx.server(["--auth-file", path], start=False)
-        try:
-            bad.start(timeout=20)
-            raise TestFailure(f"server started with a bad auth file: {text!r}")
-        except TestFailure as e:
-            check("exited during start" in str(e), str(e))
+        bad.start_must_fail(f"a bad auth file: {text!r}")
         check(want in bad.log_text(), f"auth file {text!r}: log lacks {want!r}:\n{bad.log_tail()}")
     missing = ctx.server(["--auth-file", os.path.join(probe.tmp, "nope.txt")], start=False)
-    try:
-        missing.start(timeout=20)
-        raise TestFailure("server started with a missing auth file")
-    except TestFailure as e:
-        check("exited during start" in str(e), str(e))
+    missing.start_must_fail("a missing auth file")
     check("cannot open --auth-file" in missing.log_text(), missing.log_tail())

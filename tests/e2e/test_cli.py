@@ -8,19 +8,11 @@ import pty
 import subprocess
 import tempfile
 
-from lib import check, now_ms
-
-
-def _cli_path(ctx):
-    here = os.path.dirname(os.path.abspath(ctx.binary))
-    for p in (os.path.join(here, "metricstor-cli"), os.path.join(here, "..", "metricstor-cli")):
-        if os.path.exists(p):
-            return p
-    raise AssertionError(f"metricstor-cli not found next to {ctx.binary}")
+from lib import check, cli_path, now_ms
 
 
 def _run(ctx, *args, input=None):
-    r = subprocess.run([_cli_path(ctx)] + list(args), capture_output=True, text=True, timeout=60, input=input)
+    r = subprocess.run([cli_path(ctx)] + list(args), capture_output=True, text=True, timeout=60, input=input)
     return r.returncode, r.stdout, r.stderr
 
 
@@ -108,7 +100,7 @@ def test_import_export(ctx):
     check(rc == 1 and "line 3" in err, f"bad import: rc {rc} {err!r}")
     pid, fd = pty.fork()
     if pid == 0:
-        os.execv(_cli_path(ctx), [_cli_path(ctx), "--url", srv.base, "import", path])
+        os.execv(cli_path(ctx), [cli_path(ctx), "--url", srv.base, "import", path])
     chunks = []
     while True:
         try:

@@ -9,7 +9,7 @@ import time
 import urllib.parse
 
 import promwire
-from lib import TestFailure, check, now_ms
+from lib import TestFailure, check, load_slow_query_data, now_ms
 
 ENDPOINTS = {
     "/api/v1/write": {"POST"},
@@ -243,22 +243,11 @@ def test_write_overload_gets_429(ctx):
     ctx.note(f"{n429}/{len(codes)} writes refused with 429")
 
 
-def _slow_query_data(srv, n_series=200):
-    """n_series series with a sample every 10 s over the last 2 h (lookback 5 m: every 1 s step
-    of a subquery over that span finds a value)."""
-    t = now_ms()
-    for lo in range(0, n_series, 50):
-        st, body = srv.push([({"__name__": f"load_{i % 20}", "i": str(i)},
-                              [(t - 10_000 * k, float(k)) for k in range(720)]) for i in range(lo, lo + 50)])
-        check(st == 204, f"loading data: {st} {body[:200]!r}")
-    return t / 1000.0
-
-
 def test_query_of_death_is_bounded(ctx):
     """count(count_over_time({__name__=~".+"}[30d:1s])) ends with an error (samples limit or timeout) while the
     server stays up and a concurrent simple query stays fast."""
     srv = ctx.server(extra=["--query.timeout", "8s", "--query.max-samples", "1000000"])
-    t = _slow_query_data(srv)
+    t = load_slow_query_data(srv)
     out = {}
 
     def death():
@@ -297,7 +286,7 @@ def test_query_concurrency_limit(ctx):
     """With --query.max-concurrency 1 a second query while one runs gets 503 at once, with
     Retry-After, instead of waiting in an unbounded queue."""
     srv = ctx.server(extra=["--query.max-concurrency", "1", "--query.timeout", "3s"])
-    t = _slow_query_data(srv)
+    t = load_slow_query_data(srv)
 
     def slow():
         srv.request("GET", "/api/v1/query", params={"query": 'count(count_over_time({__name__=~".+"}[30d:1s]))', "time": f"{t}"},

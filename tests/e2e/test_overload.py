@@ -12,21 +12,10 @@ import time
 import urllib.parse
 
 import promwire
-from lib import check, now_ms
+from lib import check, load_slow_query_data
 from test_remote_read import Prom, decode_samples_response, doc_snippet, read, snappy_decompress
 
 SLOW_QUERY = 'count(count_over_time({__name__=~".+"}[30d:100ms]))'
-
-
-def _load(srv, n_series=200):
-    """n_series series with a sample every 10 s over the last 2 h; returns the last time (s).
-    Over them SLOW_QUERY runs for many seconds (a 1 s subquery over 30 days)."""
-    t = now_ms()
-    for lo in range(0, n_series, 50):
-        st, body = srv.push([({"__name__": f"load_{i % 20}", "i": str(i)},
-                              [(t - 10_000 * k, float(k)) for k in range(720)]) for i in range(lo, lo + 50)])
-        check(st == 204, f"loading data: {st} {body[:200]!r}")
-    return t / 1000.0
 
 
 def _probe(srv, t):
@@ -67,7 +56,7 @@ def test_read_and_export_share_query_limit(ctx):
     """With --query.max-concurrency 1 held by a slow query, remote_read gets a plain-text 503 and
     export a JSON 503, both with Retry-After and at once; both work again afterwards."""
     srv = ctx.server(extra=["--query.max-concurrency", "1", "--query.timeout", "4s"])
-    t = _load(srv)
+    t = load_slow_query_data(srv)
     t_ms = int(t * 1000)
     rr_query = [(t_ms - 600_000, t_ms, [(0, "__name__", "load_3")])]
     th, out = _hold_slot(srv, t)
@@ -98,7 +87,7 @@ def test_read_and_export_share_query_limit(ctx):
 def test_read_and_export_sample_budget(ctx):
     """remote_read and export stop at --query.max-samples, as queries do."""
     srv = ctx.server(extra=["--query.max-samples", "5000"])
-    t = _load(srv, n_series=50)  # 50 x 720 = 36,000 samples
+    t = load_slow_query_data(srv, n_series=50)  # 50 x 720 = 36,000 samples
     t_ms = int(t * 1000)
     st, body, _ = read(srv, [(t_ms - 3 * 3600_000, t_ms, [(2, "__name__", "load_.*")])])
     check(st == 400 and b"exceeded sample limit (5000)" in body, f"remote_read over budget: {st} {body[:200]!r}")
@@ -117,7 +106,7 @@ def test_client_disconnect_frees_slot(ctx):
     """A long query whose client closes the connection stops at its next check: with one query
     slot, the next query is admitted within a second of the hang-up, long before the timeout."""
     srv = ctx.server(extra=["--query.max-concurrency", "1", "--query.timeout", "60s"])
-    t = _load(srv)
+    t = load_slow_query_data(srv)
     path = "/api/v1/query?" + urllib.parse.urlencode({"query": SLOW_QUERY, "time": f"{t:.3f}"})
     deadline = time.time() + 30
     held = False
@@ -162,7 +151,7 @@ def test_prometheus_remote_read_client_gets_503(ctx):
     held its query reports our 503 (as a remote-read warning, Prometheus's handling of a failed
     secondary source) instead of hanging; afterwards the same query returns the data."""
     srv = ctx.server(extra=["--query.max-concurrency", "1", "--query.timeout", "4s"])
-    t = _load(srv)
+    t = load_slow_query_data(srv)
     prom = Prom("global:\n  scrape_interval: 1m\n" + doc_snippet("remote_read", srv.base))
     try:
         th, out = _hold_slot(srv, t)
