@@ -13,15 +13,10 @@
 #include <string.h>
 #include "storage/bchunk.h"
 #include "util/status.h"
+#include "testutil.h"
 
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
-static uint64_t xr(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-}
+static uint64_t xr(void) { return tu_xorshift(&rng); }
 
 static double unit(void) { return (double)(xr() >> 11) / 9007199254740992.0; }
 

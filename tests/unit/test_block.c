@@ -485,30 +485,6 @@ static void test_db_cut_equivalence(void **state)
     tu_rm_rf(f.dir);
 }
 
-static int64_t mono_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-/* Forks a child that opens f's dir (replaying the WAL), cuts blocks and closes; the parent may
- * SIGKILL it at any moment. */
-static pid_t run_child(const tu_db_t *f)
-{
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        char err[256];
-        db_t *db;
-        if (db_open(&f->o, &db, err, sizeof(err)) != MS_OK) _exit(2);
-        if (db_cut_blocks(db) != MS_OK) _exit(3);
-        db_close(db);
-        _exit(0);
-    }
-    return pid;
-}
-
 static void test_db_cut_kill_loop(void **state)
 {
     (void)state;
@@ -526,44 +502,16 @@ static void test_db_cut_kill_loop(void **state)
     char cmd[512], work[64];
     snprintf(work, sizeof(work), "%.40s/work", base);
     f.o.head_window_ms = 2 * H;
-    /* how long an uninterrupted open + cut + close takes (the fastest of three: a loaded box
-     * only makes later runs slower, which makes kills land earlier, never later) */
+    /* how long an uninterrupted open + cut + close takes */
     snprintf(cmd, sizeof(cmd), "rm -rf %s && cp -a %s %s", work, f.dir, work);
     tu_db_t c = f;
     memcpy(c.dir, work, sizeof(c.dir));
     c.o.data_dir = c.dir;
-    int64_t full = INT64_MAX;
-    int ws;
-    pid_t pid;
-    for (int i = 0; i < 3; i++) {
-        assert_int_equal(system(cmd), 0);
-        int64_t t0 = mono_us();
-        pid = run_child(&c);
-        assert_int_equal(waitpid(pid, &ws, 0), pid);
-        assert_true(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
-        if (mono_us() - t0 < full) full = mono_us() - t0;
-    }
+    int64_t full = tu_db_op_us(cmd, &c, db_cut_blocks);
     int killed = 0, finished = 0;
     for (int iter = 0; iter < 60; iter++) {
-        /* a random moment within a normal run; if the child won the race (a busy box makes
-         * run times vary), retry with half the delay so each iteration really kills one */
-        int64_t delay = (int64_t)(xr() % (uint64_t)(full + 1));
-        for (int attempt = 0; attempt < 8; attempt++, delay /= 2) {
-            assert_int_equal(system(cmd), 0);
-            c = f;
-            memcpy(c.dir, work, sizeof(c.dir));
-            c.o.data_dir = c.dir;
-            pid = run_child(&c);
-            usleep((useconds_t)delay);
-            kill(pid, SIGKILL);
-            assert_int_equal(waitpid(pid, &ws, 0), pid);
-            if (WIFSIGNALED(ws)) {
-                killed++;
-                break;
-            }
-            assert_int_equal(WEXITSTATUS(ws), 0);
-            finished++;
-        }
+        /* a random moment within a normal run (halved while the child wins the race) */
+        if (tu_db_op_kill(cmd, &c, db_cut_blocks, (int64_t)(xr() % (uint64_t)(full + 1)), &finished)) killed++;
         /* reopen whatever the killed child left: all data, once; then a cut must keep it so */
         c.db = NULL;
         tu_db_open(&c);

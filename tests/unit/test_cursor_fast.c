@@ -8,15 +8,10 @@
 #include <cmocka.h>
 #include <string.h>
 #include "util/cursor.h"
+#include "testutil.h"
 
 static uint64_t rng = 0x853C49E6748FEA9Bull;
-static uint64_t xr(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-}
+static uint64_t xr(void) { return tu_xorshift(&rng); }
 
 /* Reference LEB128 reader: returns bytes used (0 = error), value in *v. */
 static size_t ref_uvarint(const uint8_t *p, size_t n, uint64_t *v)

@@ -468,28 +468,6 @@ static void test_db_delete(void **state)
 
 /* ---- kill -9 during clean_tombstones ---- */
 
-static int64_t mono_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static pid_t run_child(const tu_db_t *f)
-{
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        char err[256];
-        db_t *db;
-        if (db_open(&f->o, &db, err, sizeof(err)) != MS_OK) _exit(2);
-        if (db_clean_tombstones(db) != MS_OK) _exit(3);
-        db_close(db);
-        _exit(0);
-    }
-    return pid;
-}
-
 static void test_clean_kill_loop(void **state)
 {
     (void)state;
@@ -514,32 +492,10 @@ static void test_clean_kill_loop(void **state)
     c.o.data_dir = c.dir;
     char cmd[256];
     snprintf(cmd, sizeof(cmd), "rm -rf %s && cp -a %s %s", c.dir, f.dir, c.dir);
-    int64_t full = INT64_MAX;
-    int ws;
-    pid_t pid;
-    for (int i = 0; i < 3; i++) {
-        assert_int_equal(system(cmd), 0);
-        int64_t t0 = mono_us();
-        pid = run_child(&c);
-        assert_int_equal(waitpid(pid, &ws, 0), pid);
-        assert_true(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
-        if (mono_us() - t0 < full) full = mono_us() - t0;
-    }
+    int64_t full = tu_db_op_us(cmd, &c, db_clean_tombstones);
     int killed = 0;
     for (int iter = 0; iter < 25; iter++) {
-        int64_t delay = (int64_t)(xr() % (uint64_t)(full + 1));
-        for (int attempt = 0; attempt < 8; attempt++, delay /= 2) {
-            assert_int_equal(system(cmd), 0);
-            pid = run_child(&c);
-            usleep((useconds_t)delay);
-            kill(pid, SIGKILL);
-            assert_int_equal(waitpid(pid, &ws, 0), pid);
-            if (WIFSIGNALED(ws)) {
-                killed++;
-                break;
-            }
-            assert_int_equal(WEXITSTATUS(ws), 0);
-        }
+        if (tu_db_op_kill(cmd, &c, db_clean_tombstones, (int64_t)(xr() % (uint64_t)(full + 1)), NULL)) killed++;
         /* whatever the kill left: exactly the data minus the deletions; a full clean after it
          * keeps that, and so does the next open */
         c.db = NULL;

@@ -1,6 +1,7 @@
 /* testutil.h owns the small helpers several unit tests share: temp dirs made and removed, a
- * xorshift generator, a double's bits, "a=1,b=2" label specs, matchers, and a db opened on a
- * temp dir with the tests' usual options.
+ * xorshift generator, a double's bits, "a=1,b=2" label specs, matchers, a db opened on a temp
+ * dir with the tests' usual options, and a db operation run in a child SIGKILLed at a random
+ * moment.
  *
  * Everything is static inline so that each tests/unit/test_X.c (one binary each, see the
  * Makefile) can include it without a shared object; include it after <cmocka.h>. */
@@ -8,10 +9,15 @@
 #define MS_TESTUTIL_H
 
 #include <ftw.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 #include "model/matcher.h"
 #include "storage/storage.h"
 #include "util/status.h"
@@ -153,6 +159,71 @@ static inline int tu_db_teardown(void **state)
     tu_rm_rf(f->dir);
     free(f);
     return 0;
+}
+
+/* ---- a db operation killed at a random moment ---- */
+
+typedef int (*tu_db_op_t)(db_t *db);
+
+static inline int64_t tu_mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Forks a child that opens c's db, runs op on it and closes; it exits 0, or 2 if the open
+ * failed, 3 if op did. The parent may SIGKILL it at any moment. */
+static inline pid_t tu_db_fork(const tu_db_t *c, tu_db_op_t op)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        char err[256];
+        db_t *db;
+        if (db_open(&c->o, &db, err, sizeof(err)) != MS_OK) _exit(2);
+        if (op(db) != MS_OK) _exit(3);
+        db_close(db);
+        _exit(0);
+    }
+    return pid;
+}
+
+/* Microseconds an uninterrupted child run of op on c takes, each after the shell command restore
+ * (which rebuilds c's dir): the fastest of three, since a loaded box only makes later runs
+ * slower, which makes kills land earlier, never later. Every run must exit 0. */
+static inline int64_t tu_db_op_us(const char *restore, const tu_db_t *c, tu_db_op_t op)
+{
+    int64_t full = INT64_MAX;
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(system(restore), 0);
+        int64_t t0 = tu_mono_us();
+        pid_t pid = tu_db_fork(c, op);
+        int ws;
+        assert_int_equal(waitpid(pid, &ws, 0), pid);
+        assert_true(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+        if (tu_mono_us() - t0 < full) full = tu_mono_us() - t0;
+    }
+    return full;
+}
+
+/* After restore, runs op on c in a child and SIGKILLs it delay us later; if the child finished
+ * first (a busy box makes run times vary), tries again with half the delay, up to 8 times.
+ * Returns whether a child was killed; *finished (if not NULL) counts the children that won. */
+static inline bool tu_db_op_kill(const char *restore, const tu_db_t *c, tu_db_op_t op, int64_t delay, int *finished)
+{
+    for (int attempt = 0; attempt < 8; attempt++, delay /= 2) {
+        assert_int_equal(system(restore), 0);
+        pid_t pid = tu_db_fork(c, op);
+        usleep((useconds_t)delay);
+        kill(pid, SIGKILL);
+        int ws;
+        assert_int_equal(waitpid(pid, &ws, 0), pid);
+        if (WIFSIGNALED(ws)) return true;
+        assert_int_equal(WEXITSTATUS(ws), 0);
+        if (finished) (*finished)++;
+    }
+    return false;
 }
 
 #endif
