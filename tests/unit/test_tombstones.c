@@ -372,16 +372,23 @@ static void fx_init(tu_db_t *f, const char *base)
     f->db = NULL;
 }
 
+/* A db in base/data (base: a mkdtemp template, made here) holding load()'s data, cut into
+ * blocks below 20h with the head above. */
+static void fx_loaded(tu_db_t *f, char *base)
+{
+    assert_non_null(mkdtemp(base));
+    fx_init(f, base);
+    tu_db_open(f);
+    load(f->db);
+    assert_int_equal(db_cut_blocks(f->db), MS_OK);
+}
+
 static void test_db_delete(void **state)
 {
     (void)state;
     char base[] = "/tmp/ms_tombdb_XXXXXX";
-    assert_non_null(mkdtemp(base));
     tu_db_t f;
-    fx_init(&f, base);
-    tu_db_open(&f);
-    load(f.db);
-    assert_int_equal(db_cut_blocks(f.db), MS_OK); /* blocks below 20h, the head above */
+    fx_loaded(&f, base);
     /* a late sample replacing a value in an already-cut range: a newer, overlapping block */
     sample_t late = {T0 + 1 * H, 12345};
     tu_db_put(f.db, "__name__=m,job=j4", &late, 1);
@@ -472,12 +479,8 @@ static void test_clean_kill_loop(void **state)
 {
     (void)state;
     char base[] = "/tmp/ms_tombkill_XXXXXX";
-    assert_non_null(mkdtemp(base));
     tu_db_t f;
-    fx_init(&f, base);
-    tu_db_open(&f);
-    load(f.db);
-    assert_int_equal(db_cut_blocks(f.db), MS_OK);
+    fx_loaded(&f, base);
     view_t before;
     view_of(f.db, INT64_MIN, INT64_MAX, &before);
     del_t dels[2] = {{"job=j1,", T0 + 1 * H, T0 + 23 * H}, {"job=j5,", T0, T0 + 9 * H}};
@@ -564,12 +567,8 @@ static void test_races(void **state)
 {
     (void)state;
     char base[] = "/tmp/ms_tombrace_XXXXXX";
-    assert_non_null(mkdtemp(base));
     tu_db_t f;
-    fx_init(&f, base);
-    tu_db_open(&f);
-    load(f.db);
-    assert_int_equal(db_cut_blocks(f.db), MS_OK);
+    fx_loaded(&f, base);
     view_t before;
     view_of(f.db, T0, T0 + 24 * H - 1, &before);
     uint64_t n;
