@@ -311,11 +311,19 @@ static int on_record(void *arg, int pass, uint8_t type, const uint8_t *p, size_t
             if (prev) {
                 /* a ref names one label set forever; anything else is damage */
                 if (!labels_equal(prev->labels, prev->nlabels, ls, rs->n)) c->ref_conflicts++;
+                else prev->ref = rs->ref; /* the newest record wins (see below) */
                 continue;
             }
             bool created;
             series_t *s = head_get_or_create(h, ls, rs->n, labels_hash(ls, rs->n), rs->ref, &created);
-
+            /* A label set logged under several refs had several lives (a cut dropped it, an
+             * append created it again under a new ref). The newest record names the current
+             * life: take its ref, so the next cut re-logs that one. Keeping the first ref made
+             * the cut re-log only the old ref and delete the segment holding the new ref's
+             * record while later segments still held samples under it; the next replay
+             * dropped them as unknown refs (acknowledged samples lost). Samples under the
+             * older refs are all in blocks (the series was dropped only after its cut). */
+            if (!created) s->ref = rs->ref;
             atomic_store(&s->wal_logged, true);
             refmap_put(&c->refs, rs->ref, s);
             bump_next_ref(h, rs->ref);
@@ -357,7 +365,8 @@ static int on_record(void *arg, int pass, uint8_t type, const uint8_t *p, size_t
                 c->unknown_refs++;
                 continue;
             }
-            w = applier_worker(&c->apply, cur);
+            w = applier_worker(&c->apply, s->ref); /* by series, not by the record's ref: one
+                                                     * worker per series even across its refs */
         }
         if (rs->t < c->oldest) {
             c->too_old++;
