@@ -296,6 +296,16 @@ static void bump_next_ref(head_t *h, uint64_t ref)
     }
 }
 
+/* Gives s another ref. The head's postings are ordered by ref, so s leaves the index under the
+ * old one and enters it under the new one. Replay pass 0 only (no reader, no appender). */
+static void set_ref(head_t *h, series_t *s, uint64_t ref)
+{
+    if (s->ref == ref) return;
+    index_remove(&h->index, s);
+    s->ref = ref;
+    index_add(&h->index, s);
+}
+
 static int on_record(void *arg, int pass, uint8_t type, const uint8_t *p, size_t n, int64_t *maxt)
 {
     replay_ctx_t *c = arg;
@@ -311,7 +321,7 @@ static int on_record(void *arg, int pass, uint8_t type, const uint8_t *p, size_t
             if (prev) {
                 /* a ref names one label set forever; anything else is damage */
                 if (!labels_equal(prev->labels, prev->nlabels, ls, rs->n)) c->ref_conflicts++;
-                else prev->ref = rs->ref; /* the newest record wins (see below) */
+                else set_ref(h, prev, rs->ref); /* the newest record wins (see below) */
                 continue;
             }
             bool created;
@@ -323,7 +333,7 @@ static int on_record(void *arg, int pass, uint8_t type, const uint8_t *p, size_t
              * record while later segments still held samples under it; the next replay
              * dropped them as unknown refs (acknowledged samples lost). Samples under the
              * older refs are all in blocks (the series was dropped only after its cut). */
-            if (!created) s->ref = rs->ref;
+            if (!created) set_ref(h, s, rs->ref);
             atomic_store(&s->wal_logged, true);
             refmap_put(&c->refs, rs->ref, s);
             bump_next_ref(h, rs->ref);

@@ -335,12 +335,13 @@ static bool has_sample(db_t *db, const char *job, int64_t t)
 {
     querier_t *q;
     assert_int_equal(db_querier(db, t, t, &q), MS_OK);
-    matcher_t *m;
+    matcher_t *m, *mn;
     char err[64];
     assert_int_equal(matcher_new(MATCH_EQ, "job", 3, job, strlen(job), &m, err, sizeof(err)), MS_OK);
-    const matcher_t *ms[1] = {m};
+    assert_int_equal(matcher_new(MATCH_EQ, "__name__", 8, "m", 1, &mn, err, sizeof(err)), MS_OK);
+    const matcher_t *ms[2] = {mn, m}; /* two: the head intersects postings ordered by ref */
     series_set_t *ss;
-    assert_int_equal(querier_select(q, ms, 1, &ss), MS_OK);
+    assert_int_equal(querier_select(q, ms, 2, &ss), MS_OK);
     bool found = false;
     if (series_set_len(ss) == 1) {
         sample_vec_t sv = {0};
@@ -350,6 +351,7 @@ static bool has_sample(db_t *db, const char *job, int64_t t)
     }
     series_set_free(ss);
     matcher_free(m);
+    matcher_free(mn);
     querier_close(q);
     return found;
 }
