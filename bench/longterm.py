@@ -301,7 +301,7 @@ def run_one(args, days):
     now = int(time.time() * 1000)
     start = (now - n * args.interval_ms) // args.interval_ms * args.interval_ms
     end = start + (n - 1) * args.interval_ms
-    extra = ["--storage.head-window", "2h", "--web.enable-admin-api"] + args.server_arg
+    extra = ["--storage.head-window", "2h"] + args.server_arg
     t = Metricstor(args.binary, args.workdir, extra_args=extra)
     run = {"days": days, "series": args.series, "samples_per_series": n, "samples_pushed": args.series * n,
            "start_ms": start, "end_ms": end, "server_argv": None,
