@@ -177,11 +177,15 @@ def _verify(st, srv, t0, final):
         for t, v in pts:
             check(t in sk, f"series {key}: sample at {t} stored but never sent")
             check(v == sk[t], f"series {key}: sample at {t} is {v}, sent {sk[t]}")
+    losses = []  # every series with a loss, not just the first (the pattern tells the cause)
     for key, ts in acked.items():
         have = {t for t, _ in stored.get(key, [])}
         lost = ts - have
-        check(not lost, f"series {key}: {len(lost)} acknowledged samples lost, e.g. {sorted(lost)[:5]}")
+        if lost:
+            losses.append(f"series {key}: {len(lost)} acknowledged samples lost, e.g. {sorted(lost)[:5]}"
+                          f" .. {max(lost)}")
         verified += len(ts)
+    check(not losses, "; ".join(sorted(losses)[:16]))
     if final:
         for key, d in sent.items():
             have = {t for t, _ in stored.get(key, [])}
@@ -356,6 +360,8 @@ def main():
                 a.seed, server_args, keep=a.keep, start_ago_s=start_ago, step_ms=step_ms, old_writers=old_writers, merge_kill_frac=mkf)
     except TestFailure as e:
         print(f"FAIL: {e}")
+        if a.keep:
+            print(f"data dir and server logs kept under {tempfile.gettempdir()} (ms-crashloop-*, ms-e2e-*)")
         return 1
     print("crashloop: " + json.dumps(s))
     return 0
