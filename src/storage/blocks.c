@@ -275,10 +275,9 @@ void db_note_samples(db_t *db, int64_t mint, int64_t maxt)
 }
 
 /* Phase 2: copies samples < T of every old series, in label order, into one writer per aligned
- * range; finishes and opens the blocks (appended to *out). Caller holds the gc read lock. */
-static int write_blocks(db_t *db, int64_t T, block_t ***out, size_t *nout)
+ * range of R ms; finishes and opens the blocks (appended to *out). Caller holds the gc read lock. */
+static int write_blocks(db_t *db, int64_t T, int64_t R, block_t ***out, size_t *nout)
 {
-    const int64_t R = db->opts.block_range_ms;
     cut_series_t cs = {.T = T};
     head_each(&db->head, collect_fn, &cs);
     if (cs.n > 1) qsort(cs.v, cs.n, sizeof(series_t *), series_label_cmp);
@@ -431,9 +430,9 @@ static void trim_dirty(db_t *db, int64_t T, block_t **nb, size_t nnb)
     if (trimmed) log_debug("cut: %zu series written during the cut keep only their late samples", trimmed);
 }
 
-/* Cuts head samples older than T into blocks, then truncates the head and the WAL. Caller
- * holds cut_mu; hint is the head_mint_hint it read (< T). */
-static int cut_below(db_t *db, int64_t T, int64_t hint)
+/* Cuts head samples older than T into blocks of aligned R-ms ranges, then truncates the head and
+ * the WAL. Caller holds cut_mu; hint is the head_mint_hint it read (< T). */
+static int cut_below(db_t *db, int64_t T, int64_t R, int64_t hint)
 {
     /* phase 1: no commit in flight; everything logged in segments < N is in the head */
     gclock_write_lock(&db->gc_lock, 100);
@@ -448,7 +447,7 @@ static int cut_below(db_t *db, int64_t T, int64_t hint)
     size_t nnb = 0;
     if (rc == MS_OK) {
         gclock_read_lock(&db->gc_lock);
-        rc = write_blocks(db, T, &nb, &nnb);
+        rc = write_blocks(db, T, R, &nb, &nnb);
         gclock_read_unlock(&db->gc_lock);
     }
     if (rc == MS_OK) rc = write_cut_marker(db, N, T);
@@ -504,7 +503,7 @@ int db_cut_blocks(db_t *db)
     int rc = MS_OK;
     if (hmax != INT64_MIN && hint != INT64_MAX && hmax >= INT64_MIN + db->opts.head_window_ms + R) {
         int64_t T = floor_div(hmax - db->opts.head_window_ms, R) * R;
-        if (hint < T) rc = cut_below(db, T, hint);
+        if (hint < T) rc = cut_below(db, T, R, hint);
     }
     pthread_mutex_unlock(&db->cut_mu);
     return rc;
@@ -520,7 +519,14 @@ int db_flush_head(db_t *db)
      * max_future refuses anyway, would stay in the head) */
     if (hmax != INT64_MIN && hint != INT64_MAX) {
         int64_t T = hmax == INT64_MAX ? INT64_MAX : hmax + 1;
-        if (hint < T) rc = cut_below(db, T, hint);
+        /* one block per window of the largest compaction level (24h by default) rather than per
+         * 2h: the head is written as compaction would leave it once the window completes, so a
+         * flush of 2h of data crossing a 2h boundary is one block, not two (half the index);
+         * with compaction off, blocks keep the cut's range */
+        int64_t levels[8];
+        size_t nl = compact_levels(&db->opts, levels);
+        int64_t R = nl && !db->opts.no_compaction ? levels[nl - 1] : db->opts.block_range_ms;
+        if (hint < T) rc = cut_below(db, T, R, hint);
     }
     pthread_mutex_unlock(&db->cut_mu);
     return rc;

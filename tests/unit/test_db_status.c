@@ -187,8 +187,10 @@ static void test_quarantine(void **state)
     fx_init(&f);
     /* three blocks (three 2 h ranges), then damage: meta of #1, index of #2; #3 intact */
     const int64_t H2 = 2 * 3600 * 1000LL, T = 1700000000000LL / H2 * H2;
-    for (int b = 0; b < 3; b++) put(f.db, b == 0 ? "__name__=a,k=0" : b == 1 ? "__name__=b,k=1" : "__name__=c,k=2", T + b * H2, 5);
-    assert_int_equal(db_flush_head(f.db), MS_OK);
+    for (int b = 0; b < 3; b++) { /* a flush per range: a flush writes one block per day window */
+        put(f.db, b == 0 ? "__name__=a,k=0" : b == 1 ? "__name__=b,k=1" : "__name__=c,k=2", T + b * H2, 5);
+        assert_int_equal(db_flush_head(f.db), MS_OK);
+    }
     db_stats_t ds;
     db_stats(f.db, &ds);
     assert_int_equal(ds.blocks, 3);
