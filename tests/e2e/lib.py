@@ -36,6 +36,8 @@ def check(cond, msg):
 class Server:
     """One metricstor process. The data dir survives restarts until cleanup()."""
 
+    ssl_ctx = None  # class default, so request() also works on a Server made for another peer
+
     def __init__(self, binary, extra_args=(), data_dir=None):
         self.binary = binary
         self.tmp = tempfile.mkdtemp(prefix="ms-e2e-")
