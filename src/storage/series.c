@@ -147,7 +147,9 @@ void head_each(head_t *h, void (*fn)(series_t *s, void *arg), void *arg)
     }
 }
 
-void head_gc(head_t *h, int64_t cutoff)
+/* Visits every series under its stripe's write lock and its own mutex; keep() trims it and
+ * returns how many chunks it still holds; a series left with none is unlinked and freed. */
+static void head_sweep(head_t *h, uint32_t (*keep)(head_t *h, series_t *s, void *arg), void *arg)
 {
     for (size_t i = 0; i < HEAD_STRIPES; i++) {
         stripe_t *st = &h->stripes[i];
@@ -157,7 +159,7 @@ void head_gc(head_t *h, int64_t cutoff)
             while (*pp) {
                 series_t *s = *pp;
                 pthread_mutex_lock(&s->mu);
-                uint32_t left = series_drop_before(s, cutoff, &h->mem, &h->nchunks);
+                uint32_t left = keep(h, s, arg);
                 pthread_mutex_unlock(&s->mu);
                 if (left == 0) {
                     *pp = s->next;
@@ -173,31 +175,28 @@ void head_gc(head_t *h, int64_t cutoff)
     }
 }
 
+static uint32_t gc_keep(head_t *h, series_t *s, void *arg)
+{
+    return series_drop_before(s, *(const int64_t *)arg, &h->mem, &h->nchunks);
+}
+
+void head_gc(head_t *h, int64_t cutoff) { head_sweep(h, gc_keep, &cutoff); }
+
+typedef struct truncate_arg {
+    int64_t T, oldest;
+} truncate_arg_t;
+
+static uint32_t truncate_keep(head_t *h, series_t *s, void *arg)
+{
+    truncate_arg_t *ta = arg;
+    uint32_t left = s->cut_dirty ? s->nchunks : series_truncate_before(s, ta->T, &h->mem, &h->nchunks);
+    if (left && s->chunks[0].mint < ta->oldest) ta->oldest = s->chunks[0].mint;
+    return left;
+}
+
 int64_t head_truncate(head_t *h, int64_t T)
 {
-    int64_t oldest = INT64_MAX;
-    for (size_t i = 0; i < HEAD_STRIPES; i++) {
-        stripe_t *st = &h->stripes[i];
-        pthread_rwlock_wrlock(&st->lock);
-        for (size_t b = 0; b < st->nbuckets; b++) {
-            series_t **pp = &st->buckets[b];
-            while (*pp) {
-                series_t *s = *pp;
-                pthread_mutex_lock(&s->mu);
-                uint32_t left = s->cut_dirty ? s->nchunks : series_truncate_before(s, T, &h->mem, &h->nchunks);
-                if (left && s->chunks[0].mint < oldest) oldest = s->chunks[0].mint;
-                pthread_mutex_unlock(&s->mu);
-                if (left == 0) {
-                    *pp = s->next;
-                    st->n--;
-                    index_remove(&h->index, s);
-                    series_free(h, s);
-                } else {
-                    pp = &s->next;
-                }
-            }
-        }
-        pthread_rwlock_unlock(&st->lock);
-    }
-    return oldest;
+    truncate_arg_t ta = {T, INT64_MAX};
+    head_sweep(h, truncate_keep, &ta);
+    return ta.oldest;
 }
