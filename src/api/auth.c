@@ -101,6 +101,37 @@ static int hexval(int ch)
 }
 
 /* Decodes exactly len hex chars into len/2 bytes; false on a bad char or odd length. */
+/* Every request with a new secret pays one verification, and the file is checked by one at load,
+ * so a hash whose method or cost parameters would make that take seconds (or hundreds of MiB) is
+ * refused: only the methods hash-secret and common tools make, with bounded cost. */
+static int itoa64_index(char c)
+{
+    static const char tbl[] = "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    const char *p = c ? strchr(tbl, c) : NULL;
+    return p ? (int)(p - tbl) : -1;
+}
+
+static bool crypt_cost_ok(const char *h, size_t n)
+{
+    if (n > 3 && !memcmp(h, "$y$", 3)) { /* $y$<flavor><N_log2-1><r-1>$salt$hash (libxcrypt's encoding) */
+        const char *p = h + 3, *d = memchr(p, '$', n - 3);
+        if (!d || d - p != 3 || p[0] != 'j') return false;
+        int nlog = itoa64_index(p[1]) + 1, r = itoa64_index(p[2]) + 1;
+        return nlog >= 1 && nlog <= 14 && r >= 1 && r <= 32;
+    }
+    if (n > 3 && (!memcmp(h, "$6$", 3) || !memcmp(h, "$5$", 3))) {
+        if (n < 10 || memcmp(h + 3, "rounds=", 7) != 0) return true; /* default 5000 rounds */
+        unsigned long rounds = 0;
+        size_t i = 10;
+        for (; i < n && h[i] >= '0' && h[i] <= '9' && i < 18; i++) rounds = rounds * 10 + (unsigned long)(h[i] - '0');
+        return i < n && h[i] == '$' && i > 10 && rounds <= 1000000;
+    }
+    if (n > 7 && (!memcmp(h, "$2b$", 4) || !memcmp(h, "$2y$", 4) || !memcmp(h, "$2a$", 4)))
+        return h[4] >= '0' && h[4] <= '9' && h[5] >= '0' && h[5] <= '9' && h[6] == '$' &&
+               (h[4] - '0') * 10 + (h[5] - '0') <= 14;
+    return false;
+}
+
 static bool unhex(const char *s, size_t len, uint8_t *out)
 {
     if (len % 2) return false;
@@ -309,6 +340,11 @@ static int parse_line(auth_t *a, const char *p, const char *end, size_t line, ch
     bool sha = fl[2] > strlen(SHA256_PREFIX) && !memcmp(f[2], SHA256_PREFIX, strlen(SHA256_PREFIX));
     if (fl[2] < 4 || f[2][0] != '$')
         return line_fail(err, err_len, line, "the third field must be a salted hash (hash-secret prints one), not", f[2], fl[2]);
+    if (!sha && !crypt_cost_ok(f[2], fl[2]))
+        return line_fail(err, err_len, line,
+                         "unsupported or malformed hash: method or cost not accepted (yescrypt $y$ with N <= 2^14 and r <= 32, SHA-512/256 $6$/$5$ "
+                         "with rounds <= 1000000, bcrypt $2b$ with cost <= 14, or $sha256$)",
+                         f[2], fl[2]);
     if (!sha) {
         /* crypt(3) hash: must name a method libxcrypt knows (a test verification fails cleanly) */
         char *h = xmemdup0(f[2], fl[2]);

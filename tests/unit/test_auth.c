@@ -173,6 +173,11 @@ static void test_parse_refusals(void **state)
     parse_fails(t, "line 2: duplicate name");
     parse_fails("bearer a $sha256$abc$00 A read\n", "malformed $sha256$");
     parse_fails("bearer a $nosuch$salt$hash A read\n", "unsupported or malformed hash");
+    /* costs that would make each verification take seconds are refused before crypt runs */
+    parse_fails("bearer a $6$rounds=999999999$salt$hash A read\n", "cost not accepted");
+    parse_fails("bearer a $y$jFT$salt$hash A read\n", "cost not accepted");  /* N = 2^18 */
+    parse_fails("bearer a $y$j9z$salt$hash A read\n", "cost not accepted");  /* r = 64 */
+    parse_fails("bearer a $2b$20$0123456789012345678901234567890123456789012345678901 A read\n", "cost not accepted");
     parse_fails("# nothing\n\n", "no credentials");
     parse_fails("", "no credentials");
     /* a bearer and a basic credential may share a name */
