@@ -20,9 +20,13 @@
 #include <string.h>
 #include <unistd.h>
 
+typedef struct ref_entry {
+    uint64_t k; /* 0: empty slot */
+    series_t *v;
+} ref_entry_t;
+
 typedef struct refmap {
-    uint64_t *k;
-    series_t **v;
+    ref_entry_t *e; /* key and value side by side: one cache miss per lookup */
     size_t cap, n;
 } refmap_t;
 
@@ -35,7 +39,7 @@ static size_t ref_slot_start(const refmap_t *m, uint64_t ref)
 static size_t ref_slot(const refmap_t *m, uint64_t ref)
 {
     size_t mask = m->cap - 1, i = ref_slot_start(m, ref);
-    while (m->k[i] && m->k[i] != ref) i = (i + 1) & mask;
+    while (m->e[i].k && m->e[i].k != ref) i = (i + 1) & mask;
     return i;
 }
 
@@ -44,30 +48,25 @@ static void refmap_put(refmap_t *m, uint64_t ref, series_t *s)
     if ((m->n + 1) * 2 > m->cap) {
         refmap_t nm = {0};
         nm.cap = m->cap ? m->cap * 2 : 1024;
-        nm.k = xcalloc(nm.cap, sizeof(uint64_t));
-        nm.v = xcalloc(nm.cap, sizeof(series_t *));
+        nm.e = xcalloc(nm.cap, sizeof(ref_entry_t));
         for (size_t i = 0; i < m->cap; i++)
-            if (m->k[i]) {
-                size_t j = ref_slot(&nm, m->k[i]);
-                nm.k[j] = m->k[i];
-                nm.v[j] = m->v[i];
+            if (m->e[i].k) {
+                nm.e[ref_slot(&nm, m->e[i].k)] = m->e[i];
                 nm.n++;
             }
-        free(m->k);
-        free(m->v);
+        free(m->e);
         *m = nm;
     }
     size_t i = ref_slot(m, ref);
-    if (!m->k[i]) m->n++;
-    m->k[i] = ref;
-    m->v[i] = s;
+    if (!m->e[i].k) m->n++;
+    m->e[i] = (ref_entry_t){ref, s};
 }
 
 static series_t *refmap_get(const refmap_t *m, uint64_t ref)
 {
     if (!m->cap) return NULL;
     size_t i = ref_slot(m, ref);
-    return m->k[i] ? m->v[i] : NULL;
+    return m->e[i].k ? m->e[i].v : NULL;
 }
 
 /* ---- sample application: batches handed to workers sharded by series ref ---- */
@@ -217,11 +216,12 @@ static void applier_push(apply_worker_t *w)
     pthread_mutex_unlock(&w->mu);
 }
 
-/* The worker that owns ref's series (NULL: apply inline). */
-static apply_worker_t *applier_worker(applier_t *a, uint64_t ref)
+/* The worker that owns series s (NULL: apply inline). Chosen by the series' address, which
+ * never changes (its ref may) and needs no load of the series' cold cache line. */
+static apply_worker_t *applier_worker(applier_t *a, const series_t *s)
 {
     if (a->nw == 0) return NULL;
-    return &a->w[(size_t)((ref * 0x9E3779B97F4A7C15ull) >> 32) % a->nw];
+    return &a->w[(size_t)(((uint64_t)(uintptr_t)s * 0x9E3779B97F4A7C15ull) >> 32) % a->nw];
 }
 
 static void applier_add(applier_t *a, apply_worker_t *w, series_t *s, int64_t t, uint64_t v)
@@ -352,44 +352,55 @@ static int on_record(void *arg, int pass, uint8_t type, const uint8_t *p, size_t
     /* REC_SAMPLES: applied in pass 1, once every series record is known */
     if (pass != 1) return MS_OK;
     if (record_decode_samples(p, n, &c->sc) != MS_OK) return MS_ECORRUPT;
-    series_t *s = NULL;
-    apply_worker_t *w = NULL;
-    uint64_t cur = 0;
     int64_t in_blocks_below = wal_replaying_segment(db->wal) < db->cut_wal_seg ? db->cut_T : INT64_MIN;
-    for (size_t i = 0; i < c->sc.nsamples; i++) {
-        const rec_sample_t *rs = &c->sc.samples[i];
-        if (rs->t > *maxt) *maxt = rs->t;
-        if (rs->ref != cur || !s) {
-            cur = rs->ref;
-            bump_next_ref(h, cur);
-            /* the next run's ref map slot is a cache miss too: start fetching it now */
-            size_t j = i + 1;
-            while (j < c->sc.nsamples && c->sc.samples[j].ref == cur) j++;
-            if (j < c->sc.nsamples && c->refs.cap) {
-                size_t slot = ref_slot_start(&c->refs, c->sc.samples[j].ref);
-                __builtin_prefetch(&c->refs.k[slot]);
-                __builtin_prefetch(&c->refs.v[slot]);
-            }
-            s = refmap_get(&c->refs, cur);
-            if (!s) {
-                c->unknown_refs++;
+    /* Runs of one ref (a group of the record). Looking up each run's ref is a cache miss into
+     * the ref map, so the slot of the run RUN_AHEAD runs later is fetched while this one is
+     * handed off. */
+    enum { RUN_AHEAD = 6 };
+    const rec_sample_t *v = c->sc.samples;
+    size_t ns = c->sc.nsamples;
+    size_t ahead = 0; /* start of the run whose slot was fetched last */
+    for (int k = 0; k < RUN_AHEAD && ahead < ns && c->refs.cap; k++) {
+        __builtin_prefetch(&c->refs.e[ref_slot_start(&c->refs, v[ahead].ref)]);
+        uint64_t r = v[ahead].ref;
+        while (ahead < ns && v[ahead].ref == r) ahead++;
+    }
+    size_t i = 0;
+    while (i < ns) {
+        uint64_t cur = v[i].ref;
+        size_t end = i + 1;
+        while (end < ns && v[end].ref == cur) end++;
+        if (ahead < ns && c->refs.cap) {
+            __builtin_prefetch(&c->refs.e[ref_slot_start(&c->refs, v[ahead].ref)]);
+            uint64_t r = v[ahead].ref;
+            while (ahead < ns && v[ahead].ref == r) ahead++;
+        }
+        bump_next_ref(h, cur);
+        series_t *s = refmap_get(&c->refs, cur);
+        for (size_t j = i; j < end; j++)
+            if (v[j].t > *maxt) *maxt = v[j].t;
+        if (!s) {
+            c->unknown_refs += end - i;
+            i = end;
+            continue;
+        }
+        apply_worker_t *w = applier_worker(&c->apply, s); /* by series, not by the record's ref:
+                                                            * one worker per series across its refs */
+        for (; i < end; i++) {
+            const rec_sample_t *rs = &v[i];
+            if (rs->t < c->oldest) {
+                c->too_old++;
                 continue;
             }
-            w = applier_worker(&c->apply, s->ref); /* by series, not by the record's ref: one
-                                                     * worker per series even across its refs */
+            if (rs->t < in_blocks_below) {
+                c->in_blocks++;
+                continue;
+            }
+            applier_add(&c->apply, w, s, rs->t, rs->vbits);
+            if (rs->t < c->mint) c->mint = rs->t;
+            if (rs->t > c->maxt) c->maxt = rs->t;
+            c->samples++;
         }
-        if (rs->t < c->oldest) {
-            c->too_old++;
-            continue;
-        }
-        if (rs->t < in_blocks_below) {
-            c->in_blocks++;
-            continue;
-        }
-        applier_add(&c->apply, w, s, rs->t, rs->vbits);
-        if (rs->t < c->mint) c->mint = rs->t;
-        if (rs->t > c->maxt) c->maxt = rs->t;
-        c->samples++;
     }
     return MS_OK;
 }
@@ -418,8 +429,7 @@ int head_replay(db_t *db)
              (unsigned long long)st.records, (unsigned long long)c.samples, (unsigned long long)c.in_blocks,
              (unsigned long long)c.too_old,
              (unsigned long long)st.corrupt, (unsigned long long)st.torn, (unsigned long long)db->replay_ms);
-    free(c.refs.k);
-    free(c.refs.v);
+    free(c.refs.e);
     record_scratch_free(&c.sc);
     return rc;
 }

@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -272,33 +273,44 @@ static void list_segments(wal_t *w, uint32_t **idx, size_t *n)
     if (*n > 1) qsort(*idx, *n, sizeof(uint32_t), idx_cmp);
 }
 
-/* Replays one segment's records. last: this is the newest segment (a short tail is torn).
- * limit: the good length a later segment's header recorded after a write fault (SIZE_MAX if
- * none); bytes past it were never acknowledged and are ignored. */
-static void replay_segment(wal_t *w, int pass, const char *path, const uint8_t *b, size_t len, bool last,
-                           size_t limit, wal_record_fn fn, void *arg, wal_replay_stats_t *st, int64_t *maxt)
+/* A good samples record found by the framing pass, applied in the samples pass. */
+typedef struct pending_rec {
+    size_t seg;         /* index into wal_replay's segment arrays */
+    const uint8_t *p;   /* payload, inside that segment's mapping */
+    uint32_t len;
+} pending_rec_t;
+
+typedef struct pending_list {
+    pending_rec_t *v;
+    size_t n, cap;
+} pending_list_t;
+
+/* Checks one segment's framing and CRCs (the only pass that reads every byte), hands series and
+ * metadata records to fn (pass 0) and queues samples records for pass 1. last: this is the
+ * newest segment (a short tail is torn). limit: the good length a later segment's header
+ * recorded after a write fault (SIZE_MAX if none); bytes past it were never acknowledged and
+ * are ignored. */
+static void scan_segment(wal_t *w, size_t seg, const char *path, const uint8_t *b, size_t len, bool last,
+                         size_t limit, wal_record_fn fn, void *arg, wal_replay_stats_t *st, int64_t *maxt,
+                         pending_list_t *pend)
 {
-    bool report = pass == 1;
     if (len == 0) return;
     bool torn;
     seg_header_t h = parse_header(b, len, &torn);
     if (!h.len) {
-        if (report) {
-            if (last && torn) {
-                log_warn("wal: %s: torn segment header (%zu bytes), truncating", path, len);
-                st->torn++;
-                if (truncate(path, 0) != 0) log_warn("wal: truncate %s: %s", path, strerror(errno));
-            } else {
-                log_warn("wal: %s: bad segment header, skipping segment", path);
-                st->corrupt++;
-            }
+        if (last && torn) {
+            log_warn("wal: %s: torn segment header (%zu bytes), truncating", path, len);
+            st->torn++;
+            if (truncate(path, 0) != 0) log_warn("wal: truncate %s: %s", path, strerror(errno));
+        } else {
+            log_warn("wal: %s: bad segment header, skipping segment", path);
+            st->corrupt++;
         }
         return;
     }
     if (len > limit) {
-        if (report)
-            log_info("wal: %s: ignoring %zu bytes after offset %zu (written before a write fault, never acknowledged)",
-                     path, len - limit, limit);
+        log_info("wal: %s: ignoring %zu bytes after offset %zu (written before a write fault, never acknowledged)",
+                 path, len - limit, limit);
         len = limit < h.len ? h.len : limit;
     }
     cursor_t c;
@@ -310,10 +322,10 @@ static void replay_segment(wal_t *w, int pass, const char *path, const uint8_t *
         uint32_t plen = cursor_u32le(&c);
         uint32_t crc = cursor_u32le(&c);
         if (!cursor_ok(&c) || plen > cursor_left(&c)) {
-            if (!report) return;
             if (last && !resyncing) {
                 log_warn("wal: %s: torn record at offset %zu, truncating %zu bytes", path, off, len - off);
                 st->torn++;
+                /* the mapping stays valid below off, the only part anything points into */
                 if (truncate(path, (off_t)off) != 0) log_warn("wal: truncate %s: %s", path, strerror(errno));
             } else {
                 log_warn("wal: %s: record at offset %zu overruns the segment, skipping the rest", path, off);
@@ -322,30 +334,73 @@ static void replay_segment(wal_t *w, int pass, const char *path, const uint8_t *
             return;
         }
         const uint8_t *p = cursor_bytes(&c, plen);
-        if (crc32c(0, p, plen) != crc || type < REC_SERIES || type > REC_METADATA) {
-            if (report) {
-                log_warn("wal: %s: corrupt record at offset %zu (%s), skipping", path, off,
-                         crc32c(0, p, plen) != crc ? "checksum mismatch" : "unknown type");
-                st->corrupt++;
-            }
+        bool crc_ok = crc32c(0, p, plen) == crc;
+        if (!crc_ok || type < REC_SERIES || type > REC_METADATA) {
+            log_warn("wal: %s: corrupt record at offset %zu (%s), skipping", path, off,
+                     crc_ok ? "unknown type" : "checksum mismatch");
+            st->corrupt++;
             if (resyncing) {
-                if (report) log_warn("wal: %s: cannot resync after offset %zu, skipping the rest", path, off);
+                log_warn("wal: %s: cannot resync after offset %zu, skipping the rest", path, off);
                 return;
             }
             resyncing = true;
             continue;
         }
         resyncing = false;
-        int rc = fn(arg, pass, type, p, plen, maxt);
-        if (report) {
-            if (rc == MS_ECORRUPT) {
-                log_warn("wal: %s: undecodable record at offset %zu, skipping", path, off);
-                st->corrupt++;
-            } else {
-                st->records++;
-            }
+        if (type == REC_SAMPLES) {
+            if (pend->n == pend->cap) XGROW(pend->v, pend->cap, pend->n + 1);
+            pend->v[pend->n++] = (pending_rec_t){seg, p, plen};
+            continue;
+        }
+        if (fn(arg, 0, type, p, plen, maxt) == MS_ECORRUPT) {
+            log_warn("wal: %s: undecodable record at offset %zu, skipping", path, off);
+            st->corrupt++;
+        } else {
+            st->records++;
         }
     }
+}
+
+/* A segment file's bytes for replay: mapped read-only (no copy, nothing zeroed), or read into
+ * memory where mapping fails. */
+typedef struct seg_bytes {
+    uint8_t *b;
+    size_t len;
+    bool mapped;
+} seg_bytes_t;
+
+static int seg_load(const char *path, seg_bytes_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    int fd;
+    int rc = fio_open(path, O_RDONLY, 0, &fd);
+    if (rc != MS_OK) return rc;
+    struct stat sb;
+    if (fstat(fd, &sb) != 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return MS_EIO;
+    }
+    if (sb.st_size > 0) {
+        void *m = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+        if (m != MAP_FAILED) {
+            close(fd);
+            out->b = m;
+            out->len = (size_t)sb.st_size;
+            out->mapped = true;
+            return MS_OK;
+        }
+    }
+    close(fd);
+    return read_file(path, SIZE_MAX, &out->b, &out->len);
+}
+
+static void seg_unload(seg_bytes_t *s)
+{
+    if (s->mapped) munmap(s->b, s->len);
+    else free(s->b);
+    memset(s, 0, sizeof(*s));
 }
 
 /* Creates segment idx with a header (recording the previous segment's good length if cut),
@@ -411,24 +466,39 @@ int wal_replay(wal_t *w, wal_record_fn fn, void *arg, wal_replay_stats_t *st)
         for (size_t j = 0; j < i; j++)
             if (idx[j] == h.cut_idx && h.cut_len < limits[j]) limits[j] = (size_t)h.cut_len;
     }
-    for (int pass = 0; pass < 2; pass++) {
-        for (size_t i = 0; i < n; i++) {
+    /* pass 0: every byte is read once (framing, CRCs, series, metadata); pass 1: the samples
+     * records it queued, once every series record of every segment is known */
+    seg_bytes_t *segs = xcalloc(n ? n : 1, sizeof(seg_bytes_t));
+    pending_list_t pend = {0};
+    for (size_t i = 0; i < n; i++) {
+        char path[PATH_MAX];
+        seg_path(w, idx[i], path, sizeof(path));
+        if (seg_load(path, &segs[i]) != MS_OK) {
+            log_warn("wal: cannot read %s: %s", path, strerror(errno));
+            st->corrupt++;
+            continue;
+        }
+        w->replaying = idx[i];
+        scan_segment(w, i, path, segs[i].b, segs[i].len, i + 1 == n, limits[i], fn, arg, st, &maxts[i], &pend);
+    }
+    for (size_t k = 0; k < pend.n; k++) {
+        const pending_rec_t *r = &pend.v[k];
+        w->replaying = idx[r->seg];
+        if (k + 1 < pend.n) __builtin_prefetch(pend.v[k + 1].p);
+        if (fn(arg, 1, REC_SAMPLES, r->p, r->len, &maxts[r->seg]) == MS_ECORRUPT) {
             char path[PATH_MAX];
-            seg_path(w, idx[i], path, sizeof(path));
-            uint8_t *b;
-            size_t len;
-            if (read_file(path, SIZE_MAX, &b, &len) != MS_OK) {
-                if (pass == 1) {
-                    log_warn("wal: cannot read %s: %s", path, strerror(errno));
-                    st->corrupt++;
-                }
-                continue;
-            }
-            w->replaying = idx[i];
-            replay_segment(w, pass, path, b, len, i + 1 == n, limits[i], fn, arg, st, &maxts[i]);
-            free(b);
+            seg_path(w, idx[r->seg], path, sizeof(path));
+            log_warn("wal: %s: undecodable samples record at offset %zu, skipping", path,
+                     (size_t)(r->p - segs[r->seg].b) - REC_HEADER_LEN);
+            st->corrupt++;
+        } else {
+            st->records++;
         }
     }
+    w->replaying = 0;
+    free(pend.v);
+    for (size_t i = 0; i < n; i++) seg_unload(&segs[i]);
+    free(segs);
     /* register the replayed segments (sizes after any truncation) and open a fresh one */
     for (size_t i = 0; i < n; i++) {
         char path[PATH_MAX];

@@ -28,14 +28,15 @@ const metrics_histogram_t *wal_fsync_histogram(const wal_t *w);
 typedef struct wal_replay_stats {
     uint64_t records, corrupt, torn;
 } wal_replay_stats_t;
-/* Called per intact record; return MS_ECORRUPT if the payload cannot be decoded (counted in
- * the last pass). *maxt may be raised to the newest sample time of the record. */
+/* Called per intact record; return MS_ECORRUPT if the payload cannot be decoded (counted).
+ * *maxt may be raised to the newest sample time of the record. */
 typedef int (*wal_record_fn)(void *arg, int pass, uint8_t type, const uint8_t *p, size_t n, int64_t *maxt);
-/* Replays every segment in order, in two passes over all segments (pass 0 then pass 1), so
- * series records re-logged into a later segment are known before any samples are applied.
- * Torn tails are truncated and corruption counted in pass 1. Then starts a fresh segment for
- * appends; if that fails (disk full or failing) it still returns MS_OK with the WAL in the fault
- * state: writes fail until one manages to create the segment. Call once. */
+/* Replays every segment in order, in two passes: pass 0 reads each segment once (mapped),
+ * checks framing and CRCs, truncates a torn tail, counts corruption and hands series and
+ * metadata records to fn; pass 1 hands it the intact samples records, so series records
+ * re-logged into a later segment are known before any samples are applied. Then starts a fresh
+ * segment for appends; if that fails (disk full or failing) it still returns MS_OK with the WAL
+ * in the fault state: writes fail until one manages to create the segment. Call once. */
 int wal_replay(wal_t *w, wal_record_fn fn, void *arg, wal_replay_stats_t *st);
 
 /* Writes framed records (one or more) in one write(); *end is the logical end offset to pass

@@ -31,14 +31,14 @@ typedef struct got {
     int pass0;
 } got_t;
 
+/* wal_replay hands series and metadata records over in pass 0 and samples records in pass 1;
+ * anything else is a contract failure. Every record is kept; replay() sorts them by identity. */
 static int collect(void *arg, int pass, uint8_t type, const uint8_t *p, size_t n, int64_t *maxt)
 {
     got_t *g = arg;
     (void)maxt;
-    if (pass == 0) {
-        g->pass0++;
-        return MS_OK;
-    }
+    assert_int_equal(pass, type == REC_SAMPLES ? 1 : 0);
+    if (pass == 0) g->pass0++;
     if (g->n < 256) {
         g->type[g->n] = type;
         g->len[g->n] = n;
@@ -46,6 +46,22 @@ static int collect(void *arg, int pass, uint8_t type, const uint8_t *p, size_t n
         g->n++;
     }
     return MS_OK;
+}
+
+/* Orders what collect saw by record identity (the order they were written). */
+static void sort_got(got_t *g)
+{
+    for (size_t i = 1; i < g->n; i++)
+        for (size_t j = i; j > 0 && g->first[j - 1] > g->first[j]; j--) {
+            uint8_t t = g->type[j], f = g->first[j];
+            size_t l = g->len[j];
+            g->type[j] = g->type[j - 1];
+            g->first[j] = g->first[j - 1];
+            g->len[j] = g->len[j - 1];
+            g->type[j - 1] = t;
+            g->first[j - 1] = f;
+            g->len[j - 1] = l;
+        }
 }
 
 /* Frames record i: type cycles through the three kinds, payload of 5 + i*3 bytes starting with i. */
@@ -86,6 +102,7 @@ static void replay(const char *dir, got_t *g, wal_replay_stats_t *st)
     memset(g, 0, sizeof(*g));
     assert_int_equal(wal_replay(w, collect, g, st), MS_OK);
     wal_close(w);
+    sort_got(g);
 }
 
 static void mkdir_tmp(char *dir) { tu_tmpdir(dir, "/tmp/ms_wal_XXXXXX"); }
@@ -110,7 +127,7 @@ static void test_roundtrip_and_rotation(void **state)
     wal_replay_stats_t st;
     replay(wdir, &g, &st);
     assert_int_equal(g.n, 60);
-    assert_int_equal(g.pass0, 60);
+    assert_int_equal(g.pass0, 40); /* types 1 and 3 of the cycle 1, 2, 3 */
     assert_int_equal(st.records, 60);
     assert_int_equal(st.corrupt, 0);
     assert_int_equal(st.torn, 0);
