@@ -427,9 +427,25 @@ typedef struct load_job {
     sel_state_t *st;
     size_t base;
     int64_t mint, maxt;
-    bool range;
+    bool range, last_only;
     atomic_int rc;           /* first storage error */
 } load_job_t;
+
+/* Keeps what evaluation can use of a series just read into sv: its newest sample for a
+ * last_only selector, otherwise all of it with the reader's chunk-sized slack given back, so a
+ * selector over many series holds about what it loaded, not a spare chunk per series. */
+static void load_trim(sample_vec_t *sv, bool last_only)
+{
+    if (last_only && sv->n > 1) {
+        sv->v[0] = sv->v[sv->n - 1];
+        sv->n = 1;
+    }
+    if (sv->cap > sv->n + sv->n / 4 + 16) {
+        size_t nc = sv->n ? sv->n : 1;
+        sv->v = xrealloc(sv->v, nc * sizeof(sample_t));
+        sv->cap = nc;
+    }
+}
 
 /* ev_parallel_for callback. Relies on series_set_samples being safe to call from several
  * threads at once for distinct series of one set: the head reader locks each series, the block
@@ -457,6 +473,7 @@ static void load_chunk(void *arg, size_t i0, size_t i1)
                 if (!ev_is_stale(sv->v[x].v)) sv->v[k++] = sv->v[x];
             sv->n = k;
         }
+        load_trim(sv, j->last_only);
     }
 }
 
@@ -465,7 +482,7 @@ void ev_sel_load(ev_query_t *q, sel_state_t *st)
     if (st->loaded) return;
     st->loaded = true;
     size_t ns = st->n;
-    load_job_t job = {st->set, st, 0, st->mint, st->maxt, st->range, 0};
+    load_job_t job = {st->set, st, 0, st->mint, st->maxt, st->range, st->last_only, 0};
     int nth = ns >= LOAD_PAR_MIN ? q->nthreads : 1;
     for (size_t b0 = 0; b0 < ns; b0 += LOAD_BATCH) {
         ev_fail_interrupted(q, ev_interrupted(q));
@@ -500,6 +517,9 @@ sel_state_t *ev_sel_open(ev_query_t *q, node_t *n, int64_t rs, int64_t re)
     st->mint = mint;
     st->maxt = maxt;
     st->range = range;
+    /* one evaluation time at maxt: eval_vector_sel only ever looks at the newest sample there
+     * (not so for the @ quirks, whose evaluation time is not the end of the span read) */
+    st->last_only = !range && rs == re && !vs->vs.at_shift && !vs->vs.at_ignores_offset;
     st->loaded = false;
     vs->vs.st = st;
     assign_sids(q, st);

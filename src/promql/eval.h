@@ -74,6 +74,8 @@ typedef struct sel_state {
     uint32_t sid_base;  /* series i has sid sid_base + i (assigned once the set is complete) */
     bool loaded;        /* data holds the samples (always true for subquery states) */
     bool range;         /* a matrix selector's: stale markers are dropped when loading */
+    bool last_only;     /* an instant selector read for one evaluation time: only the newest
+                         * sample at or before maxt is kept per series (all it can answer) */
     const series_set_t *set; /* a selector's series (owned by the query), NULL for subqueries */
     int64_t mint, maxt; /* the span its samples are read for */
 } sel_state_t;

@@ -124,6 +124,10 @@ static bool literal_args(const node_t *call, double sc[2])
     return true;
 }
 
+/* The step a cache records for a loop of step: an instant evaluation (step 0) is a loop of one
+ * step, recorded as step 1 so the row arithmetic below holds for it too. */
+static int64_t loop_step(int64_t step) { return step > 0 ? step : 1; }
+
 /* A cache for call over the loop [start, end] / step reading state st (ns > 0 series). */
 static rcache_t *rcache_new(ev_query_t *q, const node_t *call, sel_state_t *st, const node_t *m,
                             int64_t start, int64_t end, int64_t step, const double sc[2])
@@ -336,7 +340,9 @@ static void block_times(ev_query_t *q, rcache_t *rc, size_t k, size_t nblk, int6
 
 bool ev_range_prepare_streamed(ev_query_t *q, node_t *call, int64_t start, int64_t end, int64_t step)
 {
-    if (step <= 0 || end <= start || call->kind != N_CALL) return false;
+    if (end < start || call->kind != N_CALL) return false;
+    if (end == start) step = loop_step(step); /* one evaluation (an instant query): one step */
+    if (step <= 0) return false;
     if (!eligible_fn(call->call.fn->id) || call->call.nargs < 1) return false;
     double sc[2];
     if (!literal_args(call, sc)) return false;
@@ -402,9 +408,8 @@ static void compute_block(ev_query_t *q, rcache_t *rc, size_t k)
 /* The cache of call for c's loop and the row of c->t in it (computed if need be), or NULL. */
 static rcache_t *cached_row(ev_ctx_t *c, const node_t *call, const double *sc, size_t *row)
 {
-    if (c->step <= 0) return NULL;
     rcache_t *rc = ev_node_cache_get(c->q, call, NCACHE_RANGE);
-    if (!rc || rc->run_start != c->run_start || rc->step != c->step) return NULL;
+    if (!rc || rc->run_start != c->run_start || rc->step != loop_step(c->step)) return NULL;
     if (memcmp(sc, rc->sc, sizeof rc->sc) != 0) return NULL;
     int64_t d = c->t - rc->run_start;
     if (d < 0 || d % rc->step != 0 || (uint64_t)(d / rc->step) >= rc->nsteps) return NULL;
