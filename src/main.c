@@ -27,7 +27,7 @@ typedef struct flag {
 } flag_t;
 
 enum {
-    F_HTTP_ADDR, F_DATA_DIR, F_ADMIN_API, F_RETENTION, F_RETENTION_SIZE, F_HEAD_WINDOW, F_COMPACTION, F_MAX_BLOCK_RANGE, F_LOG_LEVEL, F_WAL_FSYNC, F_MAX_FUTURE, F_MAX_REQUEST_BYTES,
+    F_HTTP_ADDR, F_DATA_DIR, F_ADMIN_API, F_RETENTION, F_RETENTION_SIZE, F_HEAD_WINDOW, F_COMPACTION, F_HEAD_SNAPSHOT, F_MAX_BLOCK_RANGE, F_LOG_LEVEL, F_WAL_FSYNC, F_MAX_FUTURE, F_MAX_REQUEST_BYTES,
     F_LOOKBACK, F_QUERY_TIMEOUT, F_MAX_SAMPLES, F_MAX_CONCURRENCY, F_MAX_POINTS,
     F_MAX_CONC_WRITES, F_MAX_REQ_SAMPLES, F_MAX_LABELS, F_MAX_LNAME, F_MAX_LVALUE, F_MAX_MATCH, F_MAX_SERIES, F_SELF_SCRAPE,
     F_SELF_SCRAPE_TENANT, F_TLS_CERT, F_TLS_KEY, F_AUTH_FILE, F_COUNT
@@ -48,6 +48,10 @@ static flag_t flags[F_COUNT] = {
                      "they answer 500 \"admin APIs disabled\" as Prometheus does", NULL},
     [F_COMPACTION] = {"storage.compaction", "true",
                       "merge on-disk blocks in the background (2h -> 6h -> 24h); false: only when asked", NULL},
+    [F_HEAD_SNAPSHOT] = {"storage.head-snapshot", "true",
+                         "at a clean shutdown, snapshot the in-memory head so the next start loads it instead of "
+                         "replaying the WAL (used only if the WAL is unchanged; a crash always replays the WAL)",
+                         NULL},
     [F_MAX_BLOCK_RANGE] = {"storage.max-block-range", "24h",
                            "largest time span compaction builds one block for (2h, 6h or 24h; also at most "
                            "retention/10)", NULL},
@@ -204,6 +208,10 @@ int main(int argc, char **argv)
     if (strcmp(comp, "true") != 0 && strcmp(comp, "false") != 0)
         die_usage("invalid value for --storage.compaction: %s%s (want true or false)", comp, "");
     dbo.no_compaction = !strcmp(comp, "false");
+    const char *snap = flags[F_HEAD_SNAPSHOT].value;
+    if (strcmp(snap, "true") != 0 && strcmp(snap, "false") != 0)
+        die_usage("invalid value for --storage.head-snapshot: %s%s (want true or false)", snap, "");
+    dbo.no_head_snapshot = !strcmp(snap, "false");
     dbo.max_block_range_ms = duration_flag(F_MAX_BLOCK_RANGE, false);
     dbo.retention_bytes = size_flag(F_RETENTION_SIZE);
     dbo.max_future_ms = duration_flag(F_MAX_FUTURE, true);

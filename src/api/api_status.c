@@ -143,11 +143,12 @@ static void tsdb_extra(api_t *api, buf_t *b)
                ",\"metricstor\":{\"headBytes\":%" PRIu64 ",\"blocks\":%" PRIu64 ",\"blockBytes\":%" PRIu64
                ",\"blockSamples\":%" PRIu64 ",\"blockSeries\":%" PRIu64 ",\"blocksMinTime\":%" PRId64
                ",\"blocksMaxTime\":%" PRId64 ",\"walBytes\":%" PRIu64 ",\"walReplayRecords\":%" PRIu64
-               ",\"walReplayCorruptRecords\":%" PRIu64 ",\"blockCuts\":%" PRIu64 ",\"blockCutFailures\":%" PRIu64
+               ",\"walReplayCorruptRecords\":%" PRIu64 ",\"headFromSnapshot\":%s,\"blockCuts\":%" PRIu64 ",\"blockCutFailures\":%" PRIu64
                ",\"compactions\":%" PRIu64 ",\"compactionFailures\":%" PRIu64 ",\"compactionBlocksIn\":%" PRIu64
                ",\"corruptChunkReads\":%" PRIu64 ",\"quarantinedBlocks\":%zu,\"quarantine\":[",
                st.head_bytes, st.blocks, st.block_bytes, st.block_samples, st.block_series, st.blocks_mint,
-               st.blocks_maxt, st.wal_bytes, st.wal_replay_records, st.wal_replay_corrupt, st.cuts, st.cut_failures,
+               st.blocks_maxt, st.wal_bytes, st.wal_replay_records, st.wal_replay_corrupt,
+               st.head_snapshot_loaded ? "true" : "false", st.cuts, st.cut_failures,
                st.compactions, st.compaction_failures, st.compaction_blocks_in, db_block_corrupt_reads(api->db), nq);
     for (size_t i = 0; i < nq; i++) {
         buf_puts(b, i ? ",{\"name\":" : "{\"name\":");

@@ -177,7 +177,12 @@ void selfmon_render(selfmon_t *m, db_t *db, buf_t *b)
                           st.wal_writable ? 1 : 0);
     metrics_write_one_u64(b, "metricstor_wal_replay_records", "gauge", "WAL records replayed at start.", st.wal_replay_records);
     metrics_write_one_u64(b, "metricstor_wal_replay_corrupt_records", "gauge", "Corrupt WAL records skipped at start.", st.wal_replay_corrupt);
-    metrics_write_one_double(b, "metricstor_wal_replay_duration_seconds", "gauge", "Time the WAL replay took at start.", (double)st.wal_replay_ms / 1000.0);
+    metrics_write_one_double(b, "metricstor_wal_replay_duration_seconds", "gauge",
+                             "Time the WAL replay (or the head snapshot load standing in for it) took at start.",
+                             (double)st.wal_replay_ms / 1000.0);
+    metrics_write_one_u64(b, "metricstor_head_snapshot_loaded", "gauge",
+                          "1 when the head was loaded from the snapshot a clean shutdown wrote, 0 when the WAL was replayed.",
+                          st.head_snapshot_loaded ? 1 : 0);
     metrics_write_one_u64(b, "metricstor_blocks", "gauge", "On-disk blocks.", st.blocks);
     metrics_write_one_u64(b, "metricstor_block_bytes", "gauge", "Size of the on-disk blocks.", st.block_bytes);
     metrics_write_one_u64(b, "metricstor_block_cuts_total", "counter", "Head-to-block cuts since start.", st.cuts);

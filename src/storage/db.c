@@ -4,6 +4,7 @@
  * write side, and deleting WAL segments wholly older than retention after re-logging every
  * live series and metadata entry into a fresh segment (so no needed series record is lost). */
 #include "storage/db_internal.h"
+#include "storage/head_snapshot.h"
 #include "storage/record.h"
 #include "storage/tombstones.h"
 #include "util/alloc.h"
@@ -82,7 +83,7 @@ static void *bg_main(void *arg)
     return NULL;
 }
 
-static void meta_free_all(db_t *db)
+void db_meta_free_all(db_t *db)
 {
     for (size_t i = 0; i < db->meta.cap; i++) {
         meta_entry_t *e = db->meta.e[i].v;
@@ -94,6 +95,53 @@ static void meta_free_all(db_t *db)
         free(e);
     }
     strmap_free(&db->meta);
+}
+
+/* Fills the head: from the snapshot a clean close left when the WAL is exactly as it
+ * describes, otherwise by replaying the WAL. */
+static int start_head(db_t *db, const char *wdir)
+{
+    if (db->opts.no_head_snapshot) {
+        char path[PATH_MAX];
+        snprintf(path, sizeof(path), "%s/head.snapshot", db->data_dir);
+        unlink(path); /* would never match the WAL again anyway; don't leave it lying around */
+        return head_replay(db);
+    }
+    wal_seg_state_t *segs;
+    size_t nsegs;
+    if (head_snapshot_load(db, wdir, &segs, &nsegs) != MS_OK) return head_replay(db);
+    /* drop what replay would have dropped as too old, sample by sample as replay does */
+    if (db->opts.retention_ms > 0) head_truncate(&db->head, clock_now_ms() - db->opts.retention_ms);
+    int rc = wal_resume(db->wal, segs, nsegs);
+    free(segs);
+    return rc;
+}
+
+/* Closes the WAL (syncing it) and, after a clean run, snapshots the head against the WAL's
+ * final state so the next open need not replay it. */
+static void close_wal(db_t *db)
+{
+    bool snap = db->open_done && !db->opts.no_head_snapshot && wal_clean(db->wal);
+    wal_seg_state_t *st = NULL;
+    size_t nst = snap ? wal_seg_states(db->wal, &st) : 0;
+    wal_close(db->wal);
+    db->wal = NULL;
+    if (!snap) return;
+    char wdir[PATH_MAX];
+    snprintf(wdir, sizeof(wdir), "%s/wal", db->data_dir);
+    wal_seg_state_t *files;
+    size_t nfiles;
+    bool same = wal_list_dir(wdir, &files, &nfiles) == MS_OK && nfiles == nst;
+    /* the files must end exactly where this process's records end: anything else (another
+     * writer, a write the WAL lost track of) is not in the head, and only replay reads it */
+    for (size_t i = 0; same && i < nst; i++) {
+        same = files[i].idx == st[i].idx && files[i].size == st[i].size;
+        files[i].maxt = st[i].maxt;
+    }
+    if (same) head_snapshot_write(db, files, nfiles);
+    else log_warn("head snapshot: the WAL's files are not what it wrote; not taking one (the next start replays it)");
+    free(files);
+    free(st);
 }
 
 int db_open(const db_options_t *opts, db_t **out, char *err, size_t err_len)
@@ -158,13 +206,14 @@ int db_open(const db_options_t *opts, db_t **out, char *err, size_t err_len)
     rc = wal_open(wdir, &wo, &db->wal, err, err_len);
     if (rc == MS_OK) {
         wal_set_segment_floor(db->wal, db->cut_wal_seg);
-        rc = head_replay(db);
+        rc = start_head(db, wdir);
         if (rc != MS_OK) snprintf(err, err_len, "wal replay in %s: %s", wdir, ms_strerror(rc));
     }
     if (rc != MS_OK) {
         db_close(db);
         return rc;
     }
+    db->open_done = true;
     if (pthread_create(&db->bg, NULL, bg_main, db) == 0) db->bg_started = true;
     *out = db;
     return MS_OK;
@@ -181,13 +230,13 @@ void db_close(db_t *db)
         pthread_mutex_unlock(&db->bg_mu);
         pthread_join(db->bg, NULL);
     }
-    wal_close(db->wal);
+    close_wal(db);
     blocks_close_all(db);
     free(db->compact_bad);
     tomb_close(db->tomb);
     appender_pool_free(db);
     head_destroy(&db->head);
-    meta_free_all(db);
+    db_meta_free_all(db);
     gclock_destroy(&db->gc_lock);
     pthread_mutex_destroy(&db->meta_mu);
     pthread_mutex_destroy(&db->pool_mu);
@@ -289,6 +338,7 @@ void db_stats(db_t *db, db_stats_t *out)
     out->wal_replay_records = db->replay_records;
     out->wal_replay_corrupt = db->replay_corrupt;
     out->wal_replay_ms = db->replay_ms;
+    out->head_snapshot_loaded = db->snapshot_loaded;
     out->head_bytes = (uint64_t)atomic_load(&db->head.mem);
     out->cuts = atomic_load(&db->cuts);
     out->cut_failures = atomic_load(&db->cut_failures);

@@ -32,6 +32,8 @@ struct db {
 
     _Atomic uint64_t samples_appended;
     uint64_t replay_records, replay_corrupt, replay_ms;
+    bool snapshot_loaded; /* the head came from head.snapshot, not WAL replay */
+    bool open_done;       /* db_open finished: the head is whole (a snapshot may be taken) */
 
     pthread_mutex_t pool_mu; /* recycled appenders, so steady-state commits reuse buffers */
     appender_t *pool;
@@ -66,6 +68,7 @@ struct db {
 void db_meta_set(db_t *db, const char *metric, size_t ml, const char *type, size_t tl, const char *help, size_t hl,
                  const char *unit, size_t ul);
 void appender_pool_free(db_t *db);
+void db_meta_free_all(db_t *db); /* frees every metadata entry and the table */
 /* Replays the WAL into the head and metadata (called by db_open). */
 int head_replay(db_t *db);
 /* Writes every live series and metadata entry into the open WAL segment (caller holds the gc

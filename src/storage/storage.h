@@ -58,6 +58,7 @@ typedef struct db_options {
     int64_t retention_bytes;    /* 0: no limit; else the oldest blocks are deleted while all
                                    blocks together take more bytes on disk than this */
     bool no_compaction;         /* true: no background compaction (db_compact still works) */
+    bool no_head_snapshot;      /* true: no head snapshot at close; every open replays the WAL */
     int64_t max_block_range_ms; /* compaction makes blocks spanning at most this, rounded down
                                    to R, 3R or 12R (R = block_range_ms); 0: 12R. With retention
                                    set, also at most retention_ms / 10 (Prometheus's rule) */
@@ -152,6 +153,7 @@ typedef struct db_stats {
     int64_t head_mint, head_maxt;
     uint64_t wal_bytes;
     uint64_t wal_replay_records, wal_replay_corrupt, wal_replay_ms;
+    bool head_snapshot_loaded; /* the head came from a clean close's snapshot (wal_replay_ms: its load) */
     uint64_t head_bytes;         /* memory held by head structures (series, chunks, index) */
     uint64_t blocks;             /* on-disk blocks */
     uint64_t block_bytes;        /* their size on disk (chunks + index + meta) */

@@ -88,10 +88,12 @@ struct wal {
     pthread_cond_t tcond;
 };
 
-static void seg_path(const wal_t *w, uint32_t idx, char *out, size_t n)
+static void seg_path_in(const char *dir, uint32_t idx, char *out, size_t n)
 {
-    snprintf(out, n, "%s/%08u", w->dir, idx);
+    snprintf(out, n, "%s/%08u", dir, idx);
 }
+
+static void seg_path(const wal_t *w, uint32_t idx, char *out, size_t n) { seg_path_in(w->dir, idx, out, n); }
 
 static void *interval_main(void *arg);
 
@@ -253,12 +255,12 @@ static int idx_cmp(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static void list_segments(wal_t *w, uint32_t **idx, size_t *n)
+static void list_segments(const char *dir, uint32_t **idx, size_t *n)
 {
     *idx = NULL;
     *n = 0;
     size_t cap = 0;
-    DIR *d = opendir(w->dir);
+    DIR *d = opendir(dir);
     if (!d) return;
     struct dirent *e;
     while ((e = readdir(d))) {
@@ -440,12 +442,40 @@ static int open_segment(wal_t *w, uint32_t idx, bool cut, uint32_t cut_idx, uint
     return MS_OK;
 }
 
+/* Registers the segments replay covered (in order) and opens a fresh one for appends: the end
+ * of wal_replay, and all of wal_resume. A failure to create the segment leaves the WAL in the
+ * fault state (writes refused until one can be created) rather than failing the open. */
+static void start_appending(wal_t *w, const wal_seg_state_t *segs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (w->nsegs == w->capsegs) XGROW(w->segs, w->capsegs, w->nsegs + 1);
+        w->segs[w->nsegs++] = (seginfo_t){segs[i].idx, segs[i].maxt, segs[i].size};
+    }
+    uint32_t next = n ? segs[n - 1].idx + 1 : 1;
+    if (next < w->floor) next = w->floor;
+    pthread_mutex_lock(&w->mu);
+    int rc = open_segment(w, next, false, 0, 0);
+    if (rc != MS_OK) {
+        /* a full or failing disk at start: serve what was replayed, refuse writes until a
+         * segment can be created (every wal_write retries) */
+        log_error("wal: cannot start a new segment (%s); starting with writes refused until the disk accepts them",
+                  ms_strerror(rc));
+        w->fault = true;
+    }
+    pthread_mutex_unlock(&w->mu);
+    if (rc == MS_OK) note_success(w);
+    w->sync_fd = w->fd;
+    if (w->o.fsync == WAL_FSYNC_INTERVAL) {
+        if (pthread_create(&w->thr, NULL, interval_main, w) == 0) w->thr_started = true;
+    }
+}
+
 int wal_replay(wal_t *w, wal_record_fn fn, void *arg, wal_replay_stats_t *st)
 {
     memset(st, 0, sizeof(*st));
     uint32_t *idx;
     size_t n;
-    list_segments(w, &idx, &n);
+    list_segments(w->dir, &idx, &n);
     int64_t *maxts = xcalloc(n ? n : 1, sizeof(int64_t));
     size_t *limits = xcalloc(n ? n : 1, sizeof(size_t));
     for (size_t i = 0; i < n; i++) {
@@ -500,35 +530,60 @@ int wal_replay(wal_t *w, wal_record_fn fn, void *arg, wal_replay_stats_t *st)
     for (size_t i = 0; i < n; i++) seg_unload(&segs[i]);
     free(segs);
     /* register the replayed segments (sizes after any truncation) and open a fresh one */
+    wal_seg_state_t *done = xcalloc(n ? n : 1, sizeof(wal_seg_state_t));
     for (size_t i = 0; i < n; i++) {
         char path[PATH_MAX];
         seg_path(w, idx[i], path, sizeof(path));
         struct stat sb;
-        uint64_t sz = stat(path, &sb) == 0 ? (uint64_t)sb.st_size : 0;
-        if (w->nsegs == w->capsegs) XGROW(w->segs, w->capsegs, w->nsegs + 1);
-        w->segs[w->nsegs++] = (seginfo_t){idx[i], maxts[i], sz};
+        done[i] = (wal_seg_state_t){idx[i], maxts[i], stat(path, &sb) == 0 ? (uint64_t)sb.st_size : 0};
     }
-    uint32_t next = n ? idx[n - 1] + 1 : 1;
-    if (next < w->floor) next = w->floor;
     free(idx);
     free(maxts);
     free(limits);
-    pthread_mutex_lock(&w->mu);
-    int rc = open_segment(w, next, false, 0, 0);
-    if (rc != MS_OK) {
-        /* a full or failing disk at start: serve what was replayed, refuse writes until a
-         * segment can be created (every wal_write retries) */
-        log_error("wal: cannot start a new segment (%s); starting with writes refused until the disk accepts them",
-                  ms_strerror(rc));
-        w->fault = true;
-    }
-    pthread_mutex_unlock(&w->mu);
-    if (rc == MS_OK) note_success(w);
-    w->sync_fd = w->fd;
-    if (w->o.fsync == WAL_FSYNC_INTERVAL) {
-        if (pthread_create(&w->thr, NULL, interval_main, w) == 0) w->thr_started = true;
-    }
+    start_appending(w, done, n);
+    free(done);
     return MS_OK;
+}
+
+int wal_resume(wal_t *w, const wal_seg_state_t *segs, size_t n)
+{
+    start_appending(w, segs, n);
+    return MS_OK;
+}
+
+size_t wal_seg_states(wal_t *w, wal_seg_state_t **out)
+{
+    pthread_mutex_lock(&w->mu);
+    size_t n = w->nsegs;
+    *out = xcalloc(n ? n : 1, sizeof(wal_seg_state_t));
+    for (size_t i = 0; i < n; i++) (*out)[i] = (wal_seg_state_t){w->segs[i].idx, w->segs[i].maxt, w->segs[i].size};
+    pthread_mutex_unlock(&w->mu);
+    return n;
+}
+
+int wal_list_dir(const char *dir, wal_seg_state_t **out, size_t *n)
+{
+    uint32_t *idx;
+    list_segments(dir, &idx, n);
+    *out = xcalloc(*n ? *n : 1, sizeof(wal_seg_state_t));
+    int rc = MS_OK;
+    for (size_t i = 0; i < *n; i++) {
+        char path[PATH_MAX];
+        seg_path_in(dir, idx[i], path, sizeof(path));
+        struct stat sb;
+        if (stat(path, &sb) != 0) {
+            rc = MS_EIO;
+            break;
+        }
+        (*out)[i] = (wal_seg_state_t){idx[i], INT64_MIN, (uint64_t)sb.st_size};
+    }
+    free(idx);
+    return rc;
+}
+
+bool wal_clean(const wal_t *w)
+{
+    return w && !w->fault && !w->sync_broken && w->fd >= 0 && !atomic_load(&w->degraded);
 }
 
 /* ---- appending ---- */

@@ -39,6 +39,27 @@ typedef int (*wal_record_fn)(void *arg, int pass, uint8_t type, const uint8_t *p
  * in the fault state: writes fail until one manages to create the segment. Call once. */
 int wal_replay(wal_t *w, wal_record_fn fn, void *arg, wal_replay_stats_t *st);
 
+/* A segment as a head snapshot records it (head_snapshot.c): number, newest sample time
+ * written to it (INT64_MIN: none or unknown), size in bytes. */
+typedef struct wal_seg_state {
+    uint32_t idx;
+    int64_t maxt;
+    uint64_t size;
+} wal_seg_state_t;
+/* Instead of wal_replay, when a head snapshot stood in for it: registers segs (the segments
+ * the snapshot covers, ascending, as wal_list_dir found them) and starts a fresh segment for
+ * appends exactly as wal_replay ends. Call once. */
+int wal_resume(wal_t *w, const wal_seg_state_t *segs, size_t n);
+/* The live segments, oldest first, with the newest sample time of each and the bytes this
+ * process knows are in it (its header and every record written); *out malloc'd. */
+size_t wal_seg_states(wal_t *w, wal_seg_state_t **out);
+/* The segment files in dir, ascending, with their sizes (maxt INT64_MIN); *out malloc'd even on
+ * error (MS_EIO when one cannot be stat'ed). */
+int wal_list_dir(const char *dir, wal_seg_state_t **out, size_t *n);
+/* No write or sync has failed and a segment is open: the files end where acknowledged records
+ * end, so a snapshot taken now describes them. */
+bool wal_clean(const wal_t *w);
+
 /* Writes framed records (one or more) in one write(); *end is the logical end offset to pass
  * to wal_sync. maxt: the newest sample time in the batch (for segment retention). On failure
  * MS_ENOSPC or MS_EIO is returned and nothing of the batch counts as written: an ENOSPC partial
