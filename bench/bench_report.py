@@ -26,8 +26,10 @@ BASE_FIGURES = [
     Figure("peak_rss_mib", "peak RSS after ingest (VmHWM)", "MiB", "lower", "{:.1f}", short="peak RSS"),
     Figure("steady_rss_mib", "steady RSS after ingest (VmRSS)", "MiB", "lower", "{:.1f}", short="steady RSS"),
     Figure("bytes_per_sample", "disk bytes per sample", "B", "lower", "{:.3f}", short="disk per sample"),
-    Figure("restart_wal_s", "restart before the flush (WAL replay)", "s", "lower", "{:.2f}",
+    Figure("restart_wal_s", "restart before the flush, after SIGTERM", "s", "lower", "{:.2f}",
            short="restart, before flush"),
+    Figure("restart_kill_s", "restart before the flush, after kill -9 (WAL replay)", "s", "lower", "{:.2f}",
+           short="restart after kill -9"),
     Figure("restart_s", "restart after the flush", "s", "lower", "{:.2f}", short="restart, after flush"),
 ]
 
@@ -247,7 +249,7 @@ def render(path, ctx):
         "- **Peak RSS**: `VmHWM` from `/proc/<pid>/status` after ingest (before any benchmark query). "
         "**Steady RSS**: `VmRSS` after ingest, the completeness checks and a settle pause.\n"
         "- **Order per store and round**: ingest, completeness checks, memory, queries, restart before the "
-        "flush, flush and disk size, restart after the flush. The queries see each store as it settles by "
+        "flush (SIGTERM, then kill -9), flush and disk size, restart after the flush. The queries see each store as it settles by "
         "itself with this data: Metricstor and Prometheus answer from their heads (both keep the last 2 h "
         "there), VictoriaMetrics from merged parts (its background merge is forced and awaited first).\n"
         "- **Disk bytes per sample**: after each store's own flush/compaction, divided by the samples pushed. "
@@ -259,10 +261,13 @@ def render(path, ctx):
         "the size is stable. Sizes are allocated blocks, as `du` counts them; the notes split them by part.\n"
         "- **Restart**: SIGTERM, wait for exit, start again, then poll `count({__name__=~\".+\"})` every 20 ms "
         "until it equals the number of series pushed; the time from spawning the process to that answer. "
-        "After it, the total sample count is checked again. Measured twice: **before the flush** (Metricstor "
-        "and Prometheus replay their WAL, Prometheus with its memory-mapped head chunks; VictoriaMetrics "
-        "reopens its parts) and **after the flush** (Metricstor opens blocks and a near-empty WAL; the peers "
-        "as before, Prometheus's snapshot leaving its head and WAL in place).\n"
+        "After it, the total sample count is checked again. Measured three times: **before the flush, after "
+        "SIGTERM** (Metricstor loads the head snapshot its clean shutdown wrote, docs/format/snapshot.md; "
+        "Prometheus 2.42 replays its WAL, with its memory-mapped head chunks, as its memory snapshot is off by "
+        "default; VictoriaMetrics reopens the parts its shutdown flushed), **before the flush, after kill -9** "
+        "(SIGKILL instead of SIGTERM, right after that restart: Metricstor and Prometheus replay their WAL; "
+        "VictoriaMetrics reopens its parts) and **after the flush** (SIGTERM; Metricstor opens blocks and a "
+        "near-empty WAL; the peers as before, Prometheus's snapshot leaving its head and WAL in place).\n"
         "- **Completeness** (before anything is timed): `count({__name__=~\".+\"})` must equal the series "
         "pushed, `sum(count_over_time({__name__=\"<name>\"}[<all>]))` summed over every metric name the store lists must equal the samples pushed, and "
         "`sum(sum_over_time(node_memory_MemFree_bytes[<all>]))` must agree across stores. "

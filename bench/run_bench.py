@@ -170,9 +170,11 @@ def bench_target(key, args, w, queries, workdir):
             rec["info"]["boundary"] = bq.boundary_probe(client, w)
         client.close()
 
-        # 5. restart from what the store keeps right after ingest (for Metricstor and Prometheus:
-        #    a WAL replay), before any flush
+        # 5. restart from what the store keeps right after ingest, before any flush: after a clean
+        #    SIGTERM (Metricstor loads the head snapshot its shutdown wrote, Prometheus replays its
+        #    WAL), then after kill -9 (Metricstor and Prometheus replay their WAL)
         measure_restart(t, args, w, rec, "restart_wal_s", "before the flush")
+        measure_restart(t, args, w, rec, "restart_kill_s", "after kill -9, before the flush", kill9=True)
 
         # 6. disk after the store's own flush/compaction
         size, how = t.persist_and_measure()
@@ -192,8 +194,8 @@ def bench_target(key, args, w, queries, workdir):
     except (bt.TargetError, OSError) as e:
         rec["failed"] = (str(e) or type(e).__name__)[:1500]
         log(f"{t.name}: FAILED: {str(e)[:2000]}")
-        for f in ("ingest_sps", "cpu_per_m", "peak_rss_mib", "steady_rss_mib", "restart_wal_s", "bytes_per_sample",
-                  "restart_s"):
+        for f in ("ingest_sps", "cpu_per_m", "peak_rss_mib", "steady_rss_mib", "restart_wal_s", "restart_kill_s",
+                  "bytes_per_sample", "restart_s"):
             if f not in rec["figures"]:
                 rec["bad"][f] = "failed"
         for q in queries:
@@ -207,11 +209,14 @@ def bench_target(key, args, w, queries, workdir):
     return rec
 
 
-def measure_restart(t, args, w, rec, figure, when):
-    """SIGTERM, start again, poll the series count every 20 ms until it is right; records the time
-    from spawning the process to that answer as figure, then checks every sample is still there.
-    Leaves the server running."""
-    rec["info"].setdefault("shutdown_s", []).append(t.stop())
+def measure_restart(t, args, w, rec, figure, when, kill9=False):
+    """SIGTERM (kill9: SIGKILL), start again, poll the series count every 20 ms until it is right;
+    records the time from spawning the process to that answer as figure, then checks every sample
+    is still there. Leaves the server running."""
+    if kill9:
+        t.kill()
+    else:
+        rec["info"].setdefault("shutdown_s", []).append(t.stop())
     t0 = time.time()
     t.start(timeout=args.restart_timeout_s)
     client = bq.Client(t.port)
