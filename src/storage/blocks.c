@@ -203,7 +203,7 @@ void blocks_apply_retention(db_t *db, int64_t cutoff)
     size_t k = 0;
     for (size_t i = 0; i < db->nblocks; i++) {
         block_t *b = db->blocks[i];
-        if (block_meta(b)->maxt < cutoff) {
+        if (block_meta(b)->maxt < cutoff && !compact_is_input(db, b)) { /* a merge's: next round */
             char dir[PATH_MAX];
             snprintf(dir, sizeof(dir), "%s", block_dir(b));
             block_close(b);

@@ -6,10 +6,13 @@
  * rename and the deletion). Format and crash-safety argument: docs/format/block.md
  * ("parents", "Compaction").
  *
- * Locking: every merge runs under db->cut_mu, which every other changer of the block list
- * (cuts, retention, tombstone cleanup) also holds, so the inputs stay open and the list stays
- * put while the merge reads and writes without any gc lock; queries and appends go on. Only the
- * swap of inputs for output takes the gc write lock. */
+ * Locking: a merge holds db->compact_mu from planning to publishing (one merge at a time, and
+ * tombstone cleanup, which rewrites blocks, waits for it). It plans under db->cut_mu, records
+ * its inputs in db->merging and then releases cut_mu for the long part (reading, merging and
+ * writing), so block cuts, flushes and retention are never held up by a merge: cuts only add
+ * blocks, and retention leaves the inputs of the merge in progress alone. It retakes cut_mu to
+ * publish; only the swap of inputs for output takes the gc write lock. Queries and appends go on
+ * throughout. */
 #include "storage/db_internal.h"
 #include "storage/reader.h"
 #include "storage/tombstones.h"
@@ -282,8 +285,9 @@ static bool in_order(const cin_t *c)
     return true;
 }
 
-/* Writes the merge of in[0..n) (sorted by seq) into writer w. */
-static int merge_series(db_t *db, cin_t *in, size_t n, block_writer_t *w, uint64_t *nsamples)
+/* Writes the merge of in[0..n) (sorted by seq) into writer w. A damaged input makes it return
+ * MS_ECORRUPT with that block in *bad (marked by the caller, under cut_mu). */
+static int merge_series(db_t *db, cin_t *in, size_t n, block_writer_t *w, uint64_t *nsamples, block_t **bad)
 {
     matcher_t *all;
     char err[64];
@@ -294,7 +298,7 @@ static int merge_series(db_t *db, cin_t *in, size_t n, block_writer_t *w, uint64
         in[i].v = block_view_new(in[i].b);
         block_reader_ops.select(in[i].v, ms, 1, INT64_MIN, INT64_MAX, &in[i].rs);
         if (block_view_errors(in[i].v) > 0 || !in_order(&in[i]) || in[i].rs.n != block_meta(in[i].b)->nseries) {
-            mark_bad(db, in[i].b);
+            *bad = in[i].b;
             rc = MS_ECORRUPT;
         }
     }
@@ -327,7 +331,7 @@ static int merge_series(db_t *db, cin_t *in, size_t n, block_writer_t *w, uint64
             one.n = 0;
             block_reader_ops.samples(c->v, c->rs.v[c->pos].h, INT64_MIN, INT64_MAX, &one);
             if (block_view_errors(c->v) > 0) {
-                mark_bad(db, c->b);
+                *bad = c->b;
                 rc = MS_ECORRUPT;
                 break;
             }
@@ -349,8 +353,31 @@ static int merge_series(db_t *db, cin_t *in, size_t n, block_writer_t *w, uint64
     return rc;
 }
 
+/* Inserts b into the block list at its place by seq (blocks cut while a merge ran have higher
+ * seqs than its output). Caller holds the gc write lock. */
+static void insert_by_seq(db_t *db, block_t *b)
+{
+    if (db->nblocks == db->capblocks) XGROW(db->blocks, db->capblocks, db->nblocks + 1);
+    size_t at = db->nblocks;
+    while (at > 0 && block_seq(db->blocks[at - 1]) > block_seq(b)) at--;
+    memmove(&db->blocks[at + 1], &db->blocks[at], (db->nblocks - at) * sizeof(block_t *));
+    db->blocks[at] = b;
+    db->nblocks++;
+}
+
+void (*compact_test_pause)(void);
+
+bool compact_is_input(const db_t *db, const block_t *b)
+{
+    for (size_t i = 0; i < db->nmerging; i++)
+        if (db->merging[i] == b) return true;
+    return false;
+}
+
 /* Merges the given blocks (n >= 1, all in db->blocks) into one new block, publishes it in
- * their place and deletes them. Caller holds cut_mu. */
+ * their place and deletes them. Caller holds compact_mu and cut_mu; cut_mu is released while
+ * the merge reads and writes (db->merging names the inputs meanwhile) and held again on
+ * return. */
 static int merge_blocks(db_t *db, block_t **group, size_t n, int64_t level)
 {
     int64_t t_start = clock_mono_ns();
@@ -366,12 +393,16 @@ static int merge_blocks(db_t *db, block_t **group, size_t n, int64_t level)
     }
     bool sync = db->opts.wal_fsync != WAL_FSYNC_NEVER;
     uint32_t seq = db->next_block_seq++;
+    db->merging = group;
+    db->nmerging = n;
+    pthread_mutex_unlock(&db->cut_mu);
     log_info("compact: merging %zu blocks (%08u..%08u, level %lld ms) into %08u", n, seqs[0], seqs[n - 1],
               (long long)level, seq);
     block_writer_t *w = NULL;
     int rc = block_writer_open(db->blocks_dir, seq, db->opts.block_zstd_level, sync, &w);
     uint64_t nsamples = 0;
-    if (rc == MS_OK) rc = merge_series(db, in, n, w, &nsamples);
+    block_t *bad = NULL;
+    if (rc == MS_OK) rc = merge_series(db, in, n, w, &nsamples, &bad);
     for (size_t i = 0; i < n; i++) {
         block_view_free(in[i].v);
         free(in[i].rs.v);
@@ -400,6 +431,11 @@ static int merge_blocks(db_t *db, block_t **group, size_t n, int64_t level)
         }
     }
     block_writer_abort(w);
+    if (compact_test_pause) compact_test_pause();
+    pthread_mutex_lock(&db->cut_mu);
+    db->merging = NULL;
+    db->nmerging = 0;
+    if (bad) mark_bad(db, bad);
     if (rc != MS_OK) {
         free(seqs);
         if (rc == MS_ECANCELED) {
@@ -420,9 +456,7 @@ static int merge_blocks(db_t *db, block_t **group, size_t n, int64_t level)
         if (!input) db->blocks[k++] = db->blocks[i];
     }
     db->nblocks = k;
-    if (out) {
-        db->blocks[db->nblocks++] = out; /* the highest seq: stays sorted */
-    }
+    if (out) insert_by_seq(db, out);
     char **dirs = xmalloc(n * sizeof(char *));
     for (size_t i = 0; i < n; i++) {
         dirs[i] = xstrdup(block_dir(group[i]));
@@ -451,6 +485,7 @@ static int merge_blocks(db_t *db, block_t **group, size_t n, int64_t level)
 int compact_step(db_t *db, bool *merged)
 {
     *merged = false;
+    pthread_mutex_lock(&db->compact_mu);
     pthread_mutex_lock(&db->cut_mu);
     block_t **group = NULL;
     int64_t level = 0;
@@ -462,6 +497,7 @@ int compact_step(db_t *db, bool *merged)
     }
     free(group);
     pthread_mutex_unlock(&db->cut_mu);
+    pthread_mutex_unlock(&db->compact_mu);
     return rc;
 }
 

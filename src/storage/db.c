@@ -57,10 +57,9 @@ static void *bg_main(void *arg)
 {
     db_t *db = arg;
     int64_t last_retention = clock_mono_ns() / 1000000;
-    bool busy = false;
     pthread_mutex_lock(&db->bg_mu);
     while (!db->bg_stop) {
-        if (!busy) {
+        {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
             ts.tv_sec += CUT_CHECK_INTERVAL_MS / 1000;
@@ -68,15 +67,43 @@ static void *bg_main(void *arg)
         }
         if (db->bg_stop) break;
         pthread_mutex_unlock(&db->bg_mu);
-        /* one cut check, then at most one merge, so a long compaction backlog never holds the
-         * cuts (and the head's size) back by more than one merge */
+        /* cuts only: merges run on their own thread (compact_main), so a long merge never
+         * holds the cuts (and the head's size) back */
+        uint64_t cuts = atomic_load(&db->cuts);
         db_cut_blocks(db);
-        busy = bg_compact(db);
+        if (atomic_load(&db->cuts) != cuts) { /* new blocks: maybe a window to merge */
+            pthread_mutex_lock(&db->bg_mu);
+            pthread_cond_signal(&db->compact_cond);
+            pthread_mutex_unlock(&db->bg_mu);
+        }
         int64_t now = clock_mono_ns() / 1000000;
         if (now - last_retention >= RETENTION_INTERVAL_MS) {
             last_retention = now;
             db_apply_retention(db, clock_now_ms());
         }
+        pthread_mutex_lock(&db->bg_mu);
+    }
+    pthread_mutex_unlock(&db->bg_mu);
+    return NULL;
+}
+
+/* Background compaction: waits for a cut (or a check interval; also at start, so opening is
+ * not slowed by merges), then merges one group after another while groups are ready. */
+static void *compact_main(void *arg)
+{
+    db_t *db = arg;
+    bool merged = false;
+    pthread_mutex_lock(&db->bg_mu);
+    while (!db->compact_stop) {
+        if (!merged) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += CUT_CHECK_INTERVAL_MS / 1000;
+            pthread_cond_timedwait(&db->compact_cond, &db->bg_mu, &ts);
+            if (db->compact_stop) break;
+        }
+        pthread_mutex_unlock(&db->bg_mu);
+        merged = bg_compact(db);
         pthread_mutex_lock(&db->bg_mu);
     }
     pthread_mutex_unlock(&db->bg_mu);
@@ -192,6 +219,8 @@ int db_open(const db_options_t *opts, db_t **out, char *err, size_t err_len)
     pthread_mutex_init(&db->pool_mu, NULL);
     pthread_mutex_init(&db->bg_mu, NULL);
     pthread_cond_init(&db->bg_cond, NULL);
+    pthread_cond_init(&db->compact_cond, NULL);
+    pthread_mutex_init(&db->compact_mu, NULL);
     pthread_mutex_init(&db->cut_mu, NULL);
 
     int rc = tomb_open(db->data_dir, db->opts.wal_fsync != WAL_FSYNC_NEVER, &db->tomb, err, err_len);
@@ -215,6 +244,8 @@ int db_open(const db_options_t *opts, db_t **out, char *err, size_t err_len)
     }
     db->open_done = true;
     if (pthread_create(&db->bg, NULL, bg_main, db) == 0) db->bg_started = true;
+    if (!db->opts.no_compaction && pthread_create(&db->compact_thr, NULL, compact_main, db) == 0)
+        db->compact_started = true;
     *out = db;
     return MS_OK;
 }
@@ -230,6 +261,13 @@ void db_close(db_t *db)
         pthread_mutex_unlock(&db->bg_mu);
         pthread_join(db->bg, NULL);
     }
+    if (db->compact_started) { /* a running merge sees db->closing and gives up */
+        pthread_mutex_lock(&db->bg_mu);
+        db->compact_stop = true;
+        pthread_cond_signal(&db->compact_cond);
+        pthread_mutex_unlock(&db->bg_mu);
+        pthread_join(db->compact_thr, NULL);
+    }
     close_wal(db);
     blocks_close_all(db);
     free(db->compact_bad);
@@ -242,6 +280,8 @@ void db_close(db_t *db)
     pthread_mutex_destroy(&db->pool_mu);
     pthread_mutex_destroy(&db->bg_mu);
     pthread_cond_destroy(&db->bg_cond);
+    pthread_cond_destroy(&db->compact_cond);
+    pthread_mutex_destroy(&db->compact_mu);
     pthread_mutex_destroy(&db->cut_mu);
     free(db->data_dir);
     close(db->lock_fd); /* releases the flock */

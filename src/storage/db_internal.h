@@ -58,6 +58,12 @@ struct db {
     _Atomic bool closing;        /* set by db_close: a running merge gives up (MS_ECANCELED) */
     uint32_t *compact_bad;       /* (cut_mu) seqs of blocks a merge found damaged: left out of */
     size_t ncompact_bad;         /* every later group in this process (they read as empty parts) */
+    pthread_mutex_t compact_mu;  /* held by a merge from plan to publish, and by tombstone cleanup */
+    block_t **merging;           /* (cut_mu) the inputs of the merge in progress: retention */
+    size_t nmerging;             /* leaves them alone until it publishes */
+    pthread_t compact_thr;       /* background compaction (compact_main in db.c) */
+    bool compact_started, compact_stop; /* (bg_mu) */
+    pthread_cond_t compact_cond; /* (bg_mu) a cut made blocks, or the db is closing */
 
     pthread_t bg;
     bool bg_started, bg_stop;
@@ -99,7 +105,13 @@ void compact_cleanup_parents(db_t *db);
 /* The window sizes groups are formed in, ascending: R, 3R, 12R (R = block_range_ms), those
  * above max_block_range_ms (0: 12R) or retention/10 left out; R always. Returns the count. */
 size_t compact_levels(const db_options_t *o, int64_t *levels);
-/* Does one merge if a group is ready (takes cut_mu); *merged tells whether it did. */
+/* Does one merge if a group is ready (takes compact_mu, and cut_mu except while merging);
+ * *merged tells whether it did. */
 int compact_step(db_t *db, bool *merged);
+/* Is b an input of the merge in progress? Caller holds cut_mu. */
+bool compact_is_input(const db_t *db, const block_t *b);
+/* Tests only (NULL otherwise): called by a merge after it has written its output and before it
+ * publishes, without cut_mu, so a test can act while a merge is in its long phase. */
+extern void (*compact_test_pause)(void);
 
 #endif

@@ -151,7 +151,7 @@ int head_snapshot_write(db_t *db, const wal_seg_state_t *segs, size_t nsegs)
     pthread_mutex_unlock(&db->meta_mu);
     series_list_t l = {0};
     head_each(&db->head, collect_fn, &l);
-    qsort(l.v, l.n, sizeof(series_t *), by_ref); /* loading in ref order keeps postings appends cheap */
+    if (l.n > 1) qsort(l.v, l.n, sizeof(series_t *), by_ref); /* loading in ref order: cheap postings appends */
     buf_put_uvarint(&w.b, l.n);
     uint64_t nchunks = 0;
     for (size_t i = 0; i < l.n; i++) {

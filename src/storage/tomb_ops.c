@@ -3,7 +3,8 @@
  * db_clean_tombstones (rewriting every block that holds tombstoned samples without them, then
  * forgetting intervals that no longer cover stored data, in the head or in a WAL that replay
  * could bring back). Both run under db->cut_mu, so they are serialised with each other, with
- * block cuts, retention and compaction, and the block list cannot change under them.
+ * block cuts and retention; cleaning also holds db->compact_mu, so no merge runs meanwhile, and
+ * the block list cannot change under it.
  * Design and crash argument: docs/format/tombstones.md. */
 #include "storage/db_internal.h"
 #include "storage/reader.h"
@@ -195,10 +196,14 @@ static bool overlap(const block_meta_t *a, const block_meta_t *b)
 int db_clean_tombstones(db_t *db)
 {
     if (!db) return MS_EINVAL;
+    /* compact_mu: no merge may be reading blocks this rewrites (its output would bring back
+     * what this deletes) */
+    pthread_mutex_lock(&db->compact_mu);
     pthread_mutex_lock(&db->cut_mu);
     tomb_snap_t *s = tomb_snap_get(db->tomb);
     if (!s) {
         pthread_mutex_unlock(&db->cut_mu);
+        pthread_mutex_unlock(&db->compact_mu);
         return MS_OK;
     }
     matcher_t *all = NULL;
@@ -325,5 +330,6 @@ int db_clean_tombstones(db_t *db)
     matcher_free(all);
     tomb_snap_put(s);
     pthread_mutex_unlock(&db->cut_mu);
+    pthread_mutex_unlock(&db->compact_mu);
     return rc;
 }

@@ -430,8 +430,17 @@ static void test_db_cut_equivalence(void **state)
     /* out-of-order samples in an already-cut range: a new sample and a replaced value */
     char *before = dump(f.db, T0 + 3 * H, T0 + 3 * H + 10 * 60000);
     sample_t ooo[2] = {{T0 + 3 * H + 30000, 42.5}, {T0 + 3 * H + 5 * 60000 + 1, -7}};
-    tu_db_put(f.db, "__name__=m1,job=j1,kind=dec", ooo, 2);
-    tu_db_put(f.db, "__name__=m1,job=new,kind=dec", ooo, 1);
+    {
+        /* one commit: the background cut may run at any moment, and must see both or neither */
+        tu_lset_t l1, l2;
+        tu_labels(&l1, "__name__=m1,job=j1,kind=dec");
+        tu_labels(&l2, "__name__=m1,job=new,kind=dec");
+        appender_t *a;
+        assert_int_equal(db_appender(f.db, &a), MS_OK);
+        assert_int_equal(appender_add(a, l1.l, l1.n, labels_hash(l1.l, l1.n), ooo, 2), MS_OK);
+        assert_int_equal(appender_add(a, l2.l, l2.n, labels_hash(l2.l, l2.n), ooo, 1), MS_OK);
+        assert_int_equal(appender_commit(a, NULL), MS_OK);
+    }
     char *after = dump(f.db, T0 + 3 * H, T0 + 3 * H + 10 * 60000);
     assert_string_not_equal(before, after);
     assert_non_null(strstr(after, "job=new"));

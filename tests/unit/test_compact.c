@@ -13,6 +13,7 @@
 #include <dirent.h>
 #include <ftw.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -423,6 +424,151 @@ static void test_compact_groups_and_equivalence(void **state)
     free(got);
     free(later);
     for (size_t i = 0; i < NR; i++) free(want[i]);
+    db_close(f.db);
+    rm_rf(f.dir);
+}
+
+/* A merge no longer holds the block cut up: while one is paused after writing its output (in
+ * the phase that used to run under cut_mu), a cut makes new blocks, retention leaves the merge's
+ * inputs alone, and queries answer; the merge then publishes and everything reads as before. */
+static sem_t pause_in, pause_out;
+static atomic_int pauses;
+static void pause_merge(void) /* the first merge of a test waits for the test; later ones not */
+{
+    if (atomic_fetch_add(&pauses, 1) != 0) return;
+    sem_post(&pause_in);
+    sem_wait(&pause_out);
+}
+
+static void *flush_thread(void *arg) { return (void *)(intptr_t)db_flush_head(arg); }
+
+/* A flush (block cut) while the merge is paused: it must finish without waiting for the merge
+ * (a cut that waits is released after 30 s and the test fails instead of hanging). */
+static void flush_during_merge(db_t *db)
+{
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, flush_thread, db), 0);
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += 30;
+    void *rc;
+    if (pthread_timedjoin_np(th, &rc, &dl) != 0) {
+        sem_post(&pause_out);
+        pthread_join(th, &rc);
+        fail_msg("a block cut waited for the merge in progress");
+    }
+    assert_int_equal((intptr_t)rc, MS_OK);
+}
+
+static void *compact_thread(void *arg)
+{
+    uint64_t merged = 0;
+    assert_int_equal(db_compact(arg, &merged), MS_OK);
+    return (void *)(uintptr_t)merged;
+}
+
+static void test_compact_does_not_hold_cuts(void **state)
+{
+    (void)state;
+    fx_t f;
+    fx_init(&f);
+    f.o.no_compaction = true;
+    dbopen(&f);
+    /* 2 h blocks [0,2) [2,4) [4,6) [6,8) with the flush boundary at 7 h: the 6 h window [0,6)
+     * is complete, so one merge of three blocks is ready */
+    load(f.db, 6, T0, T0 + 7 * H, 60000);
+    assert_int_equal(db_flush_head(f.db), MS_OK);
+    assert_int_equal(stats(f.db).blocks, 4);
+    load(f.db, 6, T0 + 7 * H, T0 + 9 * H, 60000); /* head data for a cut during the merge */
+    char *want = dump(f.db, INT64_MIN, INT64_MAX);
+    sem_init(&pause_in, 0, 0);
+    sem_init(&pause_out, 0, 0);
+    atomic_store(&pauses, 0);
+    compact_test_pause = pause_merge;
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, compact_thread, f.db), 0);
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += 60;
+    /* the merge has written its output and not published it */
+    assert_int_equal(sem_timedwait(&pause_in, &dl), 0);
+    flush_during_merge(f.db); /* before, a cut waited for the whole merge */
+    db_stats_t st = stats(f.db);
+    assert_int_equal(st.blocks, 6); /* 4 (3 of them the merge's inputs, still listed) + [6,8) [8,10) */
+    assert_int_equal(st.compactions, 0);
+    /* retention passing every input's range deletes nothing the merge still reads (the
+     * others it may delete: a 60 s retention a month later takes them all) */
+    f.db->opts.retention_ms = 60000;
+    assert_int_equal(db_apply_retention(f.db, T0 + 30 * 24 * H), MS_OK);
+    f.db->opts.retention_ms = 0;
+    st = stats(f.db);
+    assert_int_equal(st.blocks, 3);
+    sem_post(&pause_out);
+    void *merged;
+    pthread_join(th, &merged);
+    compact_test_pause = NULL;
+    assert_int_equal((uintptr_t)merged, 1);
+    st = stats(f.db);
+    assert_int_equal(st.blocks, 1); /* the merged block replaced its three inputs */
+    assert_int_equal(st.compactions, 1);
+    char *kept = dump(f.db, T0, T0 + 6 * H - 1);
+    assert_true(strstr(kept, "n=360:") != NULL); /* 6 h of one sample a minute, per series */
+    free(kept);
+    sem_destroy(&pause_in);
+    sem_destroy(&pause_out);
+    free(want);
+    db_close(f.db);
+    rm_rf(f.dir);
+}
+
+/* Same, without retention: the merge and the cut made during it leave every sample readable,
+ * before and after a reopen. */
+static void test_compact_cut_during_merge_keeps_data(void **state)
+{
+    (void)state;
+    fx_t f;
+    fx_init(&f);
+    f.o.no_compaction = true;
+    dbopen(&f);
+    load(f.db, 6, T0, T0 + 7 * H, 60000);
+    assert_int_equal(db_flush_head(f.db), MS_OK);
+    load(f.db, 6, T0 + 7 * H, T0 + 9 * H, 60000);
+    char *want = dump(f.db, INT64_MIN, INT64_MAX);
+    sem_init(&pause_in, 0, 0);
+    sem_init(&pause_out, 0, 0);
+    atomic_store(&pauses, 0);
+    compact_test_pause = pause_merge;
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, compact_thread, f.db), 0);
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += 60;
+    assert_int_equal(sem_timedwait(&pause_in, &dl), 0);
+    flush_during_merge(f.db);
+    db_stats_t st = stats(f.db);
+    assert_int_equal(st.blocks, 6);
+    char *during = dump(f.db, INT64_MIN, INT64_MAX);
+    assert_string_equal(during, want);
+    sem_post(&pause_out);
+    void *merged;
+    pthread_join(th, &merged);
+    compact_test_pause = NULL;
+    /* then the 2 h window [6,8), which now holds the first flush's block and the cut's */
+    assert_int_equal((uintptr_t)merged, 2);
+    st = stats(f.db);
+    assert_int_equal(st.blocks, 3); /* [0,6) merged, [6,8) merged, [8,10) */
+    assert_int_equal(st.compactions, 2);
+    char *after = dump(f.db, INT64_MIN, INT64_MAX);
+    assert_string_equal(after, want);
+    reopen(&f);
+    char *reopened = dump(f.db, INT64_MIN, INT64_MAX);
+    assert_string_equal(reopened, want);
+    free(want);
+    free(during);
+    free(after);
+    free(reopened);
+    sem_destroy(&pause_in);
+    sem_destroy(&pause_out);
     db_close(f.db);
     rm_rf(f.dir);
 }
@@ -930,6 +1076,8 @@ int main(void)
         cmocka_unit_test(test_compact_levels),
         cmocka_unit_test(test_compact_groups_and_equivalence),
         cmocka_unit_test(test_compact_tie_rule),
+        cmocka_unit_test(test_compact_does_not_hold_cuts),
+        cmocka_unit_test(test_compact_cut_during_merge_keeps_data),
         cmocka_unit_test(test_compact_late_samples),
         cmocka_unit_test(test_compact_parents_cleanup),
         cmocka_unit_test(test_compact_damaged_block),
