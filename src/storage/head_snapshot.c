@@ -287,17 +287,9 @@ static const char *load_series(db_t *db, cursor_t *c, label_t **lbuf, size_t *lc
             return "bad chunk";
         if (i > 0 && lo <= s->chunks[i - 1].maxt) return "chunks overlap or are out of order";
         size_t nb = (size_t)((nbits + 7) / 8);
-        ch->b = xmalloc(nb);
+        *ch = (xor_chunk_t){.b = xmalloc(nb), .nbits = (uint32_t)nbits, .cap = (uint32_t)nb, .n = (uint16_t)n,
+                            .leading = lead, .trailing = trail, .mint = lo, .maxt = hi, .tdelta = td, .vbits = vb};
         memcpy(ch->b, cursor_bytes(c, nb), nb);
-        ch->nbits = (uint32_t)nbits;
-        ch->cap = (uint32_t)nb;
-        ch->n = (uint16_t)n;
-        ch->leading = lead;
-        ch->trailing = trail;
-        ch->mint = lo;
-        ch->maxt = hi;
-        ch->tdelta = td;
-        ch->vbits = vb;
         s->nchunks++; /* counted as it is filled: a failure below frees exactly these */
         bytes += (int64_t)nb;
     }

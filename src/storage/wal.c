@@ -222,19 +222,28 @@ static size_t build_header(uint8_t *hdr, bool cut, uint32_t cut_idx, uint64_t cu
 
 /* ---- replay ---- */
 
-static int read_file(const char *path, size_t max, uint8_t **data, size_t *len)
+/* Opens path for reading and tells its size; on failure nothing is left open (errno kept). */
+static int open_sized(const char *path, int *fd, size_t *size)
 {
-    int fd;
-    int rc = fio_open(path, O_RDONLY, 0, &fd);
+    int rc = fio_open(path, O_RDONLY, 0, fd);
     if (rc != MS_OK) return rc;
     struct stat st;
-    if (fstat(fd, &st) != 0) {
+    if (fstat(*fd, &st) != 0) {
         int e = errno;
-        close(fd);
+        close(*fd);
         errno = e;
         return MS_EIO;
     }
-    size_t n = (size_t)st.st_size, got = 0;
+    *size = (size_t)st.st_size;
+    return MS_OK;
+}
+
+static int read_file(const char *path, size_t max, uint8_t **data, size_t *len)
+{
+    int fd;
+    size_t n, got = 0;
+    int rc = open_sized(path, &fd, &n);
+    if (rc != MS_OK) return rc;
     if (n > max) n = max;
     uint8_t *b = xmalloc(n ? n : 1);
     while (got < n) {
@@ -375,21 +384,15 @@ static int seg_load(const char *path, seg_bytes_t *out)
 {
     memset(out, 0, sizeof(*out));
     int fd;
-    int rc = fio_open(path, O_RDONLY, 0, &fd);
+    size_t size;
+    int rc = open_sized(path, &fd, &size);
     if (rc != MS_OK) return rc;
-    struct stat sb;
-    if (fstat(fd, &sb) != 0) {
-        int e = errno;
-        close(fd);
-        errno = e;
-        return MS_EIO;
-    }
-    if (sb.st_size > 0) {
-        void *m = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+    if (size > 0) {
+        void *m = mmap(NULL, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
         if (m != MAP_FAILED) {
             close(fd);
             out->b = m;
-            out->len = (size_t)sb.st_size;
+            out->len = size;
             out->mapped = true;
             return MS_OK;
         }

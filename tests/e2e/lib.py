@@ -160,6 +160,15 @@ class Server:
         except ValueError:
             raise TestFailure(f"{path} {params}: not JSON ({status}): {data[:300]!r}")
 
+    def metric(self, name):
+        """The value of the unlabelled series name on /metrics (TestFailure if absent)."""
+        st, body, _ = self.request("GET", "/metrics")
+        check(st == 200, f"/metrics {st}")
+        for line in body.decode().splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+        raise TestFailure(f"{name} not in /metrics")
+
     def query(self, q, t_s, method="GET"):
         status, doc = self.get_json("/api/v1/query", {"query": q, "time": f"{t_s:.3f}"}, method)
         check(status == 200 and doc.get("status") == "success", f"query {q!r} failed: {status} {doc}")

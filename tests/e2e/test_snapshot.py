@@ -6,16 +6,7 @@ writes replays the WAL and loses nothing; a snapshot that no longer matches the 
 import os
 import signal
 
-from lib import TestFailure, check, now_ms
-
-
-def _metric(srv, name):
-    st, body, _ = srv.request("GET", "/metrics")
-    check(st == 200, f"/metrics {st}")
-    for line in body.decode().splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    raise TestFailure(f"{name} not in /metrics")
+from lib import check, now_ms
 
 
 def _push(srv, t0, n_series, n_samples, name):
@@ -85,7 +76,7 @@ def test_sigterm_restart_loads_snapshot_and_kill9_replays(ctx):
     snap = os.path.join(srv.data_dir, "head.snapshot")
     check(os.path.exists(snap), "no head.snapshot after a clean shutdown:\n" + srv.log_tail())
     srv.start()
-    check(_metric(srv, "metricstor_head_snapshot_loaded") == 1,
+    check(srv.metric("metricstor_head_snapshot_loaded") == 1,
           "the restart replayed the WAL instead of loading the snapshot:\n" + srv.log_tail())
     check(not os.path.exists(snap), "the snapshot was left in place after loading")
     after = _answers(srv, ["snap_a"], end)
@@ -98,7 +89,7 @@ def test_sigterm_restart_loads_snapshot_and_kill9_replays(ctx):
     srv.stop(signal.SIGKILL)
     check(not os.path.exists(snap), "a snapshot exists after kill -9")
     srv.start()
-    check(_metric(srv, "metricstor_head_snapshot_loaded") == 0, "a crashed run's restart did not replay the WAL")
+    check(srv.metric("metricstor_head_snapshot_loaded") == 0, "a crashed run's restart did not replay the WAL")
     end2 = t1 + 40 * 15_000
     crashed = _answers(srv, ["snap_a", "snap_b"], end2)
     _check_raw(crashed["snap_a"], want, "snap_a after kill -9")
@@ -107,7 +98,7 @@ def test_sigterm_restart_loads_snapshot_and_kill9_replays(ctx):
     # and a clean restart of that state goes through a snapshot again, same answers
     check(srv.stop(signal.SIGTERM) == 0, "second SIGTERM")
     srv.start()
-    check(_metric(srv, "metricstor_head_snapshot_loaded") == 1, "second snapshot restart did not load it")
+    check(srv.metric("metricstor_head_snapshot_loaded") == 1, "second snapshot restart did not load it")
     again = _answers(srv, ["snap_a", "snap_b"], end2)
     for k in crashed:
         check(again[k] == crashed[k], f"{k} differs after the second snapshot restart")
@@ -125,7 +116,7 @@ def test_snapshot_ignored_when_wal_changed(ctx):
     with open(os.path.join(wal, newest), "ab") as f:
         f.write(b"\x02\x01")  # a torn record: the WAL is no longer what the snapshot describes
     srv.start()
-    check(_metric(srv, "metricstor_head_snapshot_loaded") == 0, "a snapshot of another WAL was loaded")
+    check(srv.metric("metricstor_head_snapshot_loaded") == 0, "a snapshot of another WAL was loaded")
     check("head snapshot" in srv.log_text() and "ignored" in srv.log_text(),
           "no log line says why the snapshot was ignored:\n" + srv.log_tail())
     check(not os.path.exists(os.path.join(srv.data_dir, "head.snapshot")), "the ignored snapshot was kept")
@@ -142,6 +133,6 @@ def test_snapshot_can_be_disabled(ctx):
     check(srv.stop(signal.SIGTERM) == 0, "SIGTERM")
     check(not os.path.exists(os.path.join(srv.data_dir, "head.snapshot")), "a snapshot was written while disabled")
     srv.start()
-    check(_metric(srv, "metricstor_head_snapshot_loaded") == 0, "loaded a snapshot while disabled")
+    check(srv.metric("metricstor_head_snapshot_loaded") == 0, "loaded a snapshot while disabled")
     after = _answers(srv, ["snap_d"], t0 + 20 * 15_000)
     _check_raw(after["snap_d"], want, "after a replay restart")

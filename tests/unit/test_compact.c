@@ -467,55 +467,67 @@ static void *compact_thread(void *arg)
     return (void *)(uintptr_t)merged;
 }
 
-static void test_compact_does_not_hold_cuts(void **state)
+/* Both tests below: 2 h blocks [0,2) [2,4) [4,6) [6,8) with the flush boundary at 7 h (so the
+ * 6 h window [0,6) is complete and one merge of three blocks is ready), head data up to 9 h,
+ * then db_compact on a thread, paused after writing its output; a flush made meanwhile must not
+ * wait for it. Returns what every sample read as before; *th is the merging thread. */
+static char *merge_paused_then_flush(fx_t *f, pthread_t *th)
 {
-    (void)state;
-    fx_t f;
-    fx_init(&f);
-    f.o.no_compaction = true;
-    dbopen(&f);
-    /* 2 h blocks [0,2) [2,4) [4,6) [6,8) with the flush boundary at 7 h: the 6 h window [0,6)
-     * is complete, so one merge of three blocks is ready */
-    load(f.db, 6, T0, T0 + 7 * H, 60000);
-    assert_int_equal(db_flush_head(f.db), MS_OK);
-    assert_int_equal(stats(f.db).blocks, 4);
-    load(f.db, 6, T0 + 7 * H, T0 + 9 * H, 60000); /* head data for a cut during the merge */
-    char *want = dump(f.db, INT64_MIN, INT64_MAX);
+    fx_init(f);
+    f->o.no_compaction = true;
+    dbopen(f);
+    load(f->db, 6, T0, T0 + 7 * H, 60000);
+    assert_int_equal(db_flush_head(f->db), MS_OK);
+    assert_int_equal(stats(f->db).blocks, 4);
+    load(f->db, 6, T0 + 7 * H, T0 + 9 * H, 60000);
+    char *want = dump(f->db, INT64_MIN, INT64_MAX);
     sem_init(&pause_in, 0, 0);
     sem_init(&pause_out, 0, 0);
     atomic_store(&pauses, 0);
     compact_test_pause = pause_merge;
-    pthread_t th;
-    assert_int_equal(pthread_create(&th, NULL, compact_thread, f.db), 0);
+    assert_int_equal(pthread_create(th, NULL, compact_thread, f->db), 0);
     struct timespec dl;
     clock_gettime(CLOCK_REALTIME, &dl);
     dl.tv_sec += 60;
-    /* the merge has written its output and not published it */
-    assert_int_equal(sem_timedwait(&pause_in, &dl), 0);
-    flush_during_merge(f.db); /* before, a cut waited for the whole merge */
-    db_stats_t st = stats(f.db);
+    assert_int_equal(sem_timedwait(&pause_in, &dl), 0); /* output written, not published */
+    flush_during_merge(f->db); /* before, a cut waited for the whole merge */
+    db_stats_t st = stats(f->db);
     assert_int_equal(st.blocks, 6); /* 4 (3 of them the merge's inputs, still listed) + [6,8) [8,10) */
     assert_int_equal(st.compactions, 0);
-    /* retention passing every input's range deletes nothing the merge still reads (the
-     * others it may delete: a 60 s retention a month later takes them all) */
-    f.db->opts.retention_ms = 60000;
-    assert_int_equal(db_apply_retention(f.db, T0 + 30 * 24 * H), MS_OK);
-    f.db->opts.retention_ms = 0;
-    st = stats(f.db);
-    assert_int_equal(st.blocks, 3);
+    return want;
+}
+
+/* Lets the paused merge publish; returns how many merges db_compact made. */
+static uintptr_t release_merge(pthread_t th)
+{
     sem_post(&pause_out);
     void *merged;
     pthread_join(th, &merged);
     compact_test_pause = NULL;
-    assert_int_equal((uintptr_t)merged, 1);
-    st = stats(f.db);
+    sem_destroy(&pause_in);
+    sem_destroy(&pause_out);
+    return (uintptr_t)merged;
+}
+
+static void test_compact_does_not_hold_cuts(void **state)
+{
+    (void)state;
+    fx_t f;
+    pthread_t th;
+    char *want = merge_paused_then_flush(&f, &th);
+    /* retention passing every input's range deletes nothing the merge still reads (the others
+     * it may delete: a 60 s retention a month later takes them all) */
+    f.db->opts.retention_ms = 60000;
+    assert_int_equal(db_apply_retention(f.db, T0 + 30 * 24 * H), MS_OK);
+    f.db->opts.retention_ms = 0;
+    assert_int_equal(stats(f.db).blocks, 3);
+    assert_int_equal(release_merge(th), 1);
+    db_stats_t st = stats(f.db);
     assert_int_equal(st.blocks, 1); /* the merged block replaced its three inputs */
     assert_int_equal(st.compactions, 1);
     char *kept = dump(f.db, T0, T0 + 6 * H - 1);
     assert_true(strstr(kept, "n=360:") != NULL); /* 6 h of one sample a minute, per series */
     free(kept);
-    sem_destroy(&pause_in);
-    sem_destroy(&pause_out);
     free(want);
     db_close(f.db);
     rm_rf(f.dir);
@@ -527,35 +539,13 @@ static void test_compact_cut_during_merge_keeps_data(void **state)
 {
     (void)state;
     fx_t f;
-    fx_init(&f);
-    f.o.no_compaction = true;
-    dbopen(&f);
-    load(f.db, 6, T0, T0 + 7 * H, 60000);
-    assert_int_equal(db_flush_head(f.db), MS_OK);
-    load(f.db, 6, T0 + 7 * H, T0 + 9 * H, 60000);
-    char *want = dump(f.db, INT64_MIN, INT64_MAX);
-    sem_init(&pause_in, 0, 0);
-    sem_init(&pause_out, 0, 0);
-    atomic_store(&pauses, 0);
-    compact_test_pause = pause_merge;
     pthread_t th;
-    assert_int_equal(pthread_create(&th, NULL, compact_thread, f.db), 0);
-    struct timespec dl;
-    clock_gettime(CLOCK_REALTIME, &dl);
-    dl.tv_sec += 60;
-    assert_int_equal(sem_timedwait(&pause_in, &dl), 0);
-    flush_during_merge(f.db);
-    db_stats_t st = stats(f.db);
-    assert_int_equal(st.blocks, 6);
+    char *want = merge_paused_then_flush(&f, &th);
     char *during = dump(f.db, INT64_MIN, INT64_MAX);
     assert_string_equal(during, want);
-    sem_post(&pause_out);
-    void *merged;
-    pthread_join(th, &merged);
-    compact_test_pause = NULL;
     /* then the 2 h window [6,8), which now holds the first flush's block and the cut's */
-    assert_int_equal((uintptr_t)merged, 2);
-    st = stats(f.db);
+    assert_int_equal(release_merge(th), 2);
+    db_stats_t st = stats(f.db);
     assert_int_equal(st.blocks, 3); /* [0,6) merged, [6,8) merged, [8,10) */
     assert_int_equal(st.compactions, 2);
     char *after = dump(f.db, INT64_MIN, INT64_MAX);
@@ -567,8 +557,6 @@ static void test_compact_cut_during_merge_keeps_data(void **state)
     free(during);
     free(after);
     free(reopened);
-    sem_destroy(&pause_in);
-    sem_destroy(&pause_out);
     db_close(f.db);
     rm_rf(f.dir);
 }

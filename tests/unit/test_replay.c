@@ -21,19 +21,6 @@ enum { NSERIES = 700, ROUNDS = 60, PER = 5 };
 static uint64_t rng = 0xD1B54A32D192ED03ull;
 static uint64_t xr(void) { return tu_xorshift(&rng); }
 
-typedef struct lset {
-    label_t l[3];
-    char name[32], inst[32];
-} lset_t;
-
-static void make_labels(lset_t *s, int i)
-{
-    snprintf(s->name, sizeof s->name, "metric_%d", i % 37);
-    snprintf(s->inst, sizeof s->inst, "host-%d", i);
-    s->l[0] = (label_t){"__name__", s->name, 8, (uint32_t)strlen(s->name)};
-    s->l[1] = (label_t){"instance", s->inst, 8, (uint32_t)strlen(s->inst)};
-    s->l[2] = (label_t){"job", "node", 3, 4};
-}
 
 /* snapshot false: no head snapshot is taken at close or loaded at open (WAL replay only). */
 static db_t *open_db(const char *dir, bool snapshot)
@@ -76,8 +63,8 @@ static void test_reopen_reads_the_same(void **state)
     char dir[] = "/tmp/test_replay_XXXXXX";
     assert_non_null(mkdtemp(dir));
     db_t *db = open_db(dir, false);
-    static lset_t ls[NSERIES];
-    for (int i = 0; i < NSERIES; i++) make_labels(&ls[i], i);
+    static tu_node_t ls[NSERIES];
+    for (int i = 0; i < NSERIES; i++) tu_node_labels(&ls[i], i, 37);
     int64_t t0 = 1700000000000;
     for (int r = 0; r < ROUNDS; r++) {
         appender_t *a;

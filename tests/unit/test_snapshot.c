@@ -27,19 +27,6 @@ static const int64_t T0 = 1700000000000;
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
 static uint64_t xr(void) { return tu_xorshift(&rng); }
 
-typedef struct lset {
-    label_t l[3];
-    char name[32], inst[32];
-} lset_t;
-
-static void make_labels(lset_t *s, int i)
-{
-    snprintf(s->name, sizeof s->name, "metric_%d", i % 23);
-    snprintf(s->inst, sizeof s->inst, "host-%d", i);
-    s->l[0] = (label_t){"__name__", s->name, 8, (uint32_t)strlen(s->name)};
-    s->l[1] = (label_t){"instance", s->inst, 8, (uint32_t)strlen(s->inst)};
-    s->l[2] = (label_t){"job", "node", 3, 4};
-}
 
 static void open_f(tu_db_t *f)
 {
@@ -51,8 +38,8 @@ static void open_f(tu_db_t *f)
  * duplicates, one commit per round; plus metadata in round r0. */
 static void load(db_t *db, int r0, int r1)
 {
-    static lset_t ls[NSERIES];
-    for (int i = 0; i < NSERIES; i++) make_labels(&ls[i], i);
+    static tu_node_t ls[NSERIES];
+    for (int i = 0; i < NSERIES; i++) tu_node_labels(&ls[i], i, 23);
     for (int r = r0; r < r1; r++) {
         appender_t *a;
         assert_int_equal(db_appender(db, &a), MS_OK);

@@ -88,6 +88,22 @@ static inline void tu_labels(tu_lset_t *s, const char *spec)
     }
 }
 
+/* Series i of a node-like set: __name__=metric_<i % nmetrics>, instance=host-<i>, job=node
+ * (sorted); the strings live in s. */
+typedef struct tu_node {
+    label_t l[3];
+    char name[32], inst[32];
+} tu_node_t;
+
+static inline void tu_node_labels(tu_node_t *s, int i, int nmetrics)
+{
+    snprintf(s->name, sizeof s->name, "metric_%d", i % nmetrics);
+    snprintf(s->inst, sizeof s->inst, "host-%d", i);
+    s->l[0] = (label_t){"__name__", s->name, 8, (uint32_t)strlen(s->name)};
+    s->l[1] = (label_t){"instance", s->inst, 8, (uint32_t)strlen(s->inst)};
+    s->l[2] = (label_t){"job", "node", 3, 4};
+}
+
 static inline matcher_t *tu_matcher(match_type_t ty, const char *n, const char *v)
 {
     matcher_t *m;
