@@ -282,11 +282,15 @@ static const char *load_series(db_t *db, cursor_t *c, label_t **lbuf, size_t *lc
         uint64_t td = cursor_uvarint(c), vb = cursor_u64le(c);
         uint8_t lead = cursor_u8(c), trail = cursor_u8(c);
         uint64_t nbits = cursor_uvarint(c);
-        if (!cursor_ok(c) || n == 0 || n > CHUNK_MAX_SAMPLES || lo > hi || nbits == 0 || nbits > UINT32_MAX ||
-            (nbits + 7) / 8 > cursor_left(c) || lead > 64 || trail > 64)
+        /* the encoder never stores a window wider than its 5-bit leading field or 63 trailing
+         * zeros; a single sample has none */
+        if (!cursor_ok(c) || n == 0 || n > CHUNK_MAX_SAMPLES || lo > hi || (n == 1 && lo != hi) || nbits == 0 ||
+            nbits > UINT32_MAX || (nbits + 7) / 8 > cursor_left(c) || lead > 31 || trail > 63)
             return "bad chunk";
         if (i > 0 && lo <= s->chunks[i - 1].maxt) return "chunks overlap or are out of order";
         size_t nb = (size_t)((nbits + 7) / 8);
+        const uint8_t *bits = c->p; /* the stream's bytes; the bits past nbits must be zero */
+        if ((nbits & 7) && (bits[nb - 1] & (0xFFu >> (nbits & 7)))) return "stray bits after a chunk's stream";
         *ch = (xor_chunk_t){.b = xmalloc(nb), .nbits = (uint32_t)nbits, .cap = (uint32_t)nb, .n = (uint16_t)n,
                             .leading = lead, .trailing = trail, .mint = lo, .maxt = hi, .tdelta = td, .vbits = vb};
         memcpy(ch->b, cursor_bytes(c, nb), nb);

@@ -8,6 +8,7 @@
  * [type u8][len u8][payload] items framed into records with correct CRCs after a valid header,
  * so mutations reach the payload decoders and the head; bit 1 set splits the records over two
  * segments. */
+#include "fuzz_db.h"
 #include "model/matcher.h"
 #include "storage/record.h"
 #include "storage/storage.h"
@@ -26,20 +27,6 @@
 static char root[64];
 static char wal_dir[96];
 
-static void clear_wal(void)
-{
-    DIR *d = opendir(wal_dir);
-    if (!d) return;
-    struct dirent *e;
-    char path[512];
-    while ((e = readdir(d)))
-        if (e->d_name[0] != '.') {
-            snprintf(path, sizeof path, "%s/%s", wal_dir, e->d_name);
-            unlink(path);
-        }
-    closedir(d);
-}
-
 static void write_file(int idx, const void *p, size_t n)
 {
     char path[512];
@@ -56,40 +43,6 @@ static void seg_header(buf_t *b)
     buf_append(b, h, sizeof h);
 }
 
-static void read_back(db_t *db)
-{
-    querier_t *q = NULL;
-    if (db_querier(db, INT64_MIN, INT64_MAX, &q) != 0) abort();
-    matcher_t *m = NULL;
-    char err[256];
-    if (matcher_new(MATCH_RE, "__name__", 8, ".*", 2, &m, err, sizeof err) != 0) abort();
-    const matcher_t *ms[1] = {m};
-    series_set_t *ss = NULL;
-    if (querier_select(q, ms, 1, &ss) == 0) {
-        sample_vec_t sv = {NULL, 0, 0};
-        for (size_t i = 0; i < series_set_len(ss); i++) {
-            labels_t l = series_set_labels(ss, i);
-            if (labels_validate(l.v, l.n) != LABELS_OK) abort(); /* replay must refuse invalid sets */
-            sv.n = 0;
-            if (series_set_samples(ss, i, INT64_MIN, INT64_MAX, &sv) == 0)
-                for (size_t j = 1; j < sv.n; j++)
-                    if (sv.v[j].t <= sv.v[j - 1].t) abort(); /* time order, one per timestamp */
-        }
-        sample_vec_free(&sv);
-        series_set_free(ss);
-    }
-    matcher_free(m);
-    const char **names = NULL;
-    size_t *lens = NULL, n = 0;
-    if (querier_label_names(q, &names, &lens, &n) == 0) {
-        free(names);
-        free(lens);
-    }
-    querier_close(q);
-    db_stats_t st;
-    db_stats(db, &st);
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (!root[0]) {
@@ -100,7 +53,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         log_set_level(LOG_ERROR);
     }
     if (size < 1 || size > 1 << 16) return 0;
-    clear_wal();
+    fuzz_clear_dir(wal_dir);
     uint8_t mode = data[0];
     data++, size--;
     if (!(mode & 1)) {
@@ -131,10 +84,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     o.data_dir = root;
     o.wal_fsync = WAL_FSYNC_NEVER;
     o.retention_ms = 0;
+    o.no_head_snapshot = true; /* replay every time (fuzz_head_snapshot covers snapshots) */
     db_t *db = NULL;
     char err[512];
     if (db_open(&o, &db, err, sizeof err) == 0) {
-        read_back(db);
+        fuzz_read_all(db, true);
         db_close(db);
     }
     return 0;

@@ -5,11 +5,14 @@
  *   build/seedgen tests/fuzz/corpus */
 #include "storage/chunk.h"
 #include "storage/record.h"
+#include "storage/storage.h"
 #include "storage/wal.h"
 #include "util/buf.h"
+#include "util/cursor.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char *dir;
 
@@ -28,6 +31,65 @@ static void series_payload(buf_t *b, uint64_t ref, const char *name, const char 
 {
     label_t ls[2] = {{"__name__", name, 8, (uint32_t)strlen(name)}, {"job", job, 3, (uint32_t)strlen(job)}};
     record_put_series(b, ref, ls, 2);
+}
+
+/* head_snapshot: a real snapshot of a small head (three series, one with a late sample, and
+ * metadata), as the file (mode 0) and as the payload after its WAL list (mode 1). */
+static void snapshot_seeds(void)
+{
+    char tmp[] = "/tmp/ms-seedgen-XXXXXX";
+    if (!mkdtemp(tmp)) { perror("mkdtemp"); exit(1); }
+    db_options_t o;
+    db_options_default(&o);
+    o.data_dir = tmp;
+    o.retention_ms = 0;
+    o.head_window_ms = 0;
+    o.wal_fsync = WAL_FSYNC_NEVER;
+    db_t *db;
+    char err[256];
+    if (db_open(&o, &db, err, sizeof err) != 0) { fprintf(stderr, "%s\n", err); exit(1); }
+    appender_t *a;
+    if (db_appender(db, &a) != 0) exit(1);
+    const char *jobs[3] = {"api", "db", "node"};
+    for (int k = 0; k < 3; k++) {
+        label_t ls[2] = {{"__name__", "up", 8, 2}, {"job", jobs[k], 3, (uint32_t)strlen(jobs[k])}};
+        sample_t smp[150];
+        for (int i = 0; i < 150; i++) smp[i] = (sample_t){1700000000000LL + i * 15000, (double)(k * 1000 + i) / 4};
+        if (k == 1) smp[149] = (sample_t){1700000000000LL + 7, -1}; /* late */
+        if (appender_add(a, ls, 2, labels_hash(ls, 2), smp, 150) != 0) exit(1);
+    }
+    appender_add_metadata(a, "up", 2, "gauge", 5, "1 if up", 7, "", 0);
+    if (appender_commit(a, NULL) != 0) exit(1);
+    db_close(db);
+    char path[128];
+    snprintf(path, sizeof path, "%s/head.snapshot", tmp);
+    FILE *f = fopen(path, "rb");
+    if (!f) { perror(path); exit(1); }
+    buf_t file = BUF_INIT;
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) buf_append(&file, chunk, n);
+    fclose(f);
+    put("fuzz_head_snapshot", "gen_file", 0, true, &file);
+    cursor_t c;
+    cursor_init(&c, file.data + 8, file.len - 8 - 12);
+    (void)cursor_varint(&c);
+    (void)cursor_uvarint(&c);
+    uint64_t nsegs = cursor_uvarint(&c);
+    for (uint64_t i = 0; i < nsegs; i++) {
+        (void)cursor_uvarint(&c);
+        (void)cursor_uvarint(&c);
+        (void)cursor_varint(&c);
+    }
+    if (!cursor_ok(&c)) exit(1);
+    buf_t payload = BUF_INIT;
+    buf_append(&payload, c.p, (size_t)(c.end - c.p));
+    put("fuzz_head_snapshot", "gen_payload", 1, true, &payload);
+    buf_free(&file);
+    buf_free(&payload);
+    char cmd[160];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
+    if (system(cmd) != 0) exit(1);
 }
 
 int main(int argc, char **argv)
@@ -92,5 +154,6 @@ int main(int argc, char **argv)
     put("fuzz_wal_replay", "gen_items", 1, true, &items);
     put("fuzz_wal_replay", "gen_items_2seg", 3, true, &items);
     buf_free(&s); buf_free(&m); buf_free(&md); buf_free(&seg); buf_free(&items);
+    snapshot_seeds();
     return 0;
 }
