@@ -17,6 +17,7 @@
 #include "util/cursor.h"
 #include "util/fio.h"
 #include "util/log.h"
+#include "util/mapread.h"
 #include "util/status.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -189,6 +190,21 @@ typedef struct snap_file {
     size_t len;
 } snap_file_t;
 
+/* CRC32C of a mapping, read through a bounded resident window (mapread.h). */
+static uint32_t crc_windowed(const uint8_t *p, size_t n)
+{
+    mapread_t win;
+    mapread_init(&win, p, n, true);
+    uint32_t crc = 0;
+    for (size_t off = 0; off < n;) {
+        size_t step = n - off < ((size_t)1 << 20) ? n - off : ((size_t)1 << 20);
+        mapread_at(&win, p + off);
+        crc = crc32c(crc, p + off, step);
+        off += step;
+    }
+    return crc;
+}
+
 /* Maps path and checks its framing and CRC; the payload is then [p + 8, p + len - 12). */
 static int map_checked(const char *path, snap_file_t *f, const char **why)
 {
@@ -204,7 +220,7 @@ static int map_checked(const char *path, snap_file_t *f, const char **why)
         return MS_ECORRUPT;
     }
     size_t len = (size_t)sb.st_size;
-    void *m = mmap(NULL, len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+    void *m = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
     close(fd);
     if (m == MAP_FAILED) {
         *why = "cannot map it";
@@ -219,7 +235,7 @@ static int map_checked(const char *path, snap_file_t *f, const char **why)
         *why = "bad header";
     else if (plen != len - SNAP_HEADER_LEN - SNAP_TRAILER_LEN)
         *why = "length mismatch (truncated?)";
-    else if (crc32c(0, p, len - 4) != crc)
+    else if (crc_windowed(p, len - 4) != crc)
         *why = "checksum mismatch";
     else
         *why = NULL;
@@ -377,7 +393,12 @@ int head_snapshot_load(db_t *db, const char *wdir, wal_seg_state_t **segs_out, s
         int64_t mint = INT64_MAX, maxt = INT64_MIN;
         label_t *lbuf = NULL;
         size_t lcap = 0;
-        for (size_t i = 0; !why && i < nseries; i++) why = load_series(db, &c, &lbuf, &lcap, &mint, &maxt, &nchunks);
+        mapread_t win;
+        mapread_init(&win, f.p, f.len, true);
+        for (size_t i = 0; !why && i < nseries; i++) {
+            mapread_at(&win, c.p);
+            why = load_series(db, &c, &lbuf, &lcap, &mint, &maxt, &nchunks);
+        }
         free(lbuf);
         if (!why && !cursor_done(&c)) why = "trailing bytes";
         if (!why) {

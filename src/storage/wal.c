@@ -19,6 +19,7 @@
 #include "util/cursor.h"
 #include "util/fio.h"
 #include "util/log.h"
+#include "util/mapread.h"
 #include "util/status.h"
 #include <dirent.h>
 #include <errno.h>
@@ -296,42 +297,6 @@ typedef struct pending_list {
     size_t n, cap;
 } pending_list_t;
 
-/* The resident window of a mapped segment being read front to back: pages ahead of the reader
- * are mapped in 8 MiB steps with one call (faulting them in one by one cost replay ~40% more
- * time), and pages 8 MiB behind it are given back (they stay in the page cache, not in this
- * process), so replaying a WAL of any size keeps ~16 MiB of it resident. */
-typedef struct seg_window {
-    const uint8_t *base;
-    size_t len, dropped, populated;
-    bool mapped;
-} seg_window_t;
-
-#define SEG_WINDOW ((size_t)8 << 20)
-
-static void window_init(seg_window_t *win, const uint8_t *base, size_t len, bool mapped)
-{
-    *win = (seg_window_t){base, len, 0, 0, mapped};
-}
-
-/* The reader is at p. */
-static void window_at(seg_window_t *win, const uint8_t *p)
-{
-    if (!win->mapped) return;
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    size_t at = (size_t)(p - win->base);
-    if (at + SEG_WINDOW / 2 >= win->populated && win->populated < win->len) {
-        size_t end = win->populated + SEG_WINDOW;
-        if (end > win->len) end = win->len;
-        (void)madvise((void *)(win->base + win->populated), end - win->populated, MADV_POPULATE_READ);
-        win->populated = (end + page - 1) / page * page;
-    }
-    size_t off = at / page * page;
-    if (off >= win->dropped + SEG_WINDOW) {
-        (void)madvise((void *)(win->base + win->dropped), off - win->dropped, MADV_DONTNEED);
-        win->dropped = off;
-    }
-}
-
 /* Checks one segment's framing and CRCs (the only pass that reads every byte), hands series and
  * metadata records to fn (pass 0) and queues samples records for pass 1. last: this is the
  * newest segment (a short tail is torn). limit: the good length a later segment's header
@@ -341,8 +306,8 @@ static void scan_segment(wal_t *w, size_t seg, const char *path, const uint8_t *
                          bool last, size_t limit, wal_record_fn fn, void *arg, wal_replay_stats_t *st,
                          int64_t *maxt, pending_list_t *pend, size_t *file_len)
 {
-    seg_window_t win;
-    window_init(&win, b, len, mapped);
+    mapread_t win;
+    mapread_init(&win, b, len, mapped);
     if (len == 0) return;
     bool torn;
     seg_header_t h = parse_header(b, len, &torn);
@@ -386,7 +351,7 @@ static void scan_segment(wal_t *w, size_t seg, const char *path, const uint8_t *
         }
         const uint8_t *p = cursor_bytes(&c, plen);
         bool crc_ok = crc32c(0, p, plen) == crc;
-        window_at(&win, p);
+        mapread_at(&win, p);
         if (!crc_ok || type < REC_SERIES || type > REC_METADATA) {
             log_warn("wal: %s: corrupt record at offset %zu (%s), skipping", path, off,
                      crc_ok ? "unknown type" : "checksum mismatch");
@@ -563,12 +528,12 @@ int wal_replay(wal_t *w, wal_record_fn fn, void *arg, wal_replay_stats_t *st)
         if (segs[i].mapped) (void)madvise(segs[i].b, segs[i].len, MADV_DONTNEED);
     }
     size_t unloaded = 0; /* segments below it are done with */
-    seg_window_t win = {0};
+    mapread_t win = {0};
     for (size_t k = 0; k < pend.n; k++) {
         const pending_rec_t *r = &pend.v[k];
-        if (win.base != segs[r->seg].b) window_init(&win, segs[r->seg].b, segs[r->seg].valid, segs[r->seg].mapped);
+        if (win.base != segs[r->seg].b) mapread_init(&win, segs[r->seg].b, segs[r->seg].valid, segs[r->seg].mapped);
         while (unloaded < r->seg) seg_unload(&segs[unloaded++]);
-        window_at(&win, r->p);
+        mapread_at(&win, r->p);
         w->replaying = idx[r->seg];
         if (k + 1 < pend.n) __builtin_prefetch(pend.v[k + 1].p);
         if (fn(arg, 1, REC_SAMPLES, r->p, r->len, &maxts[r->seg]) == MS_ECORRUPT) {
