@@ -77,6 +77,7 @@ typedef struct series_list {
 static void collect_fn(series_t *s, void *arg)
 {
     series_list_t *l = arg;
+    if (s->nchunks == 0) return; /* no data (a refused batch's series): replay would drop it too */
     if (l->n == l->cap) XGROW(l->v, l->cap, l->n + 1);
     l->v[l->n++] = s;
 }
@@ -262,13 +263,15 @@ static bool get_bytes(cursor_t *c, const char **s, size_t *n)
 
 /* Reads one series and adds it to the head. Returns NULL on success, else why not. */
 static const char *load_series(db_t *db, cursor_t *c, label_t **lbuf, size_t *lcap, int64_t *mint, int64_t *maxt,
-                               uint64_t *nchunks_total)
+                               uint64_t *nchunks_total, uint64_t *prev_ref)
 {
     head_t *h = &db->head;
     uint64_t ref = cursor_uvarint(c);
     uint8_t flags = cursor_u8(c);
     uint64_t nl = cursor_uvarint(c);
     if (!cursor_ok(c) || ref == 0 || nl == 0 || nl > cursor_left(c) / 2) return "bad series header";
+    if (ref <= *prev_ref) return "series refs not strictly increasing";
+    *prev_ref = ref;
     if (nl > *lcap) {
         free(*lbuf);
         *lcap = (size_t)nl;
@@ -395,9 +398,10 @@ int head_snapshot_load(db_t *db, const char *wdir, wal_seg_state_t **segs_out, s
         size_t lcap = 0;
         mapread_t win;
         mapread_init(&win, f.p, f.len, true);
+        uint64_t prev_ref = 0;
         for (size_t i = 0; !why && i < nseries; i++) {
             mapread_at(&win, c.p);
-            why = load_series(db, &c, &lbuf, &lcap, &mint, &maxt, &nchunks);
+            why = load_series(db, &c, &lbuf, &lcap, &mint, &maxt, &nchunks, &prev_ref);
         }
         free(lbuf);
         if (!why && !cursor_done(&c)) why = "trailing bytes";
