@@ -11,7 +11,12 @@
  *  - Requests are issued timestamp-major: request (group g, window w) is sent only after
  *    (g, w-1) was acknowledged, so every series arrives in time order (Prometheus rejects
  *    out-of-order samples) while all connections stay busy.
- *  - Any non-2xx answer is fatal: the status and body are printed and the process exits 1.
+ *  - Any non-2xx answer is fatal (the status and body are printed and the process exits 1),
+ *    except 429 Too Many Requests: the server asks the sender to slow down (Metricstor's
+ *    backpressure while a backfill is ahead of its block cut, or its write concurrency limit),
+ *    so the worker sleeps for Retry-After (1 s if absent) and resends the same request, as a
+ *    remote_write sender does; retries are counted in the final line (retries_429=). One
+ *    request still refused after --timeout-s of retrying is fatal.
  *  - --pace X turns the burst into a steady load for soak tests: a window is not sent before its
  *    last timestamp is due on a clock that runs X times faster than the wall clock from the first
  *    request; --report-s N prints the request latencies of every N-second interval. */
@@ -814,9 +819,11 @@ static int conn_read_n(conn_t *c, buf_t *body, size_t n)
 typedef enum { HTTP_OK = 0, HTTP_NO_RESPONSE = -1, HTTP_BROKEN = -2 } http_rc_t;
 
 /* Sends one POST and reads the answer. HTTP_NO_RESPONSE means nothing at all came back (a
- * kept-alive connection the server had closed): the caller may reconnect and resend. */
-static int http_post(conn_t *c, const void *body, size_t len, int *status, buf_t *resp)
+ * kept-alive connection the server had closed): the caller may reconnect and resend.
+ * *retry_after_s gets the Retry-After header in seconds (-1 when absent or not a number). */
+static int http_post(conn_t *c, const void *body, size_t len, int *status, buf_t *resp, long *retry_after_s)
 {
+    *retry_after_s = -1;
     char head[2048]; /* room for the URL path and an --bearer line */
     int hn = snprintf(head, sizeof(head),
                       "POST %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: metricstor-loadgen\r\n"
@@ -846,6 +853,12 @@ static int http_post(conn_t *c, const void *body, size_t len, int *status, buf_t
             chunked = true;
         else if (!strncasecmp(line, "Connection:", 11) && strcasestr(line + 11, "close"))
             close_after = true;
+        else if (!strncasecmp(line, "Retry-After:", 12)) {
+            char *end;
+            long v = strtol(line + 12, &end, 10);
+            if (end != line + 12 && v >= 0)
+                *retry_after_s = v;
+        }
     }
     buf_reset(resp);
     if (chunked) {
@@ -891,7 +904,7 @@ typedef struct shared {
     pthread_cond_t cv;
     long next_item;
     long *done_windows;      /* per group: windows acknowledged so far */
-    uint64_t samples_sent, requests, bytes_sent, reconnects;
+    uint64_t samples_sent, requests, bytes_sent, reconnects, retries_429;
     int64_t *lat_ns;         /* per item */
     int64_t t0_ns;           /* clock_mono_ns() when sending began (--pace) */
     int64_t *ivl_lat_ns;     /* --report-s: latencies acknowledged since the last report (under mu) */
@@ -916,7 +929,7 @@ static void *worker_main(void *arg)
     c->fd = -1;
     c->timeout_s = p->o->timeout_s;
     buf_t raw = BUF_INIT, enc = BUF_INIT, resp = BUF_INIT;
-    uint64_t my_samples = 0, my_bytes = 0, my_reqs = 0, my_reconnects = 0;
+    uint64_t my_samples = 0, my_bytes = 0, my_reqs = 0, my_reconnects = 0, my_retries = 0;
     for (;;) {
         pthread_mutex_lock(&sh->mu);
         long item = sh->next_item;
@@ -951,22 +964,41 @@ static void *worker_main(void *arg)
             body = &enc;
         }
         int64_t t0 = clock_mono_ns();
-        int status = 0, rc = HTTP_NO_RESPONSE;
-        for (int attempt = 0; attempt < 3 && rc == HTTP_NO_RESPONSE; attempt++) {
-            if (c->fd < 0) {
-                if (conn_open(c) < 0)
-                    exit(1);
-                if (attempt > 0 || my_reqs > 0)
-                    my_reconnects++;
+        int status = 0, rc;
+        for (;;) { /* until an answer other than 429 */
+            rc = HTTP_NO_RESPONSE;
+            long retry_after = -1;
+            for (int attempt = 0; attempt < 3 && rc == HTTP_NO_RESPONSE; attempt++) {
+                if (c->fd < 0) {
+                    if (conn_open(c) < 0)
+                        exit(1);
+                    if (attempt > 0 || my_reqs > 0 || my_retries > 0)
+                        my_reconnects++;
+                }
+                rc = http_post(c, body->data, body->len, &status, &resp, &retry_after);
+                if (rc != HTTP_OK)
+                    conn_close(c);
             }
-            rc = http_post(c, body->data, body->len, &status, &resp);
-            if (rc != HTTP_OK)
-                conn_close(c);
-        }
-        if (rc != HTTP_OK) {
-            fprintf(stderr, "loadgen: request %ld (group %ld, window %ld): %s\n", item, g, w,
-                    rc == HTTP_NO_RESPONSE ? "no response after 3 attempts" : "malformed or truncated response");
-            exit(1);
+            if (rc != HTTP_OK) {
+                fprintf(stderr, "loadgen: request %ld (group %ld, window %ld): %s\n", item, g, w,
+                        rc == HTTP_NO_RESPONSE ? "no response after 3 attempts" : "malformed or truncated response");
+                exit(1);
+            }
+            if (status != 429)
+                break;
+            if (clock_mono_ns() - t0 > (int64_t)p->o->timeout_s * 1000000000) {
+                fprintf(stderr, "loadgen: request %ld (group %ld, window %ld) still refused with 429 after %d s: %.*s\n",
+                        item, g, w, p->o->timeout_s, (int)(resp.len > 4000 ? 4000 : resp.len),
+                        resp.data ? (const char *)resp.data : "");
+                exit(1);
+            }
+            my_retries++;
+            if (retry_after < 0)
+                retry_after = 1;
+            if (retry_after > 30)
+                retry_after = 30;
+            struct timespec ts = {.tv_sec = retry_after, .tv_nsec = 0};
+            nanosleep(&ts, NULL);
         }
         if (status < 200 || status > 299) {
             fprintf(stderr, "loadgen: request %ld (group %ld, window %ld, %ld samples) got HTTP %d: %.*s\n", item,
@@ -994,6 +1026,7 @@ static void *worker_main(void *arg)
     sh->bytes_sent += my_bytes;
     sh->requests += my_reqs;
     sh->reconnects += my_reconnects;
+    sh->retries_429 += my_retries;
     pthread_mutex_unlock(&sh->mu);
     conn_close(c);
     free(c);
@@ -1187,10 +1220,10 @@ int main(int argc, char **argv)
     double p50 = (double)sh.lat_ns[plan.nitems / 2] / 1e6;
     double p99 = (double)sh.lat_ns[(plan.nitems * 99) / 100] / 1e6;
     printf("samples=%llu series=%ld requests=%llu bytes=%llu elapsed_s=%.3f samples_per_s=%.0f "
-           "req_p50_ms=%.2f req_p99_ms=%.2f reconnects=%llu encode_s=%.3f start_ms=%lld end_ms=%lld\n",
+           "req_p50_ms=%.2f req_p99_ms=%.2f reconnects=%llu retries_429=%llu encode_s=%.3f start_ms=%lld end_ms=%lld\n",
            (unsigned long long)sh.samples_sent, o.series, (unsigned long long)sh.requests,
            (unsigned long long)sh.bytes_sent, elapsed, (double)sh.samples_sent / elapsed, p50, p99,
-           (unsigned long long)sh.reconnects, encode_s, (long long)o.start_ms,
+           (unsigned long long)sh.reconnects, (unsigned long long)sh.retries_429, encode_s, (long long)o.start_ms,
            (long long)(o.start_ms + (int64_t)(o.samples - 1) * o.interval_ms));
 
     if (sh.bodies) {

@@ -96,6 +96,12 @@ void api_text(api_response_t *res, int status, const char *text);
  * parse ...` and returns false. */
 bool api_param_time(const api_request_t *req, api_response_t *res, const char *name, int64_t dflt, int64_t *out);
 
+/* The body of the 429 (with Retry-After) every ingest path answers when appender_commit returns
+ * MS_EBUSY (storage backpressure: a backfill is ahead of the block cut; nothing was stored). */
+#define API_BACKPRESSURE_MSG                                                                         \
+    "ingestion is ahead of the block cut; retry (older data is being written into blocks first; " \
+    "nothing from this request was stored)"
+
 /* ---- tenancy (api_tenant.c): every handler touching series goes through these ---- */
 
 /* Scopes a querier just opened by db_querier to the request's tenant (no-op in open mode).

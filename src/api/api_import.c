@@ -114,7 +114,7 @@ typedef struct imp_meta {
     const char *metric, *type, *help, *unit;
 } imp_meta_t;
 
-/* Appends and commits everything; writes the response (204, or 400/503 as remote_write). */
+/* Appends and commits everything; writes the response (204, or 400/429/503 as remote_write). */
 static void imp_commit(imp_t *im, const imp_meta_t *meta, size_t n_meta)
 {
     selfmon_t *sm = im->api->selfmon;
@@ -134,6 +134,10 @@ static void imp_commit(imp_t *im, const imp_meta_t *meta, size_t n_meta)
     memset(&ar, 0, sizeof ar);
     if (rc == 0) rc = appender_commit(a, &ar);
     else appender_rollback(a);
+    if (rc == MS_EBUSY) { /* backpressure: as remote_write, 429 + Retry-After, resend later */
+        api_text(im->res, 429, API_BACKPRESSURE_MSG "\n");
+        return;
+    }
     if (rc != 0) {
         selfmon_rejected(sm, SELFMON_REJECT_STORAGE, im->n_samples);
         char msg[200];

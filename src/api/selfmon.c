@@ -187,6 +187,12 @@ void selfmon_render(selfmon_t *m, db_t *db, buf_t *b)
     metrics_write_one_u64(b, "metricstor_block_bytes", "gauge", "Size of the on-disk blocks.", st.block_bytes);
     metrics_write_one_u64(b, "metricstor_block_cuts_total", "counter", "Head-to-block cuts since start.", st.cuts);
     metrics_write_one_u64(b, "metricstor_block_cut_failures_total", "counter", "Failed head-to-block cuts since start.", st.cut_failures);
+    metrics_write_one_u64(b, "metricstor_ingest_backpressure_waits_total", "counter",
+                          "Commits of old samples that waited for the block cut (a backfill ahead of it).",
+                          st.ingest_backpressure_waits);
+    metrics_write_one_u64(b, "metricstor_ingest_backpressure_rejections_total", "counter",
+                          "Of those, commits refused after the wait (HTTP 429 with Retry-After; nothing stored).",
+                          st.ingest_backpressure_rejections);
     metrics_write_one_u64(b, "metricstor_compactions_total", "counter", "Block merges (compactions) since start.", st.compactions);
     metrics_write_one_u64(b, "metricstor_compaction_failures_total", "counter", "Failed block merges since start.", st.compaction_failures);
     metrics_write_one_u64(b, "metricstor_compaction_blocks_merged_total", "counter", "Input blocks merged away by compaction since start.", st.compaction_blocks_in);

@@ -1,14 +1,20 @@
 /* appender.c owns the write path: appender_add (series lookup on borrowed labels, retention
- * and future filtering, no copy of labels), and appender_commit (create new series, encode
- * WAL records outside any global lock, one write(), group-commit sync, then apply to the head).
+ * and future filtering, no copy of labels), and appender_commit (backpressure against a block
+ * cut that is behind, create new series, encode WAL records outside any global lock, one
+ * write(), group-commit sync, then apply to the head).
  * Appenders are recycled through a small per-db pool so steady-state commits do not allocate. */
 #include "storage/db_internal.h"
 #include "storage/record.h"
 #include "util/alloc.h"
 #include "util/clock.h"
+#include "util/log.h"
 #include "util/status.h"
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#define BP_DEFAULT_WAIT_MS 5000
+#define BP_LOG_EVERY_MS 30000
 
 typedef struct app_entry {
     series_t *s;       /* NULL until created at commit */
@@ -198,6 +204,114 @@ void appender_rollback(appender_t *a)
     if (a) appender_release(a);
 }
 
+/* ---- backpressure ---- */
+
+int64_t db_bp_limit_ms(const db_options_t *o)
+{
+    int64_t w = o->head_window_ms, r = o->block_range_ms;
+    return w + r + (w > r ? w : r);
+}
+
+/* How far the head's newest sample is ahead of its oldest uncut one (0: nothing to cut). While
+ * a cut runs, head_mint_hint only covers samples appended since it started: the data the cut is
+ * still writing is counted through cut_floor until it has been truncated. */
+static int64_t head_span(db_t *db)
+{
+    int64_t hmax = atomic_load(&db->head_maxt);
+    int64_t floor = atomic_load(&db->head_mint_hint);
+    if (atomic_load(&db->cut_running)) {
+        int64_t f = atomic_load(&db->cut_floor);
+        if (f < floor) floor = f;
+    }
+    if (hmax == INT64_MIN || floor == INT64_MAX || floor >= hmax) return 0;
+    if (floor < 0 && hmax > INT64_MAX + floor) return INT64_MAX;
+    return hmax - floor;
+}
+
+static int64_t mono_ms(void) { return clock_mono_ns() / 1000000; }
+
+static void bp_log(db_t *db, int64_t span, int64_t limit)
+{
+    int64_t now = mono_ms(), last = atomic_load(&db->bp_logged_ms);
+    if (last != 0 && now - last < BP_LOG_EVERY_MS) return;
+    if (!atomic_compare_exchange_strong(&db->bp_logged_ms, &last, now)) return; /* another thread logs */
+    log_warn("ingest: writes are ahead of the block cut (head spans %lld s, limit %lld s): commits of samples "
+             "older than the head window wait for the cut (up to %lld ms) or are refused; %llu waits, %llu "
+             "refused so far",
+             (long long)(span / 1000), (long long)(limit / 1000),
+             (long long)(db->opts.ingest_wait_ms == 0 ? BP_DEFAULT_WAIT_MS
+                         : db->opts.ingest_wait_ms > 0 ? db->opts.ingest_wait_ms : 0),
+             (unsigned long long)atomic_load(&db->bp_waits), (unsigned long long)atomic_load(&db->bp_rejections));
+}
+
+/* Called by appender_commit before anything is written, gc read lock held. When the head spans
+ * more than the limit and the batch is not live data (samples older than the head window of the
+ * wall clock), asks the background thread for a cut and waits for the head to come back under
+ * the limit. The gc read lock is given up while waiting (the cut needs its write side), so the
+ * batch's series pointers are dropped (*relookup) and found again by the caller. MS_EBUSY when
+ * the cut is still behind after the wait; the read lock is held again on every return. */
+static int backpressure(appender_t *a, bool *relookup)
+{
+    db_t *db = a->db;
+    *relookup = false;
+    if (a->ne == 0 || db->opts.head_window_ms <= 0) return MS_OK;
+    const int64_t limit = db_bp_limit_ms(&db->opts);
+    const int64_t due = db->opts.head_window_ms + db->opts.block_range_ms;
+    int64_t span = head_span(db);
+    if (span <= due) return MS_OK; /* the normal case: three atomic loads */
+    if (a->mint >= clock_now_ms() - db->opts.head_window_ms) return MS_OK; /* live data never waits */
+    if (span <= limit) {
+        /* a cut is due: wake it now rather than at its next tick (once per cut check), so it
+         * runs while old data keeps coming and the hard limit below is seldom reached */
+        uint64_t gen = atomic_load(&db->cut_gen), kicked = atomic_load(&db->bp_kicked);
+        if (!atomic_load(&db->cut_running) && !atomic_load(&db->cut_last_failed) && kicked != gen + 1 &&
+            atomic_compare_exchange_strong(&db->bp_kicked, &kicked, gen + 1)) {
+            pthread_mutex_lock(&db->bg_mu);
+            db->cut_wanted = true;
+            pthread_cond_broadcast(&db->bg_cond);
+            pthread_mutex_unlock(&db->bg_mu);
+        }
+        return MS_OK;
+    }
+    int64_t wait_ms = db->opts.ingest_wait_ms;
+    if (wait_ms == 0) wait_ms = BP_DEFAULT_WAIT_MS;
+    if (wait_ms > 0) {
+        atomic_fetch_add(&db->bp_waits, 1);
+        bp_log(db, span, limit);
+        gclock_read_unlock(&db->gc_lock);
+        *relookup = true;
+        const int64_t deadline = mono_ms() + wait_ms;
+        pthread_mutex_lock(&db->bg_mu);
+        uint64_t asked = UINT64_MAX;
+        for (int64_t now; (span = head_span(db)) > limit && (now = mono_ms()) < deadline;) {
+            /* once per cut check, so waiters do not wake each other in a loop; not after a failed
+             * cut (disk full or failing), which the background thread retries once a second */
+            if (db->cut_gen != asked && !atomic_load(&db->cut_last_failed)) {
+                asked = db->cut_gen;
+                db->cut_wanted = true;
+                pthread_cond_broadcast(&db->bg_cond);
+            }
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            int64_t d = deadline - now;
+            if (d > 100) d = 100; /* re-check now and then: a cut may end without our wakeup */
+            ts.tv_sec += d / 1000;
+            ts.tv_nsec += (d % 1000) * 1000000;
+            if (ts.tv_nsec >= 1000000000) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000;
+            }
+            pthread_cond_timedwait(&db->bg_cond, &db->bg_mu, &ts);
+        }
+        pthread_mutex_unlock(&db->bg_mu);
+        gclock_read_lock(&db->gc_lock);
+    }
+    if (span <= limit) return MS_OK;
+    atomic_fetch_add(&db->bp_rejections, 1);
+    bp_log(db, span, limit);
+    return MS_EBUSY;
+}
+
 int appender_commit(appender_t *a, append_result_t *res)
 {
     if (!a) return MS_EINVAL;
@@ -206,6 +320,16 @@ int appender_commit(appender_t *a, append_result_t *res)
     append_result_t r = {0};
     r.samples_too_old = a->too_old;
     r.samples_too_new = a->too_new;
+
+    /* 0. backpressure: nothing is created, logged or applied before it lets the batch through */
+    bool relookup;
+    int brc = backpressure(a, &relookup);
+    if (brc != MS_OK) {
+        appender_release(a);
+        return brc;
+    }
+    if (relookup)
+        for (size_t i = 0; i < a->ne; i++) a->e[i].s = NULL; /* may have been dropped by the cut */
 
     /* 1. create the batch's new series (refs are needed for the records) */
     for (size_t i = 0; i < a->ne; i++) {

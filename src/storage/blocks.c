@@ -436,6 +436,8 @@ static int cut_below(db_t *db, int64_t T, int64_t R, int64_t hint)
 {
     /* phase 1: no commit in flight; everything logged in segments < N is in the head */
     gclock_write_lock(&db->gc_lock, 100);
+    atomic_store(&db->cut_floor, hint); /* backpressure counts the data being cut until phase 3 */
+    atomic_store(&db->cut_running, true);
     atomic_store(&db->cut_dirty_below, T);
     atomic_store(&db->head_mint_hint, INT64_MAX);
     int rc = wal_cut(db->wal);
@@ -472,12 +474,14 @@ static int cut_below(db_t *db, int64_t T, int64_t R, int64_t hint)
         hint_lower(db, hint); /* the head still holds everything */
     }
     atomic_store(&db->cut_dirty_below, INT64_MIN);
+    atomic_store(&db->cut_running, false); /* head_mint_hint covers the head again */
     gclock_write_unlock(&db->gc_lock);
     free(nb);
 #ifdef __GLIBC__
     /* the head just freed many small chunk buffers: hand the pages back so RSS follows */
     if (rc == MS_OK) malloc_trim(0);
 #endif
+    atomic_store(&db->cut_last_failed, rc != MS_OK);
     if (rc == MS_OK) {
         atomic_fetch_add(&db->cuts, 1);
         log_info("cut: %zu blocks below %lld, %llu WAL segments deleted", nnb, (long long)T,
@@ -493,6 +497,14 @@ static int cut_below(db_t *db, int64_t T, int64_t R, int64_t hint)
     return rc;
 }
 
+void db_cut_signal_done(db_t *db)
+{
+    pthread_mutex_lock(&db->bg_mu);
+    db->cut_gen++;
+    pthread_cond_broadcast(&db->bg_cond);
+    pthread_mutex_unlock(&db->bg_mu);
+}
+
 int db_cut_blocks(db_t *db)
 {
     if (!db) return MS_EINVAL;
@@ -506,6 +518,7 @@ int db_cut_blocks(db_t *db)
         if (hint < T) rc = cut_below(db, T, R, hint);
     }
     pthread_mutex_unlock(&db->cut_mu);
+    db_cut_signal_done(db); /* commits held back by backpressure look again */
     return rc;
 }
 
@@ -529,5 +542,6 @@ int db_flush_head(db_t *db)
         if (hint < T) rc = cut_below(db, T, R, hint);
     }
     pthread_mutex_unlock(&db->cut_mu);
+    db_cut_signal_done(db); /* commits held back by backpressure look again */
     return rc;
 }

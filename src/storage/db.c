@@ -59,13 +59,14 @@ static void *bg_main(void *arg)
     int64_t last_retention = clock_mono_ns() / 1000000;
     pthread_mutex_lock(&db->bg_mu);
     while (!db->bg_stop) {
-        {
+        if (!db->cut_wanted) { /* cut_wanted: backpressure asked for a cut (appender.c) */
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
             ts.tv_sec += CUT_CHECK_INTERVAL_MS / 1000;
             pthread_cond_timedwait(&db->bg_cond, &db->bg_mu, &ts);
         }
         if (db->bg_stop) break;
+        db->cut_wanted = false;
         pthread_mutex_unlock(&db->bg_mu);
         /* cuts only: merges run on their own thread (compact_main), so a long merge never
          * holds the cuts (and the head's size) back */
@@ -386,6 +387,8 @@ void db_stats(db_t *db, db_stats_t *out)
     out->compaction_failures = atomic_load(&db->compaction_failures);
     out->compaction_blocks_in = atomic_load(&db->compaction_blocks_in);
     out->compaction_ms = atomic_load(&db->compaction_ms);
+    out->ingest_backpressure_waits = atomic_load(&db->bp_waits);
+    out->ingest_backpressure_rejections = atomic_load(&db->bp_rejections);
     gclock_read_lock(&db->gc_lock);
     for (size_t i = 0; i < db->nblocks; i++) {
         const block_meta_t *m = block_meta(db->blocks[i]);

@@ -67,9 +67,28 @@ struct db {
 
     pthread_t bg;
     bool bg_started, bg_stop;
+    bool cut_wanted;   /* (bg_mu) an appender held back by backpressure asks for a cut now */
+    _Atomic uint64_t cut_gen; /* bumped under bg_mu, with a broadcast on bg_cond, when a cut check ends */
     pthread_mutex_t bg_mu;
     pthread_cond_t bg_cond;
+
+    /* ingest backpressure (appender.c, docs/operations.md "Backfill backpressure"): a commit
+     * whose head spans more than db_bp_limit_ms beyond what the cut has removed waits for it */
+    _Atomic bool cut_running;       /* (blocks.c) a cut reset head_mint_hint and has not yet */
+    _Atomic int64_t cut_floor;      /* truncated the head: the hint it started from (valid then) */
+    _Atomic uint64_t bp_waits, bp_rejections;
+    _Atomic uint64_t bp_kicked;     /* cut_gen + 1 of the last early wakeup of the cut; 0: none */
+    _Atomic bool cut_last_failed;   /* (blocks.c) the last cut failed: no early wakeups, the
+                                       background thread's 1 s retry paces the next attempts */
+    _Atomic int64_t bp_logged_ms;   /* monotonic ms of the last backpressure log line; 0: none */
 };
+
+/* The head span (newest sample minus oldest uncut one) beyond which a commit of samples older
+ * than the head window waits for the cut: head_window + block_range + max(both). The cut
+ * leaves at most window + range in the head; the extra term is room for one cut to run. */
+int64_t db_bp_limit_ms(const db_options_t *o);
+/* blocks.c: ends a cut check (with or without a cut): bumps cut_gen and wakes every waiter. */
+void db_cut_signal_done(db_t *db);
 
 void db_meta_set(db_t *db, const char *metric, size_t ml, const char *type, size_t tl, const char *help, size_t hl,
                  const char *unit, size_t ul);

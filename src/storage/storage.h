@@ -62,6 +62,11 @@ typedef struct db_options {
     int64_t max_block_range_ms; /* compaction makes blocks spanning at most this, rounded down
                                    to R, 3R or 12R (R = block_range_ms); 0: 12R. With retention
                                    set, also at most retention_ms / 10 (Prometheus's rule) */
+    /* Backpressure (docs/operations.md "Backfill backpressure"): a commit holding samples older
+     * than the head window, made while the head spans more than window + range + max(window,
+     * range) beyond the last block cut, wakes the cut and waits up to ingest_wait_ms for it to
+     * catch up, then fails with MS_EBUSY. Commits of in-window samples never wait. */
+    int64_t ingest_wait_ms;     /* 0: 5000; < 0: refuse at once instead of waiting */
 } db_options_t;
 
 /* Fills defaults: data_dir "./data", retention 15d, max_future 10m, fsync always, 128 MiB,
@@ -92,7 +97,9 @@ int appender_add(appender_t *a, const label_t *labels, size_t n, uint64_t hash, 
 int appender_add_metadata(appender_t *a, const char *metric, size_t metric_len, const char *type,
                           size_t type_len, const char *help, size_t help_len, const char *unit, size_t unit_len);
 /* Logs everything to the WAL, syncs per policy, applies to the head, frees the appender.
- * On error (MS_EIO, MS_ENOSPC, ...) nothing of the batch is applied or acknowledged. */
+ * On error (MS_EIO, MS_ENOSPC, ...) nothing of the batch is applied or acknowledged.
+ * MS_EBUSY: backpressure, ingestion is ahead of the block cut (see ingest_wait_ms); nothing of
+ * the batch was logged or applied (no series created); the same batch may be retried later. */
 /* Multi-tenancy: the reserved label every series of a named tenant carries (the API refuses it
  * from clients on every ingest path, so no one can write into another tenant). */
 #define TENANT_LABEL "__tenant__"
@@ -166,6 +173,8 @@ typedef struct db_stats {
     const struct metrics_histogram *wal_fsync_seconds; /* WAL fdatasync latency; borrowed until db_close */
     uint64_t wal_write_failures; /* failed WAL writes, fsyncs and segment creations since start */
     bool wal_writable;           /* false from a failed WAL write until one persists again */
+    uint64_t ingest_backpressure_waits;      /* commits that waited for the block cut */
+    uint64_t ingest_backpressure_rejections; /* of those, refused with MS_EBUSY after the wait */
 } db_stats_t;
 void db_stats(db_t *db, db_stats_t *out);
 
