@@ -155,6 +155,12 @@ def test_refusal_is_429_and_loadgen_retries(ctx):
     check(hdrs.get("Retry-After") == "1", f"429 without Retry-After: {hdrs}")
     check(b"ingestion is ahead of the block cut" in body, f"429 body: {body!r}")
     check(4.5 <= waited < 30, f"the refused write took {waited:.1f}s (expected the 5 s wait)")
+    # the import endpoints share the mapping
+    line = ('{"metric":{"__name__":"bp_refused","k":"imp"},"values":[4],"timestamps":[%d]}\n'
+            % (t_old + 7 * H_MS + 120000)).encode()
+    st, body, hdrs = srv.request("POST", "/api/v1/import", line, timeout=60)
+    check(st == 429 and hdrs.get("Retry-After") == "1" and b"ahead of the block cut" in body,
+          f"/api/v1/import during backpressure: {st} {hdrs} {body!r}")
     t1 = time.time()
     code, body = srv.push([({"__name__": "bp_live", "k": "c"}, [(int(time.time() * 1000), 3.0)])])
     check(code == 204 and time.time() - t1 < 1.0, f"live write during backpressure: {code} in {time.time() - t1:.2f}s")
