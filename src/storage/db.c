@@ -159,7 +159,7 @@ static void close_wal(db_t *db)
     snprintf(wdir, sizeof(wdir), "%s/wal", db->data_dir);
     wal_seg_state_t *files;
     size_t nfiles;
-    bool same = wal_list_dir(wdir, &files, &nfiles) == MS_OK && nfiles == nst;
+    bool same = wal_list_dir(wdir, true, &files, &nfiles) == MS_OK && nfiles == nst;
     /* the files must end exactly where this process's records end: anything else (another
      * writer, a write the WAL lost track of) is not in the head, and only replay reads it */
     for (size_t i = 0; same && i < nst; i++) {

@@ -45,6 +45,7 @@ typedef struct wal_seg_state {
     uint32_t idx;
     int64_t maxt;
     uint64_t size;
+    uint32_t crc; /* CRC32C of the whole file, when wal_list_dir was asked for it */
 } wal_seg_state_t;
 /* Instead of wal_replay, when a head snapshot stood in for it: registers segs (the segments
  * the snapshot covers, ascending, as wal_list_dir found them) and starts a fresh segment for
@@ -53,9 +54,10 @@ int wal_resume(wal_t *w, const wal_seg_state_t *segs, size_t n);
 /* The live segments, oldest first, with the newest sample time of each and the bytes this
  * process knows are in it (its header and every record written); *out malloc'd. */
 size_t wal_seg_states(wal_t *w, wal_seg_state_t **out);
-/* The segment files in dir, ascending, with their sizes (maxt INT64_MIN); *out malloc'd even on
- * error (MS_EIO when one cannot be stat'ed). */
-int wal_list_dir(const char *dir, wal_seg_state_t **out, size_t *n);
+/* The segment files in dir, ascending, with their sizes (maxt INT64_MIN) and, with_crc, the
+ * CRC32C of each whole file (which reads them); *out malloc'd even on error (MS_EIO when one
+ * cannot be stat'ed or read). */
+int wal_list_dir(const char *dir, bool with_crc, wal_seg_state_t **out, size_t *n);
 /* No write or sync has failed and a segment is open: the files end where acknowledged records
  * end, so a snapshot taken now describes them. */
 bool wal_clean(const wal_t *w);
@@ -78,7 +80,8 @@ uint64_t wal_size(wal_t *w); /* bytes in all live segments */
  * segment followed by a segment that is not deletable; the caller must first have re-logged
  * (via wal_write) every live series and metadata so no still-needed series record is lost. */
 int wal_delete_before(wal_t *w, int64_t cutoff, uint64_t *deleted);
-/* Starts a new segment now (used before re-logging live series ahead of deletion). */
+/* Starts a new segment now (used before re-logging live series ahead of deletion), unless the
+ * open segment holds no record yet: then it already is the new segment and nothing changes. */
 int wal_cut(wal_t *w);
 /* Number of segments that wal_delete_before would delete. */
 size_t wal_deletable(wal_t *w, int64_t cutoff);

@@ -2,7 +2,8 @@
  * open loads it instead of replaying the WAL, reading back exactly what was there (every
  * timestamp and value bit, metadata, head statistics, fresh refs afterwards); it is deleted once
  * loaded, so a crash after that start replays the WAL and loses nothing; it is ignored (WAL
- * replayed, same data) when the WAL changed after it, when it is damaged or truncated; retention
+ * replayed, same data) when the WAL changed after it, when it is damaged or truncated; a WAL byte
+ * flipped after it is found and counted by replay, not hidden by the snapshot; retention
  * applies to what it loads; and --storage.head-snapshot=false neither writes nor reads one. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -315,6 +316,42 @@ static void test_ignored_when_wal_changed_or_damaged(void **state)
     log_set_level(LOG_INFO);
 }
 
+/* A WAL byte flipped after the snapshot (same size): the snapshot must not hide it. The start
+ * replays the WAL, which finds and counts the damaged record. */
+static void test_damaged_wal_is_replayed_and_reported(void **state)
+{
+    (void)state;
+    log_set_level(LOG_ERROR);
+    tu_db_t f;
+    tu_db_init(&f, "/tmp/ms_snap_XXXXXX");
+    open_f(&f);
+    load(f.db, 0, 12);
+    db_close(f.db);
+    assert_true(snapshot_exists(&f));
+    char p[160] = "";
+    struct stat sb = {0};
+    for (int i = 200; i > 0 && sb.st_size < 4096; i--) { /* the newest segment holding records */
+        snprintf(p, sizeof p, "%s/wal/%08d", f.dir, i);
+        if (stat(p, &sb) != 0) sb.st_size = 0;
+    }
+    assert_true(sb.st_size >= 4096);
+    int fd = open(p, O_RDWR);
+    assert_true(fd >= 0);
+    uint8_t c;
+    assert_int_equal(pread(fd, &c, 1, sb.st_size / 2), 1);
+    c ^= 0x01;
+    assert_int_equal(pwrite(fd, &c, 1, sb.st_size / 2), 1);
+    close(fd);
+    open_f(&f);
+    db_stats_t st = stats(f.db);
+    assert_false(st.head_snapshot_loaded);
+    assert_true(st.wal_replay_corrupt >= 1);
+    assert_false(snapshot_exists(&f));
+    db_close(f.db);
+    tu_rm_rf(f.dir);
+    log_set_level(LOG_INFO);
+}
+
 static void test_retention_applies_to_the_loaded_head(void **state)
 {
     (void)state;
@@ -347,6 +384,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_roundtrip_then_crash),
         cmocka_unit_test(test_ignored_when_wal_changed_or_damaged),
+        cmocka_unit_test(test_damaged_wal_is_replayed_and_reported),
         cmocka_unit_test(test_retention_applies_to_the_loaded_head),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -427,6 +427,53 @@ static void test_group_commit_threads(void **state)
     tu_rm_rf(dir);
 }
 
+/* Files in dir (segments). */
+static int count_files(const char *dir)
+{
+    char cmd[160];
+    snprintf(cmd, sizeof cmd, "ls %s | wc -l", dir);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    int n = -1;
+    assert_int_equal(fscanf(p, "%d", &n), 1);
+    pclose(p);
+    return n;
+}
+
+/* wal_cut on a segment that holds no record yet keeps it (a cut retried every second after a
+ * failure used to leave an empty segment each time); after a record it starts a new one. */
+static void test_cut_keeps_an_empty_segment(void **state)
+{
+    (void)state;
+    char dir[64];
+    mkdir_tmp(dir);
+    wal_t *w;
+    char err[128];
+    wal_opts_t o = {WAL_FSYNC_ALWAYS, 0, 1 << 20};
+    assert_int_equal(wal_open(dir, &o, &w, err, sizeof(err)), MS_OK);
+    got_t g = {0};
+    wal_replay_stats_t st;
+    assert_int_equal(wal_replay(w, collect, &g, &st), MS_OK);
+    assert_int_equal(count_files(dir), 1);
+    uint32_t first = wal_open_segment_idx(w);
+    for (int i = 0; i < 5; i++) assert_int_equal(wal_cut(w), MS_OK);
+    assert_int_equal(count_files(dir), 1);
+    assert_int_equal(wal_open_segment_idx(w), first);
+    buf_t b = BUF_INIT;
+    frame(&b, 1);
+    uint64_t end;
+    assert_int_equal(wal_write(w, b.data, b.len, 1, &end), MS_OK);
+    assert_int_equal(wal_sync(w, end), MS_OK);
+    assert_int_equal(wal_cut(w), MS_OK);
+    assert_int_equal(count_files(dir), 2);
+    assert_int_equal(wal_open_segment_idx(w), first + 1);
+    buf_free(&b);
+    wal_close(w);
+    replay(dir, &g, &st);
+    assert_int_equal(g.n, 1);
+    tu_rm_rf(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -437,6 +484,7 @@ int main(void)
         cmocka_unit_test(test_empty_and_missing),
         cmocka_unit_test(test_record_codecs),
         cmocka_unit_test(test_group_commit_threads),
+        cmocka_unit_test(test_cut_keeps_an_empty_segment),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
