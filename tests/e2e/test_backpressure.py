@@ -43,15 +43,6 @@ def _status_kb(pid, key):
     return 0
 
 
-def _metric(srv, name):
-    st, body, _ = srv.request("GET", "/metrics")
-    check(st == 200, f"/metrics: {st}")
-    for line in body.decode().splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    raise AssertionError(f"{name} missing from /metrics")
-
-
 def test_full_speed_backfill_is_held_to_the_cut(ctx):
     asan = "asan" in ctx.binary
     series, days, ivl = 1000, 7, 60000
@@ -94,8 +85,8 @@ def test_full_speed_backfill_is_held_to_the_cut(ctx):
     check(peak["polls"] >= 5, f"the head was sampled only {peak['polls']} times during the push")
     check(peak["span"] <= limit + H_MS,
           f"head spanned {peak['span'] / H_MS:.1f} h during the push (bound {(limit + H_MS) / H_MS:.0f} h)")
-    waits = _metric(srv, "metricstor_ingest_backpressure_waits_total")
-    rejected = _metric(srv, "metricstor_ingest_backpressure_rejections_total")
+    waits = srv.metric("metricstor_ingest_backpressure_waits_total")
+    rejected = srv.metric("metricstor_ingest_backpressure_rejections_total")
     check(waits > 0, "the push never waited for the cut: the test did not exercise backpressure")
     if not asan:
         check(hwm <= rss0 + 32 * 1024, f"VmHWM {hwm / 1024:.1f} MiB over the bound (RSS at start "
@@ -167,7 +158,7 @@ def test_refusal_is_429_and_loadgen_retries(ctx):
     st, doc = srv.get_json("/api/v1/series", {"match[]": "bp_refused", "start": f"{t_old / 1000:.3f}",
                                               "end": f"{now / 1000 + 60:.3f}"})
     check(st == 200 and doc["data"] == [], f"refused series is visible: {doc}")
-    check(_metric(srv, "metricstor_ingest_backpressure_rejections_total") >= 1, "rejection not counted")
+    check(srv.metric("metricstor_ingest_backpressure_rejections_total") >= 1, "rejection not counted")
 
     series, n, ivl = 50, 120, 60000
     start = t_old + 8 * H_MS
