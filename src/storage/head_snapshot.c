@@ -192,21 +192,6 @@ typedef struct snap_file {
     size_t len;
 } snap_file_t;
 
-/* CRC32C of a mapping, read through a bounded resident window (mapread.h). */
-static uint32_t crc_windowed(const uint8_t *p, size_t n)
-{
-    mapread_t win;
-    mapread_init(&win, p, n, true);
-    uint32_t crc = 0;
-    for (size_t off = 0; off < n;) {
-        size_t step = n - off < ((size_t)1 << 20) ? n - off : ((size_t)1 << 20);
-        mapread_at(&win, p + off);
-        crc = crc32c(crc, p + off, step);
-        off += step;
-    }
-    return crc;
-}
-
 /* Maps path and checks its framing and CRC; the payload is then [p + 8, p + len - 12). */
 static int map_checked(const char *path, snap_file_t *f, const char **why)
 {
@@ -237,7 +222,7 @@ static int map_checked(const char *path, snap_file_t *f, const char **why)
         *why = "bad header";
     else if (plen != len - SNAP_HEADER_LEN - SNAP_TRAILER_LEN)
         *why = "length mismatch (truncated?)";
-    else if (crc_windowed(p, len - 4) != crc)
+    else if (mapread_crc32c(p, len - 4, true) != crc)
         *why = "checksum mismatch";
     else
         *why = NULL;

@@ -588,17 +588,8 @@ static int file_crc(const char *path, uint32_t *crc)
     seg_bytes_t sb;
     int rc = seg_load(path, &sb);
     if (rc != MS_OK) return rc;
-    mapread_t win;
-    mapread_init(&win, sb.b, sb.len, sb.mapped);
-    uint32_t c = 0;
-    for (size_t off = 0; off < sb.len;) {
-        size_t step = sb.len - off < ((size_t)1 << 20) ? sb.len - off : ((size_t)1 << 20);
-        mapread_at(&win, sb.b + off);
-        c = crc32c(c, sb.b + off, step);
-        off += step;
-    }
+    *crc = mapread_crc32c(sb.b, sb.len, sb.mapped);
     seg_unload(&sb);
-    *crc = c;
     return MS_OK;
 }
 

@@ -18,5 +18,7 @@ typedef struct mapread {
 void mapread_init(mapread_t *m, const uint8_t *base, size_t len, bool mapped);
 /* The reader is at p (inside [base, base + len]): maps ahead, gives back behind. */
 void mapread_at(mapread_t *m, const uint8_t *p);
+/* CRC32C (util/crc32c.h) of [p, p + n), read through such a window when mapped. */
+uint32_t mapread_crc32c(const uint8_t *p, size_t n, bool mapped);
 
 #endif

@@ -19,7 +19,6 @@
 enum { NSERIES = 700, ROUNDS = 60, PER = 5 };
 
 static uint64_t rng = 0xD1B54A32D192ED03ull;
-static uint64_t xr(void) { return tu_xorshift(&rng); }
 
 
 /* snapshot false: no head snapshot is taken at close or loaded at open (WAL replay only). */
@@ -70,14 +69,8 @@ static void test_reopen_reads_the_same(void **state)
         appender_t *a;
         assert_int_equal(db_appender(db, &a), MS_OK);
         for (int i = 0; i < NSERIES; i++) {
-            sample_t smp[PER + 2];
-            size_t n = 0;
-            for (int k = 0; k < PER; k++)
-                smp[n++] = (sample_t){t0 + ((int64_t)r * PER + k) * 15000, (double)(xr() % 100000) / 100.0};
-            if (r > 2 && xr() % 5 == 0) /* late: into an older, possibly full chunk */
-                smp[n++] = (sample_t){t0 + (int64_t)(xr() % (uint64_t)(r * PER)) * 15000 + 7, (double)(xr() % 1000)};
-            if (r > 0 && xr() % 7 == 0) /* replaces a value of the previous round */
-                smp[n++] = (sample_t){t0 + ((int64_t)(r - 1) * PER) * 15000, -1.25};
+            sample_t smp[PER + 3];
+            size_t n = tu_round_samples(smp, t0, r, PER, false, &rng);
             assert_int_equal(appender_add(a, ls[i].l, 3, labels_hash(ls[i].l, 3), smp, n), MS_OK);
         }
         append_result_t res;

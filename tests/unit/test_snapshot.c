@@ -26,7 +26,6 @@ enum { NSERIES = 300, ROUNDS = 40, PER = 6 };
 static const int64_t T0 = 1700000000000;
 
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
-static uint64_t xr(void) { return tu_xorshift(&rng); }
 
 
 static void open_f(tu_db_t *f)
@@ -46,14 +45,7 @@ static void load(db_t *db, int r0, int r1)
         assert_int_equal(db_appender(db, &a), MS_OK);
         for (int i = 0; i < NSERIES; i++) {
             sample_t smp[PER + 3];
-            size_t n = 0;
-            for (int k = 0; k < PER; k++)
-                smp[n++] = (sample_t){T0 + ((int64_t)r * PER + k) * 15000, (double)(xr() % 100000) / 100.0};
-            if (r > 2 && xr() % 5 == 0) /* late: into an older, possibly full chunk */
-                smp[n++] = (sample_t){T0 + (int64_t)(xr() % (uint64_t)(r * PER)) * 15000 + 7, (double)(xr() % 1000)};
-            if (r > 0 && xr() % 7 == 0) /* replaces a value of the previous round */
-                smp[n++] = (sample_t){T0 + ((int64_t)(r - 1) * PER) * 15000, -1.25};
-            if (xr() % 11 == 0) smp[n++] = smp[0]; /* exact duplicate: a no-op */
+            size_t n = tu_round_samples(smp, T0, r, PER, true, &rng);
             assert_int_equal(appender_add(a, ls[i].l, 3, labels_hash(ls[i].l, 3), smp, n), MS_OK);
         }
         char help[32]; /* borrowed by the appender until the commit */

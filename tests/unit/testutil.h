@@ -104,6 +104,23 @@ static inline void tu_node_labels(tu_node_t *s, int i, int nmetrics)
     s->l[2] = (label_t){"job", "node", 3, 4};
 }
 
+/* One series' samples for round r of a replay-style workload: per in-order samples 15 s apart
+ * from t0 + r * per * 15 s, sometimes (r > 2) a late one into an older, possibly full chunk,
+ * sometimes (r > 0) a replacement of the previous round's first value, and with dups sometimes
+ * an exact duplicate (a no-op). smp needs room for per + 3; returns the count. */
+static inline size_t tu_round_samples(sample_t *smp, int64_t t0, int r, int per, bool dups, uint64_t *rng)
+{
+    size_t n = 0;
+    for (int k = 0; k < per; k++)
+        smp[n++] = (sample_t){t0 + ((int64_t)r * per + k) * 15000, (double)(tu_xorshift(rng) % 100000) / 100.0};
+    if (r > 2 && tu_xorshift(rng) % 5 == 0)
+        smp[n++] = (sample_t){t0 + (int64_t)(tu_xorshift(rng) % (uint64_t)(r * per)) * 15000 + 7,
+                              (double)(tu_xorshift(rng) % 1000)};
+    if (r > 0 && tu_xorshift(rng) % 7 == 0) smp[n++] = (sample_t){t0 + ((int64_t)(r - 1) * per) * 15000, -1.25};
+    if (dups && tu_xorshift(rng) % 11 == 0) smp[n++] = smp[0];
+    return n;
+}
+
 static inline matcher_t *tu_matcher(match_type_t ty, const char *n, const char *v)
 {
     matcher_t *m;
