@@ -68,11 +68,7 @@ static void test_reopen_reads_the_same(void **state)
     for (int r = 0; r < ROUNDS; r++) {
         appender_t *a;
         assert_int_equal(db_appender(db, &a), MS_OK);
-        for (int i = 0; i < NSERIES; i++) {
-            sample_t smp[PER + 3];
-            size_t n = tu_round_samples(smp, t0, r, PER, false, &rng);
-            assert_int_equal(appender_add(a, ls[i].l, 3, labels_hash(ls[i].l, 3), smp, n), MS_OK);
-        }
+        tu_node_round(a, ls, NSERIES, t0, r, PER, false, &rng);
         append_result_t res;
         assert_int_equal(appender_commit(a, &res), MS_OK);
     }

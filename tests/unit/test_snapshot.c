@@ -43,11 +43,7 @@ static void load(db_t *db, int r0, int r1)
     for (int r = r0; r < r1; r++) {
         appender_t *a;
         assert_int_equal(db_appender(db, &a), MS_OK);
-        for (int i = 0; i < NSERIES; i++) {
-            sample_t smp[PER + 3];
-            size_t n = tu_round_samples(smp, T0, r, PER, true, &rng);
-            assert_int_equal(appender_add(a, ls[i].l, 3, labels_hash(ls[i].l, 3), smp, n), MS_OK);
-        }
+        tu_node_round(a, ls, NSERIES, T0, r, PER, true, &rng);
         char help[32]; /* borrowed by the appender until the commit */
         if (r == r0) {
             snprintf(help, sizeof help, "help of round %d", r);

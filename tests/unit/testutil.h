@@ -121,6 +121,17 @@ static inline size_t tu_round_samples(sample_t *smp, int64_t t0, int r, int per,
     return n;
 }
 
+/* Adds round r of tu_round_samples for each of the n node series ls to appender a. */
+static inline void tu_node_round(appender_t *a, const tu_node_t *ls, int n, int64_t t0, int r, int per, bool dups,
+                                 uint64_t *rng)
+{
+    sample_t smp[per + 3];
+    for (int i = 0; i < n; i++) {
+        size_t k = tu_round_samples(smp, t0, r, per, dups, rng);
+        assert_int_equal(appender_add(a, ls[i].l, 3, labels_hash(ls[i].l, 3), smp, k), MS_OK);
+    }
+}
+
 static inline matcher_t *tu_matcher(match_type_t ty, const char *n, const char *v)
 {
     matcher_t *m;
